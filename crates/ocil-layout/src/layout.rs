@@ -1,0 +1,258 @@
+//! The layout handle: `oci-layout`, `index.json`, locking. The blob store is in `blob.rs`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use crate::lock::{LockGuard, lock_exclusive};
+use crate::{Error, Index, LayoutHeader, Result};
+
+/// The layout marker file.
+pub const LAYOUT_FILE: &str = "oci-layout";
+/// The entry point: an image index.
+pub const INDEX_FILE: &str = "index.json";
+/// The blob store's root.
+pub const BLOBS_DIR: &str = "blobs";
+/// The only layout version ocil writes.
+pub const LAYOUT_VERSION: &str = "1.0.0";
+/// Prefix of every temp file ocil creates, so gc can recognise stale ones.
+pub const TEMP_PREFIX: &str = ".ocil-tmp-";
+/// Cap on JSON documents (index.json, manifests, indexes, configs) ocil reads.
+pub const JSON_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// An OCI image layout, over an open directory capability.
+///
+/// Nothing done through it touches a path outside that directory.
+#[derive(Debug)]
+pub struct Layout {
+    dir: Dir,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh temp-file name with our prefix.
+pub(crate) fn temp_name(what: &str) -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{TEMP_PREFIX}{what}-{}-{n}-{nanos:08x}", std::process::id())
+}
+
+impl Layout {
+    /// Open a layout, checking `oci-layout` and its `imageLayoutVersion`.
+    pub fn open(dir: Dir) -> Result<Layout> {
+        let layout = Layout { dir };
+        layout.read_layout_header()?;
+        Ok(layout)
+    }
+
+    /// Wrap a directory without checking `oci-layout` (for fsck, which reports on it).
+    pub fn open_unchecked(dir: Dir) -> Layout {
+        Layout { dir }
+    }
+
+    /// Open a layout by path. This is the only place in the library that uses ambient
+    /// authority: everything after it goes through the directory capability.
+    pub fn open_ambient(path: &Path) -> Result<Layout> {
+        let dir = Dir::open_ambient_dir(path, ambient_authority())
+            .map_err(Error::io("open layout directory", path.display().to_string()))?;
+        Layout::open(dir)
+    }
+
+    /// Make a new empty layout in `dir`: `oci-layout`, an empty `index.json`, `blobs/sha256/`.
+    /// Refuses a directory that already holds `oci-layout` or `index.json`.
+    pub fn create(dir: Dir) -> Result<Layout> {
+        let layout = Layout { dir };
+        let _lock = layout.lock()?;
+        for f in [LAYOUT_FILE, INDEX_FILE] {
+            if layout.dir.exists(f) {
+                return Err(Error::Io {
+                    op: "create",
+                    path: f.into(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "already exists: the directory already holds a layout",
+                    ),
+                });
+            }
+        }
+        layout.dir.create_dir_all("blobs/sha256").map_err(Error::io("create", "blobs/sha256"))?;
+        let header = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
+        layout.write_file_atomic(LAYOUT_FILE, header.as_bytes())?;
+        layout.write_index_unlocked(&Index::empty())?;
+        Ok(layout)
+    }
+
+    /// The directory capability.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// Read and check `oci-layout`.
+    pub fn read_layout_header(&self) -> Result<LayoutHeader> {
+        let bytes = match self.read_file_limited(LAYOUT_FILE, 64 * 1024) {
+            Err(e) if e.is_not_found() => return Err(Error::NotALayout),
+            other => other?,
+        };
+        let header: LayoutHeader = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::InvalidLayoutFile { reason: e.to_string() })?;
+        if !header.image_layout_version.starts_with("1.") {
+            return Err(Error::UnsupportedLayoutVersion { version: header.image_layout_version });
+        }
+        Ok(header)
+    }
+
+    /// The raw bytes of `index.json` (capped at [`JSON_LIMIT`]).
+    pub fn read_index_bytes(&self) -> Result<Vec<u8>> {
+        self.read_file_limited(INDEX_FILE, JSON_LIMIT)
+    }
+
+    /// Read `index.json` strictly: it must be a valid image index.
+    pub fn read_index(&self) -> Result<Index> {
+        parse_index(&self.read_index_bytes()?)
+    }
+
+    /// Read `index.json` leniently: `"manifests": null` or a missing `manifests` reads as no
+    /// entries, and the returned note says so. Other damage is still an error.
+    pub fn read_index_lenient(&self) -> Result<(Index, Option<String>)> {
+        let bytes = self.read_index_bytes()?;
+        match parse_index(&bytes) {
+            Ok(index) => Ok((index, None)),
+            Err(strict) => {
+                let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|source| Error::InvalidJson { path: INDEX_FILE.into(), source })?;
+                let Some(obj) = value.as_object_mut() else { return Err(strict) };
+                match obj.get("manifests") {
+                    None | Some(serde_json::Value::Null) => {
+                        obj.insert("manifests".into(), serde_json::Value::Array(Vec::new()));
+                    }
+                    Some(_) => return Err(strict),
+                }
+                let index: Index = serde_json::from_value(value).map_err(|_| strict)?;
+                Ok((index, Some("`index.json` has no `manifests` array; read as empty".into())))
+            }
+        }
+    }
+
+    /// Take the layout's exclusive lock, waiting for other ocil processes.
+    pub fn lock(&self) -> Result<LockGuard> {
+        lock_exclusive(&self.dir, true).map(|g| g.expect("a blocking lock always returns a guard"))
+    }
+
+    /// Take the lock if it is free; `None` when another process holds it.
+    pub fn try_lock(&self) -> Result<Option<LockGuard>> {
+        lock_exclusive(&self.dir, false)
+    }
+
+    /// Replace `index.json` atomically (temp file, fsync, rename, fsync directory).
+    /// The caller proves it holds the lock.
+    pub fn write_index(&self, index: &Index, _lock: &LockGuard) -> Result<()> {
+        self.write_index_unlocked(index)
+    }
+
+    fn write_index_unlocked(&self, index: &Index) -> Result<()> {
+        // Blobs written before this point must be durable before index.json names them.
+        for alg in crate::Algorithm::ALL {
+            let sub = format!("blobs/{alg}");
+            if self.dir.is_dir(&sub) {
+                sync_dir(&self.dir, &sub)?;
+            }
+        }
+        let bytes = serde_json::to_vec(index).map_err(|source| Error::InvalidJson {
+            path: INDEX_FILE.into(),
+            source,
+        })?;
+        self.write_file_atomic(INDEX_FILE, &bytes)
+    }
+
+    /// Write a top-level file atomically: temp file, fsync, rename, fsync the directory.
+    pub(crate) fn write_file_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = temp_name(name);
+        let result = (|| {
+            let mut f = self.dir.create(&tmp).map_err(Error::io("create", tmp.clone()))?;
+            f.write_all(bytes).map_err(Error::io("write", tmp.clone()))?;
+            f.sync_all().map_err(Error::io("fsync", tmp.clone()))?;
+            drop(f);
+            self.dir.rename(&tmp, &self.dir, name).map_err(Error::io("rename into place", name))?;
+            sync_dir(&self.dir, ".")
+        })();
+        if result.is_err() {
+            let _ = self.dir.remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Read a whole file, refusing one larger than `limit`.
+    pub(crate) fn read_file_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let file = self.dir.open(path).map_err(|e| map_open_err(e, path))?;
+        let meta = file.metadata().map_err(Error::io("stat", path))?;
+        if !meta.is_file() {
+            return Err(Error::UnsafePath { path: path.into(), reason: "not a regular file".into() });
+        }
+        if meta.len() > limit {
+            return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
+        }
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        file.take(limit + 1).read_to_end(&mut buf).map_err(Error::io("read", path))?;
+        if buf.len() as u64 > limit {
+            return Err(Error::TooLarge { path: path.into(), size: buf.len() as u64, limit });
+        }
+        Ok(buf)
+    }
+}
+
+/// fsync a directory (opened read-only: directory handles may be `O_PATH`).
+pub(crate) fn sync_dir(dir: &Dir, path: &str) -> Result<()> {
+    let f = dir
+        .open_with(path, cap_std::fs::OpenOptions::new().read(true))
+        .map_err(Error::io("open for fsync", path))?;
+    f.sync_all().map_err(Error::io("fsync", path))
+}
+
+/// Map an open error, naming escapes for what they are.
+pub(crate) fn map_open_err(e: std::io::Error, path: &str) -> Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied && e.to_string().contains("outside") {
+        Error::UnsafePath { path: path.into(), reason: "it leads outside the layout (symlink or `..`)".into() }
+    } else if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        Error::UnsafePath { path: path.into(), reason: "too many levels of symbolic links".into() }
+    } else {
+        Error::Io { op: "open", path: path.into(), source: e }
+    }
+}
+
+/// Parse `index.json` bytes strictly.
+pub fn parse_index(bytes: &[u8]) -> Result<Index> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|source| Error::InvalidJson { path: INDEX_FILE.into(), source })?;
+    let Some(obj) = value.as_object() else {
+        return Err(Error::InvalidIndex { path: INDEX_FILE.into(), reason: "not a JSON object".into() });
+    };
+    match obj.get("manifests") {
+        Some(serde_json::Value::Array(_)) => {}
+        Some(serde_json::Value::Null) => {
+            return Err(Error::InvalidIndex {
+                path: INDEX_FILE.into(),
+                reason: "`manifests` is null, not an array".into(),
+            });
+        }
+        None => {
+            return Err(Error::InvalidIndex {
+                path: INDEX_FILE.into(),
+                reason: "no `manifests` array".into(),
+            });
+        }
+        Some(_) => {
+            return Err(Error::InvalidIndex {
+                path: INDEX_FILE.into(),
+                reason: "`manifests` is not an array".into(),
+            });
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Error::InvalidIndex { path: INDEX_FILE.into(), reason: e.to_string() })
+}

@@ -1,0 +1,54 @@
+//! `ocil-layout`: OCI image-layout directories.
+//!
+//! - [`Digest`] and [`Algorithm`]: validated digests (sha256, sha512) and hashing;
+//! - [`MediaType`] and [`Kind`]: every OCI, Docker, schema1 and pre-1.0 draft media type,
+//!   classified, with the Docker <-> OCI correspondence;
+//! - [`Descriptor`], [`Index`], [`Manifest`], [`Platform`]: spec data that keeps unknown fields;
+//! - [`Layout`]: the handle over a `cap_std` directory: `oci-layout`, atomic `index.json`
+//!   replacement under a cross-process lock, the verified blob store;
+//! - [`walk`]: the one graph walk shared by fsck, gc and friends;
+//! - [`validate`]: structural validation per the image spec.
+//!
+//! # Example
+//!
+//! ```
+//! use ocil_layout::{Layout, MediaType};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tmp = tempfile::tempdir()?;
+//! let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+//! let layout = Layout::create(dir)?;
+//! let desc = layout.put_bytes(MediaType::OciEmpty, b"{}")?;
+//! assert_eq!(desc.digest.to_string(),
+//!     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+//! let lock = layout.lock()?;
+//! let mut index = layout.read_index()?;
+//! index.manifests.clear();
+//! layout.write_index(&index, &lock)?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, clippy::unwrap_used)]
+
+mod blob;
+mod descriptor;
+pub mod digest;
+mod error;
+mod image;
+mod layout;
+mod lock;
+pub mod media_type;
+pub mod reference;
+pub mod validate;
+pub mod walk;
+
+pub use blob::{BlobInfo, BlobListing, BlobWriter, Stored, Stray, TempInfo, VerifiedReader};
+pub use descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Platform};
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use error::{Error, Result};
+pub use image::{Index, LayoutHeader, Manifest};
+pub use layout::{
+    BLOBS_DIR, INDEX_FILE, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout, TEMP_PREFIX, parse_index,
+};
+pub use lock::LockGuard;
+pub use media_type::{Compression, Family, Kind, MediaType};
+pub use reference::Reference;

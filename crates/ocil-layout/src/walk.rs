@@ -1,0 +1,674 @@
+//! The graph walk that fsck, gc, ls, export and copy share.
+//!
+//! From `index.json` (or any descriptors) through OCI indexes and Docker manifest lists
+//! (nested), OCI and Docker manifests (config, layers, `subject`), with a visited set, so
+//! repeated digests and hostile self-references terminate. Problems are collected with the
+//! path from `index.json` to them; the walk itself only fails on I/O it cannot attribute.
+//!
+//! Media types: the descriptor's type is the expectation; when the document's own
+//! `mediaType` differs, the expectation wins and a `MEDIA_TYPE_MISMATCH` warning is reported
+//! (SPEC-NOTES, "expected vs found"). Descriptors whose type is unknown (or not an image
+//! type, like `application/vnd.oci.descriptor.v1+json`) are leaves, unless their blob is a
+//! small JSON manifest or index, which is then followed (conservative marking).
+//! A manifest carrying `manifests`, or an index carrying `config`/`layers`, is rejected as a
+//! polyglot (CVE-2021-41190).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::{Descriptor, Digest, Error, Kind, Layout, MediaType, Result};
+
+/// Cap on blobs of unknown type that the walk sniffs for a manifest or index.
+pub const SNIFF_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// How a node was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// An `index.json` entry (or a root given by the caller).
+    Entry,
+    /// A child of an index.
+    Child,
+    /// A manifest's config.
+    Config,
+    /// A manifest's layer.
+    Layer,
+    /// A document's `subject`.
+    Subject,
+    /// A blob of an old artifact manifest (`blobs`), or a schema1 layer.
+    Blob,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Entry => "entry",
+            Role::Child => "manifest",
+            Role::Config => "config",
+            Role::Layer => "layer",
+            Role::Subject => "subject",
+            Role::Blob => "blob",
+        }
+    }
+}
+
+/// What a node was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    /// An index or manifest list.
+    Index,
+    /// A manifest.
+    Manifest,
+    /// A Docker schema1 manifest (only its layers are followed).
+    Schema1,
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing; the layout is still valid.
+    Warning,
+    /// The layout is broken or incomplete.
+    Error,
+}
+
+/// One problem found by the walk (or by fsck).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// How bad.
+    pub severity: Severity,
+    /// A stable code, e.g. `BLOB_MISSING`.
+    pub code: &'static str,
+    /// The blob it is about.
+    pub digest: Option<Digest>,
+    /// From `index.json` to the blob: `index.json > v1 sha256:ab… > layer sha256:cd…`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// Whether this problem means part of the graph could not be read, so a gc must not
+    /// trust its mark phase.
+    pub fn blocks_gc(&self) -> bool {
+        matches!(
+            self.code,
+            "INVALID_JSON" | "INVALID_DOCUMENT" | "POLYGLOT" | "DOCUMENT_TOO_LARGE" | "INVALID_DESCRIPTOR" | "UNREADABLE"
+        )
+    }
+}
+
+/// A blob reached by the walk.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The descriptor it was first reached by.
+    pub descriptor: Descriptor,
+    /// How it was first reached.
+    pub role: Role,
+    /// The document it was first reached from (`None` for entries).
+    pub parent: Option<Digest>,
+    /// Which root (index into the roots given) first reached it.
+    pub root: usize,
+    /// Set when it was read and followed as a document.
+    pub doc: Option<DocKind>,
+    /// Whether the blob is in the layout (`None` when not checked).
+    pub present: Option<bool>,
+}
+
+/// A document the walk read and followed.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Its digest.
+    pub digest: Digest,
+    /// What it was read as.
+    pub kind: DocKind,
+    /// The media type it was interpreted with.
+    pub media_type: MediaType,
+    /// Its children, in document order.
+    pub children: Vec<(Role, Descriptor)>,
+    /// The raw bytes, when [`WalkOptions::keep_bytes`] is set.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// How to check leaves (configs, layers, unknown blobs).
+#[derive(Debug, Clone, Copy)]
+pub enum LeafCheck<'a> {
+    /// Don't look at leaves at all.
+    None,
+    /// `stat` each leaf.
+    Stat,
+    /// Look them up in a listing of the store: digest -> size.
+    Listing(&'a HashMap<Digest, u64>),
+}
+
+/// Walk options.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkOptions<'a> {
+    /// Follow `subject` descriptors (a live referrer keeps its subject).
+    pub follow_subject: bool,
+    /// Read blobs of unknown media type that might be a manifest or index.
+    pub sniff_unknown: bool,
+    /// How to check leaves.
+    pub leaves: LeafCheck<'a>,
+    /// Keep the raw bytes of every document read.
+    pub keep_bytes: bool,
+}
+
+impl Default for WalkOptions<'_> {
+    fn default() -> Self {
+        WalkOptions { follow_subject: true, sniff_unknown: true, leaves: LeafCheck::Stat, keep_bytes: false }
+    }
+}
+
+/// The result of a walk.
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    /// Every blob reached, by digest (first reach wins).
+    pub nodes: HashMap<Digest, Node>,
+    /// Documents read, in walk order.
+    pub documents: Vec<Document>,
+    /// Problems found.
+    pub problems: Vec<Problem>,
+    /// Labels of the roots (`[0] v1`, ...).
+    pub root_labels: Vec<String>,
+}
+
+impl Walk {
+    /// The path from `index.json` to a reached digest.
+    pub fn path_to(&self, digest: &Digest) -> String {
+        let mut steps = Vec::new();
+        let mut cur = Some(digest.clone());
+        let mut seen = HashSet::new();
+        let mut root = None;
+        while let Some(d) = cur {
+            if !seen.insert(d.clone()) {
+                break;
+            }
+            let Some(node) = self.nodes.get(&d) else { break };
+            if node.role == Role::Entry {
+                steps.push(format!("{} {}", self.root_labels.get(node.root).map_or("entry", |s| s), d.short()));
+            } else {
+                steps.push(format!("{} {}", node.role.as_str(), d.short()));
+            }
+            root = Some(node.root);
+            cur = node.parent.clone();
+        }
+        let _ = root;
+        steps.push("index.json".into());
+        steps.reverse();
+        steps.join(" > ")
+    }
+
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    /// The reached digests.
+    pub fn digests(&self) -> impl Iterator<Item = &Digest> {
+        self.nodes.keys()
+    }
+}
+
+/// A label for a root: `[i] tag` or `[i]`.
+pub fn root_label(i: usize, d: &Descriptor) -> String {
+    match d.ref_name() {
+        Some(t) => format!("[{i}] {t}"),
+        None => format!("[{i}]"),
+    }
+}
+
+struct Walker<'a> {
+    layout: &'a Layout,
+    opts: WalkOptions<'a>,
+    walk: Walk,
+}
+
+/// Walk from the given roots (usually `index.json`'s `manifests`).
+pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Walk {
+    let mut w = Walker { layout, opts, walk: Walk::default() };
+    w.walk.root_labels = roots.iter().enumerate().map(|(i, d)| root_label(i, d)).collect();
+    let mut stack: Vec<(Descriptor, Role, Option<Digest>, usize)> = Vec::new();
+    for (i, d) in roots.iter().enumerate().rev() {
+        stack.push((d.clone(), Role::Entry, None, i));
+    }
+    while let Some((desc, role, parent, root)) = stack.pop() {
+        if w.walk.nodes.contains_key(&desc.digest) {
+            continue;
+        }
+        let digest = desc.digest.clone();
+        w.walk.nodes.insert(
+            digest.clone(),
+            Node { descriptor: desc.clone(), role, parent, root, doc: None, present: None },
+        );
+        let children = w.visit(&desc, role);
+        for (child_role, child) in children.into_iter().rev() {
+            if w.walk.nodes.contains_key(&child.digest) {
+                continue;
+            }
+            stack.push((child, child_role, Some(digest.clone()), root));
+        }
+    }
+    w.walk
+}
+
+enum Content {
+    Bytes(Vec<u8>),
+    Missing,
+    Failed,
+}
+
+impl Walker<'_> {
+    fn problem(&mut self, severity: Severity, code: &'static str, digest: &Digest, message: String) {
+        let path = self.walk.path_to(digest);
+        self.walk.problems.push(Problem { severity, code, digest: Some(digest.clone()), path, message });
+    }
+
+    fn set_present(&mut self, digest: &Digest, present: bool) {
+        if let Some(n) = self.walk.nodes.get_mut(digest) {
+            n.present = Some(present);
+        }
+    }
+
+    /// Visit one node; return the children to walk.
+    fn visit(&mut self, desc: &Descriptor, role: Role) -> Vec<(Role, Descriptor)> {
+        let digest = &desc.digest;
+        if let Some(Err(reason)) = desc.embedded_data() {
+            self.problem(Severity::Error, "DATA_MISMATCH", digest, reason);
+        }
+        let kind = desc.media_type.kind();
+        match kind {
+            Kind::Index | Kind::Manifest => self.visit_document(desc, role, kind, false),
+            Kind::Legacy
+                if matches!(
+                    desc.media_type,
+                    MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest
+                ) =>
+            {
+                self.problem(
+                    Severity::Warning,
+                    "LEGACY_MEDIA_TYPE",
+                    digest,
+                    format!("`{}`: {}", desc.media_type, desc.media_type.legacy_note().unwrap_or("legacy")),
+                );
+                self.visit_document(desc, role, Kind::Legacy, false)
+            }
+            Kind::Legacy => {
+                self.problem(
+                    Severity::Warning,
+                    "LEGACY_MEDIA_TYPE",
+                    digest,
+                    format!("`{}`: {}", desc.media_type, desc.media_type.legacy_note().unwrap_or("legacy")),
+                );
+                self.check_leaf(desc, role);
+                Vec::new()
+            }
+            Kind::Unknown | Kind::Descriptor | Kind::LayoutHeader
+                if self.opts.sniff_unknown && desc.size <= SNIFF_LIMIT =>
+            {
+                self.visit_document(desc, role, kind, true)
+            }
+            _ => {
+                if matches!(role, Role::Entry | Role::Child) && !matches!(kind, Kind::Index | Kind::Manifest) {
+                    self.problem(
+                        Severity::Warning,
+                        "UNKNOWN_MEDIA_TYPE",
+                        digest,
+                        format!("`{}` in manifest position is not a manifest or index type; not followed", desc.media_type),
+                    );
+                }
+                self.check_leaf(desc, role);
+                Vec::new()
+            }
+        }
+    }
+
+    fn missing(&mut self, desc: &Descriptor, role: Role) {
+        self.set_present(&desc.digest, false);
+        if let Kind::Layer { distributable: false, .. } = desc.media_type.kind() {
+            return; // Nondistributable and foreign layers are allowed to be absent.
+        }
+        if role == Role::Subject {
+            self.problem(
+                Severity::Warning,
+                "SUBJECT_MISSING",
+                &desc.digest,
+                format!("subject `{}` is not in the layout", desc.digest),
+            );
+            return;
+        }
+        self.problem(
+            Severity::Error,
+            "BLOB_MISSING",
+            &desc.digest,
+            format!("{} `{}` is missing", role.as_str(), desc.digest),
+        );
+    }
+
+    fn check_leaf(&mut self, desc: &Descriptor, role: Role) {
+        let size = match self.opts.leaves {
+            LeafCheck::None => return,
+            LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
+            LeafCheck::Stat => match self.layout.stat_blob(&desc.digest) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.problem(Severity::Error, "UNREADABLE", &desc.digest, error_chain(&e));
+                    return;
+                }
+            },
+        };
+        match size {
+            None if desc.embedded_data().is_some_and(|r| r.is_ok()) => self.set_present(&desc.digest, false),
+            None => self.missing(desc, role),
+            Some(found) => {
+                self.set_present(&desc.digest, true);
+                if found != desc.size {
+                    self.problem(
+                        Severity::Error,
+                        "BLOB_SIZE_MISMATCH",
+                        &desc.digest,
+                        format!("{} `{}`: descriptor size {}, blob has {found} bytes", role.as_str(), desc.digest, desc.size),
+                    );
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, desc: &Descriptor, sniffing: bool) -> Content {
+        let digest = &desc.digest;
+        let path = digest.blob_path();
+        let limit = if sniffing { SNIFF_LIMIT } else { crate::JSON_LIMIT };
+        if sniffing {
+            // Only read what exists and starts like a JSON object.
+            let size = match self.opts.leaves {
+                LeafCheck::Listing(map) => map.get(digest).copied(),
+                _ => self.layout.stat_blob(digest).ok().flatten(),
+            };
+            match size {
+                None => return Content::Missing,
+                Some(s) if s > limit => return Content::Failed,
+                Some(_) => {}
+            }
+        }
+        match self.layout.read_file_limited(&path, limit) {
+            Ok(bytes) => {
+                self.set_present(digest, true);
+                Content::Bytes(bytes)
+            }
+            Err(e) if e.is_not_found() => match desc.embedded_data() {
+                Some(Ok(bytes)) => Content::Bytes(bytes),
+                _ => Content::Missing,
+            },
+            Err(Error::TooLarge { size, limit, .. }) => {
+                if !sniffing {
+                    self.set_present(digest, true);
+                    self.problem(
+                        Severity::Error,
+                        "DOCUMENT_TOO_LARGE",
+                        digest,
+                        format!("`{path}` is {size} bytes, over the {limit}-byte limit for JSON documents"),
+                    );
+                }
+                Content::Failed
+            }
+            Err(e) => {
+                self.problem(Severity::Error, "UNREADABLE", digest, error_chain(&e));
+                Content::Failed
+            }
+        }
+    }
+
+    fn visit_document(&mut self, desc: &Descriptor, role: Role, expected: Kind, sniffing: bool) -> Vec<(Role, Descriptor)> {
+        let digest = desc.digest.clone();
+        let bytes = match self.read(desc, sniffing) {
+            Content::Bytes(b) => b,
+            Content::Missing if sniffing => {
+                if matches!(role, Role::Entry | Role::Child) {
+                    self.problem(
+                        Severity::Warning,
+                        "UNKNOWN_MEDIA_TYPE",
+                        &digest,
+                        format!("`{}` in manifest position is not a manifest or index type", desc.media_type),
+                    );
+                }
+                self.missing(desc, role);
+                return Vec::new();
+            }
+            Content::Missing => {
+                self.missing(desc, role);
+                return Vec::new();
+            }
+            Content::Failed => return Vec::new(),
+        };
+        if sniffing && bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            self.leaf_size_check(desc, role, bytes.len() as u64);
+            return Vec::new();
+        }
+        let found_digest = digest.algorithm().digest_of(&bytes);
+        if found_digest != digest {
+            self.problem(
+                Severity::Error,
+                "DIGEST_MISMATCH",
+                &digest,
+                format!("`{}` hashes to `{found_digest}`", digest.blob_path()),
+            );
+        }
+        self.leaf_size_check(desc, role, bytes.len() as u64);
+        let value: Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) if !sniffing => {
+                self.problem(Severity::Error, "INVALID_JSON", &digest, format!("not valid JSON: {e}"));
+                return Vec::new();
+            }
+            Err(_) => return Vec::new(),
+        };
+        let Some(obj) = value.as_object() else {
+            if !sniffing {
+                self.problem(Severity::Error, "INVALID_DOCUMENT", &digest, "not a JSON object".into());
+            }
+            return Vec::new();
+        };
+        let found_type = obj.get("mediaType").and_then(Value::as_str).map(MediaType::from);
+        let (kind, media_type) = if sniffing {
+            let by_type = found_type.as_ref().map(|t| t.kind()).filter(|k| k.is_walkable());
+            let by_shape = if obj.get("manifests").is_some_and(Value::is_array) && !obj.contains_key("config") {
+                Some(Kind::Index)
+            } else if obj.get("config").is_some_and(Value::is_object) && obj.get("layers").is_some_and(Value::is_array) {
+                Some(Kind::Manifest)
+            } else {
+                None
+            };
+            match by_type.or(by_shape) {
+                Some(k) => {
+                    self.problem(
+                        Severity::Warning,
+                        "MEDIA_TYPE_MISMATCH",
+                        &digest,
+                        format!(
+                            "descriptor says `{}` but the blob is {}; followed",
+                            desc.media_type,
+                            match (&found_type, k) {
+                                (Some(t), _) => format!("`{t}`"),
+                                (None, Kind::Index) => "an index by its shape".into(),
+                                _ => "a manifest by its shape".into(),
+                            }
+                        ),
+                    );
+                    (k, found_type.clone().unwrap_or(desc.media_type.clone()))
+                }
+                None => return Vec::new(),
+            }
+        } else {
+            match &found_type {
+                Some(t) if t != &desc.media_type => self.problem(
+                    Severity::Warning,
+                    "MEDIA_TYPE_MISMATCH",
+                    &digest,
+                    format!("descriptor says `{}` but the blob says `{t}`; read as `{}`", desc.media_type, desc.media_type),
+                ),
+                None if expected != Kind::Legacy => self.problem(
+                    Severity::Warning,
+                    "MISSING_MEDIA_TYPE",
+                    &digest,
+                    format!("document has no `mediaType`; read as `{}`", desc.media_type),
+                ),
+                _ => {}
+            }
+            (expected, desc.media_type.clone())
+        };
+        self.follow(desc, role, kind, media_type, obj, bytes)
+    }
+
+    fn leaf_size_check(&mut self, desc: &Descriptor, role: Role, found: u64) {
+        if found != desc.size {
+            self.problem(
+                Severity::Error,
+                "BLOB_SIZE_MISMATCH",
+                &desc.digest,
+                format!("{} `{}`: descriptor size {}, blob has {found} bytes", role.as_str(), desc.digest, desc.size),
+            );
+        }
+    }
+
+    fn follow(
+        &mut self,
+        desc: &Descriptor,
+        _role: Role,
+        kind: Kind,
+        media_type: MediaType,
+        obj: &serde_json::Map<String, Value>,
+        bytes: Vec<u8>,
+    ) -> Vec<(Role, Descriptor)> {
+        let digest = desc.digest.clone();
+        let mut children = Vec::new();
+        let bad = |w: &mut Self, at: &str, e: String| {
+            w.problem(Severity::Error, "INVALID_DESCRIPTOR", &digest, format!("`{at}` is not a valid descriptor: {e}"));
+        };
+        let doc_kind = match kind {
+            Kind::Index => {
+                for field in ["config", "layers"] {
+                    if obj.contains_key(field) {
+                        self.problem(
+                            Severity::Error,
+                            "POLYGLOT",
+                            &digest,
+                            Error::Polyglot { digest: digest.clone(), claimed: "index", field }.to_string(),
+                        );
+                        return Vec::new();
+                    }
+                }
+                match obj.get("manifests") {
+                    Some(Value::Array(a)) => {
+                        for (i, m) in a.iter().enumerate() {
+                            match serde_json::from_value::<Descriptor>(m.clone()) {
+                                Ok(d) => children.push((Role::Child, d)),
+                                Err(e) => bad(self, &format!("manifests[{i}]"), e.to_string()),
+                            }
+                        }
+                    }
+                    _ => {
+                        self.problem(
+                            Severity::Error,
+                            "INVALID_DOCUMENT",
+                            &digest,
+                            "an index without a `manifests` array".into(),
+                        );
+                        return Vec::new();
+                    }
+                }
+                DocKind::Index
+            }
+            Kind::Manifest => {
+                if obj.contains_key("manifests") {
+                    self.problem(
+                        Severity::Error,
+                        "POLYGLOT",
+                        &digest,
+                        Error::Polyglot { digest: digest.clone(), claimed: "manifest", field: "manifests" }.to_string(),
+                    );
+                    return Vec::new();
+                }
+                let artifact_blobs = obj.get("blobs").filter(|_| !obj.contains_key("config"));
+                match (obj.get("config"), artifact_blobs) {
+                    (Some(c), _) => match serde_json::from_value::<Descriptor>(c.clone()) {
+                        Ok(d) => children.push((Role::Config, d)),
+                        Err(e) => bad(self, "config", e.to_string()),
+                    },
+                    (None, Some(_)) => {}
+                    (None, None) => {
+                        self.problem(Severity::Error, "INVALID_DOCUMENT", &digest, "a manifest without `config`".into());
+                        return Vec::new();
+                    }
+                }
+                for (field, role) in [("layers", Role::Layer), ("blobs", Role::Blob)] {
+                    match obj.get(field) {
+                        None | Some(Value::Null) => {}
+                        Some(Value::Array(a)) => {
+                            for (i, l) in a.iter().enumerate() {
+                                match serde_json::from_value::<Descriptor>(l.clone()) {
+                                    Ok(d) => children.push((role, d)),
+                                    Err(e) => bad(self, &format!("{field}[{i}]"), e.to_string()),
+                                }
+                            }
+                        }
+                        Some(_) => bad(self, field, "not an array".into()),
+                    }
+                }
+                DocKind::Manifest
+            }
+            _ => {
+                // Docker schema1: follow fsLayers[].blobSum so their blobs count as reachable.
+                if let Some(Value::Array(a)) = obj.get("fsLayers") {
+                    for l in a {
+                        if let Some(Ok(d)) = l.get("blobSum").and_then(Value::as_str).map(str::parse::<Digest>) {
+                            // Size unknown in schema1: use the stored size so no mismatch is reported.
+                            let size = self.layout.stat_blob(&d).ok().flatten().unwrap_or(0);
+                            children.push((Role::Blob, Descriptor::new(MediaType::DockerLayerGzip, d, size)));
+                        }
+                    }
+                }
+                DocKind::Schema1
+            }
+        };
+        if self.opts.follow_subject
+            && let Some(s) = obj.get("subject")
+        {
+            match serde_json::from_value::<Descriptor>(s.clone()) {
+                Ok(d) => children.push((Role::Subject, d)),
+                Err(e) => bad(self, "subject", e.to_string()),
+            }
+        }
+        if let Some(n) = self.walk.nodes.get_mut(&digest) {
+            n.doc = Some(doc_kind);
+            n.present = Some(n.present.unwrap_or(true));
+        }
+        self.walk.documents.push(Document {
+            digest: digest.clone(),
+            kind: doc_kind,
+            media_type,
+            children: children.clone(),
+            bytes: self.opts.keep_bytes.then_some(bytes),
+        });
+        children
+    }
+}
+
+/// An error with its causes, on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Walk everything `index.json` names. Fails only when `index.json` cannot be read.
+pub fn walk_layout(layout: &Layout, opts: WalkOptions<'_>) -> Result<(crate::Index, Walk)> {
+    let index = layout.read_index()?;
+    let w = walk(layout, &index.manifests, opts);
+    Ok((index, w))
+}
