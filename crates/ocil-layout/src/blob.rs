@@ -86,7 +86,11 @@ impl Layout {
 
     /// Store a blob that must match `expected` (digest, and size). Nothing is stored when it
     /// does not match.
-    pub fn put_blob_verified(&self, mut reader: impl Read, expected: &Descriptor) -> Result<Stored> {
+    pub fn put_blob_verified(
+        &self,
+        mut reader: impl Read,
+        expected: &Descriptor,
+    ) -> Result<Stored> {
         let mut w = self.blob_writer_alg(expected.digest.algorithm())?;
         copy_into(&mut reader, &mut w)?;
         w.finish_verified(&expected.digest, Some(expected.size))
@@ -148,7 +152,9 @@ impl Layout {
     pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let path = digest.blob_path();
         let bytes = match self.read_file_limited(&path, limit) {
-            Err(e) if e.is_not_found() => return Err(Error::BlobMissing { digest: digest.clone() }),
+            Err(e) if e.is_not_found() => {
+                return Err(Error::BlobMissing { digest: digest.clone() });
+            }
             other => other?,
         };
         let found = digest.algorithm().digest_of(&bytes);
@@ -212,7 +218,8 @@ impl Layout {
             let entry = entry.map_err(Error::io("list", "."))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TEMP_PREFIX) {
-                let modified = entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
+                let modified =
+                    entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
                 out.temps.push(TempInfo { path: name, modified });
             }
         }
@@ -236,7 +243,9 @@ impl Layout {
                     path,
                     reason: "directory of an unsupported digest algorithm".into(),
                 }),
-                None => out.strays.push(Stray { path, reason: "not an algorithm directory".into() }),
+                None => {
+                    out.strays.push(Stray { path, reason: "not an algorithm directory".into() })
+                }
             }
         }
         out.blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
@@ -253,7 +262,8 @@ fn list_alg_dir(dir: &Dir, alg: Algorithm, prefix: &str, out: &mut BlobListing) 
         let path = format!("{prefix}/{name}");
         let ft = entry.file_type().map_err(Error::io("stat", path.clone()))?;
         if name.starts_with(TEMP_PREFIX) && ft.is_file() {
-            let modified = entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
+            let modified =
+                entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
             out.temps.push(TempInfo { path, modified });
             continue;
         }
@@ -285,7 +295,9 @@ fn copy_into(reader: &mut impl Read, w: &mut BlobWriter) -> Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Io { op: "read source of", path: w.tmp_path(), source: e }),
+            Err(e) => {
+                return Err(Error::Io { op: "read source of", path: w.tmp_path(), source: e });
+            }
         };
         w.write_all(&buf[..n]).map_err(Error::io("write", w.tmp_path()))?;
     }
@@ -414,7 +426,10 @@ impl Read for VerifiedReader {
             if found != self.expected {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("`{}`: content hashes to `{found}`, expected `{}`", self.path, self.expected),
+                    format!(
+                        "`{}`: content hashes to `{found}`, expected `{}`",
+                        self.path, self.expected
+                    ),
                 ));
             }
         }

@@ -78,11 +78,9 @@ impl Descriptor {
         let data = self.data.as_ref()?;
         Some(match base64::engine::general_purpose::STANDARD.decode(data) {
             Err(e) => Err(format!("`data` is not valid base64: {e}")),
-            Ok(bytes) if bytes.len() as u64 != self.size => Err(format!(
-                "`data` holds {} bytes, descriptor says {}",
-                bytes.len(),
-                self.size
-            )),
+            Ok(bytes) if bytes.len() as u64 != self.size => {
+                Err(format!("`data` holds {} bytes, descriptor says {}", bytes.len(), self.size))
+            }
             Ok(bytes) => {
                 let found = self.digest.algorithm().digest_of(&bytes);
                 if found == self.digest {
@@ -170,7 +168,9 @@ mod tests {
     fn embedded_data_is_checked() {
         let mut d = Descriptor::new(
             MediaType::OciEmpty,
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".parse().unwrap(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+                .parse()
+                .unwrap(),
             2,
         );
         assert!(d.embedded_data().is_none());

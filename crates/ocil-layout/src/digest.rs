@@ -120,7 +120,9 @@ pub enum DigestError {
     #[error("invalid digest `{0}`: expected `algorithm:encoded` (e.g. `sha256:<64 hex>`)")]
     Syntax(String),
     /// Well-formed, but the algorithm is not one ocil can verify.
-    #[error("unsupported digest algorithm `{algorithm}` in `{digest}` (ocil supports sha256 and sha512)")]
+    #[error(
+        "unsupported digest algorithm `{algorithm}` in `{digest}` (ocil supports sha256 and sha512)"
+    )]
     UnsupportedAlgorithm {
         /// The algorithm as written.
         algorithm: String,
@@ -205,7 +207,8 @@ impl Digest {
     /// Build from an algorithm and a file name found under `blobs/<alg>/`.
     pub fn from_parts(algorithm: Algorithm, encoded: &str) -> Result<Digest, DigestError> {
         let len = algorithm.hex_len();
-        if encoded.len() != len || !encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if encoded.len() != len || !encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(DigestError::Encoding {
                 algorithm,
                 digest: format!("{algorithm}:{encoded}"),
@@ -314,7 +317,10 @@ mod tests {
         assert!(matches!(err, DigestError::UnsupportedAlgorithm { .. }));
         assert!(err.to_string().contains("unsupported digest algorithm `md5`"));
         // Grammar-valid but unregistered forms pass the general grammar.
-        assert!(parse_grammar("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8").is_ok());
+        assert!(
+            parse_grammar("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8")
+                .is_ok()
+        );
         assert!(parse_grammar("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564").is_ok());
         assert!(parse_grammar("sha256:").is_err());
         assert!(parse_grammar("sha256-:abc").is_err());

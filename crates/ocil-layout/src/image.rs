@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn index_keeps_unknown_fields() {
-        let raw = r#"{"schemaVersion":2,"manifests":[],"x-tool":{"k":"v"},"annotations":{"a":"b"}}"#;
+        let raw =
+            r#"{"schemaVersion":2,"manifests":[],"x-tool":{"k":"v"},"annotations":{"a":"b"}}"#;
         let idx: Index = serde_json::from_str(raw).unwrap();
         assert!(idx.media_type.is_none());
         let out = serde_json::to_string(&idx).unwrap();

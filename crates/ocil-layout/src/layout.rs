@@ -163,10 +163,8 @@ impl Layout {
                 sync_dir(&self.dir, &sub)?;
             }
         }
-        let bytes = serde_json::to_vec(index).map_err(|source| Error::InvalidJson {
-            path: INDEX_FILE.into(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec(index)
+            .map_err(|source| Error::InvalidJson { path: INDEX_FILE.into(), source })?;
         self.write_file_atomic(INDEX_FILE, &bytes)
     }
 
@@ -192,7 +190,10 @@ impl Layout {
         let file = self.dir.open(path).map_err(|e| map_open_err(e, path))?;
         let meta = file.metadata().map_err(Error::io("stat", path))?;
         if !meta.is_file() {
-            return Err(Error::UnsafePath { path: path.into(), reason: "not a regular file".into() });
+            return Err(Error::UnsafePath {
+                path: path.into(),
+                reason: "not a regular file".into(),
+            });
         }
         if meta.len() > limit {
             return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
@@ -217,7 +218,10 @@ pub(crate) fn sync_dir(dir: &Dir, path: &str) -> Result<()> {
 /// Map an open error, naming escapes for what they are.
 pub(crate) fn map_open_err(e: std::io::Error, path: &str) -> Error {
     if e.kind() == std::io::ErrorKind::PermissionDenied && e.to_string().contains("outside") {
-        Error::UnsafePath { path: path.into(), reason: "it leads outside the layout (symlink or `..`)".into() }
+        Error::UnsafePath {
+            path: path.into(),
+            reason: "it leads outside the layout (symlink or `..`)".into(),
+        }
     } else if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         Error::UnsafePath { path: path.into(), reason: "too many levels of symbolic links".into() }
     } else {
@@ -230,7 +234,10 @@ pub fn parse_index(bytes: &[u8]) -> Result<Index> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|source| Error::InvalidJson { path: INDEX_FILE.into(), source })?;
     let Some(obj) = value.as_object() else {
-        return Err(Error::InvalidIndex { path: INDEX_FILE.into(), reason: "not a JSON object".into() });
+        return Err(Error::InvalidIndex {
+            path: INDEX_FILE.into(),
+            reason: "not a JSON object".into(),
+        });
     };
     match obj.get("manifests") {
         Some(serde_json::Value::Array(_)) => {}

@@ -34,6 +34,7 @@ mod descriptor;
 pub mod digest;
 mod error;
 mod image;
+pub mod inspect;
 mod layout;
 mod lock;
 pub mod media_type;
@@ -47,7 +48,8 @@ pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error::{Error, Result};
 pub use image::{Index, LayoutHeader, Manifest};
 pub use layout::{
-    BLOBS_DIR, INDEX_FILE, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout, TEMP_PREFIX, parse_index,
+    BLOBS_DIR, INDEX_FILE, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout, TEMP_PREFIX,
+    parse_index,
 };
 pub use lock::LockGuard;
 pub use media_type::{Compression, Family, Kind, MediaType};

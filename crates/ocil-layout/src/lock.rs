@@ -22,8 +22,11 @@ pub struct LockGuard {
 
 pub(crate) fn lock_exclusive(dir: &Dir, wait: bool) -> Result<Option<LockGuard>> {
     // A fresh read descriptor: directory handles may be `O_PATH`, which flock refuses.
-    let own = dir.open_with(".", OpenOptions::new().read(true)).map_err(Error::io("open for locking", "."))?;
-    let op = if wait { FlockOperation::LockExclusive } else { FlockOperation::NonBlockingLockExclusive };
+    let own = dir
+        .open_with(".", OpenOptions::new().read(true))
+        .map_err(Error::io("open for locking", "."))?;
+    let op =
+        if wait { FlockOperation::LockExclusive } else { FlockOperation::NonBlockingLockExclusive };
     loop {
         match flock(&own, op) {
             Ok(()) => return Ok(Some(LockGuard { _file: own })),

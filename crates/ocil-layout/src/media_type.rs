@@ -217,7 +217,9 @@ impl MediaType {
             MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest => {
                 "Docker schema1 manifest (legacy, deprecated since Docker 1.10; not supported)"
             }
-            MediaType::OciDraftManifestList => "pre-1.0 OCI manifest list (became the OCI image index)",
+            MediaType::OciDraftManifestList => {
+                "pre-1.0 OCI manifest list (became the OCI image index)"
+            }
             MediaType::OciDraftSerializationRootfsGzip | MediaType::OciDraftRootfsGzip => {
                 "pre-1.0 OCI rootfs layer (became application/vnd.oci.image.layer.v1.tar+gzip)"
             }
@@ -294,8 +296,7 @@ pub fn is_valid_media_type_syntax(s: &str) -> bool {
             Some(c) if c.is_ascii_alphanumeric() => {}
             _ => return false,
         }
-        p.len() <= 127
-            && chars.all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+        p.len() <= 127 && chars.all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
     }
     match s.split_once('/') {
         Some((t, sub)) => part(t) && part(sub),

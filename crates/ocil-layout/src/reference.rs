@@ -36,7 +36,8 @@ impl std::fmt::Display for Reference {
 /// Check a tag: the OCI tag grammar `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, or a full name as
 /// containerd writes it (`registry/repo:tag`, components of `[a-zA-Z0-9._/:@+-]`).
 pub fn validate_tag(s: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::InvalidReference { reference: s.into(), reason: reason.into() });
+    let bad =
+        |reason: &str| Err(Error::InvalidReference { reference: s.into(), reason: reason.into() });
     if s.is_empty() {
         return bad("empty");
     }
@@ -70,7 +71,9 @@ pub fn entries_named<'a>(index: &'a Index, name: &str) -> Vec<(usize, &'a Descri
         .manifests
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.ref_name() == Some(name) || d.annotation(ANNOTATION_CONTAINERD_NAME) == Some(name))
+        .filter(|(_, d)| {
+            d.ref_name() == Some(name) || d.annotation(ANNOTATION_CONTAINERD_NAME) == Some(name)
+        })
         .collect()
 }
 
@@ -81,14 +84,17 @@ pub fn entries_named<'a>(index: &'a Index, name: &str) -> Vec<(usize, &'a Descri
 /// (the caller may then look in the blob store).
 pub fn resolve_entry(index: &Index, reference: &Reference) -> Result<Option<(usize, Descriptor)>> {
     match reference {
-        Reference::Digest(d) => {
-            Ok(index.manifests.iter().position(|m| &m.digest == d).map(|i| (i, index.manifests[i].clone())))
-        }
+        Reference::Digest(d) => Ok(index
+            .manifests
+            .iter()
+            .position(|m| &m.digest == d)
+            .map(|i| (i, index.manifests[i].clone()))),
         Reference::Tag(t) => {
             let found = entries_named(index, t);
             match found.as_slice() {
                 [] => {
-                    let names: Vec<&str> = index.manifests.iter().filter_map(|d| d.ref_name()).collect();
+                    let names: Vec<&str> =
+                        index.manifests.iter().filter_map(|d| d.ref_name()).collect();
                     let hint = if names.is_empty() {
                         " (the layout has no tags)".to_owned()
                     } else {
@@ -134,7 +140,14 @@ mod tests {
 
     #[test]
     fn resolves_tags_and_digests() {
-        let idx = index(&[("a", 'a'), ("b", 'b'), ("dup", 'c'), ("dup", 'd'), ("same", 'e'), ("same", 'e')]);
+        let idx = index(&[
+            ("a", 'a'),
+            ("b", 'b'),
+            ("dup", 'c'),
+            ("dup", 'd'),
+            ("same", 'e'),
+            ("same", 'e'),
+        ]);
         let (i, _) = resolve_entry(&idx, &Reference::parse("b").unwrap()).unwrap().unwrap();
         assert_eq!(i, 1);
         let err = resolve_entry(&idx, &Reference::parse("dup").unwrap()).unwrap_err();

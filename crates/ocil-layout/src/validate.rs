@@ -167,7 +167,10 @@ fn check_digest(s: &str, at: &str, f: &mut Findings) {
                 && (d.encoded.len() != len
                     || !d.encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             {
-                f.err(at, format!("`{s}`: a {} digest is {len} lowercase hex characters", d.algorithm));
+                f.err(
+                    at,
+                    format!("`{s}`: a {} digest is {len} lowercase hex characters", d.algorithm),
+                );
             }
         }
     }
@@ -301,7 +304,9 @@ fn config(v: &Value, f: &mut Findings) {
             if let Some(r) = object(r, "rootfs", f) {
                 match r.get("type") {
                     Some(Value::String(t)) if t == "layers" => {}
-                    Some(Value::String(t)) => f.err("rootfs.type", format!("is `{t}`, must be `layers`")),
+                    Some(Value::String(t)) => {
+                        f.err("rootfs.type", format!("is `{t}`, must be `layers`"))
+                    }
                     Some(_) => f.err("rootfs.type", "must be a string"),
                     None => f.err("rootfs.type", "is required"),
                 }
@@ -388,9 +393,14 @@ mod tests {
         let f = validate_bytes(Schema::Manifest, m.as_bytes());
         assert!(f.is_valid(), "{f:?}");
         assert_eq!(f.warnings.len(), 1);
-        assert!(!validate_bytes(Schema::Index, br#"{"schemaVersion":2,"manifests":null}"#).is_valid());
+        assert!(
+            !validate_bytes(Schema::Index, br#"{"schemaVersion":2,"manifests":null}"#).is_valid()
+        );
         assert!(validate_bytes(Schema::Index, br#"{"schemaVersion":2,"manifests":[]}"#).is_valid());
-        assert!(!validate_bytes(Schema::Index, br#"{"schemaVersion":2,"manifests":[],"layers":[]}"#).is_valid());
+        assert!(
+            !validate_bytes(Schema::Index, br#"{"schemaVersion":2,"manifests":[],"layers":[]}"#)
+                .is_valid()
+        );
         assert!(!validate_bytes(Schema::Config, b"not json").is_valid());
     }
 

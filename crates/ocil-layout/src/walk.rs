@@ -94,7 +94,12 @@ impl Problem {
     pub fn blocks_gc(&self) -> bool {
         matches!(
             self.code,
-            "INVALID_JSON" | "INVALID_DOCUMENT" | "POLYGLOT" | "DOCUMENT_TOO_LARGE" | "INVALID_DESCRIPTOR" | "UNREADABLE"
+            "INVALID_JSON"
+                | "INVALID_DOCUMENT"
+                | "POLYGLOT"
+                | "DOCUMENT_TOO_LARGE"
+                | "INVALID_DESCRIPTOR"
+                | "UNREADABLE"
         )
     }
 }
@@ -157,7 +162,12 @@ pub struct WalkOptions<'a> {
 
 impl Default for WalkOptions<'_> {
     fn default() -> Self {
-        WalkOptions { follow_subject: true, sniff_unknown: true, leaves: LeafCheck::Stat, keep_bytes: false }
+        WalkOptions {
+            follow_subject: true,
+            sniff_unknown: true,
+            leaves: LeafCheck::Stat,
+            keep_bytes: false,
+        }
     }
 }
 
@@ -187,7 +197,11 @@ impl Walk {
             }
             let Some(node) = self.nodes.get(&d) else { break };
             if node.role == Role::Entry {
-                steps.push(format!("{} {}", self.root_labels.get(node.root).map_or("entry", |s| s), d.short()));
+                steps.push(format!(
+                    "{} {}",
+                    self.root_labels.get(node.root).map_or("entry", |s| s),
+                    d.short()
+                ));
             } else {
                 steps.push(format!("{} {}", node.role.as_str(), d.short()));
             }
@@ -260,9 +274,21 @@ enum Content {
 }
 
 impl Walker<'_> {
-    fn problem(&mut self, severity: Severity, code: &'static str, digest: &Digest, message: String) {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        digest: &Digest,
+        message: String,
+    ) {
         let path = self.walk.path_to(digest);
-        self.walk.problems.push(Problem { severity, code, digest: Some(digest.clone()), path, message });
+        self.walk.problems.push(Problem {
+            severity,
+            code,
+            digest: Some(digest.clone()),
+            path,
+            message,
+        });
     }
 
     fn set_present(&mut self, digest: &Digest, present: bool) {
@@ -290,7 +316,11 @@ impl Walker<'_> {
                     Severity::Warning,
                     "LEGACY_MEDIA_TYPE",
                     digest,
-                    format!("`{}`: {}", desc.media_type, desc.media_type.legacy_note().unwrap_or("legacy")),
+                    format!(
+                        "`{}`: {}",
+                        desc.media_type,
+                        desc.media_type.legacy_note().unwrap_or("legacy")
+                    ),
                 );
                 self.visit_document(desc, role, Kind::Legacy, false)
             }
@@ -299,7 +329,11 @@ impl Walker<'_> {
                     Severity::Warning,
                     "LEGACY_MEDIA_TYPE",
                     digest,
-                    format!("`{}`: {}", desc.media_type, desc.media_type.legacy_note().unwrap_or("legacy")),
+                    format!(
+                        "`{}`: {}",
+                        desc.media_type,
+                        desc.media_type.legacy_note().unwrap_or("legacy")
+                    ),
                 );
                 self.check_leaf(desc, role);
                 Vec::new()
@@ -310,7 +344,9 @@ impl Walker<'_> {
                 self.visit_document(desc, role, kind, true)
             }
             _ => {
-                if matches!(role, Role::Entry | Role::Child) && !matches!(kind, Kind::Index | Kind::Manifest) {
+                if matches!(role, Role::Entry | Role::Child)
+                    && !matches!(kind, Kind::Index | Kind::Manifest)
+                {
                     self.problem(
                         Severity::Warning,
                         "UNKNOWN_MEDIA_TYPE",
@@ -359,7 +395,9 @@ impl Walker<'_> {
             },
         };
         match size {
-            None if desc.embedded_data().is_some_and(|r| r.is_ok()) => self.set_present(&desc.digest, false),
+            None if desc.embedded_data().is_some_and(|r| r.is_ok()) => {
+                self.set_present(&desc.digest, false)
+            }
             None => self.missing(desc, role),
             Some(found) => {
                 self.set_present(&desc.digest, true);
@@ -368,7 +406,12 @@ impl Walker<'_> {
                         Severity::Error,
                         "BLOB_SIZE_MISMATCH",
                         &desc.digest,
-                        format!("{} `{}`: descriptor size {}, blob has {found} bytes", role.as_str(), desc.digest, desc.size),
+                        format!(
+                            "{} `{}`: descriptor size {}, blob has {found} bytes",
+                            role.as_str(),
+                            desc.digest,
+                            desc.size
+                        ),
                     );
                 }
             }
@@ -419,7 +462,13 @@ impl Walker<'_> {
         }
     }
 
-    fn visit_document(&mut self, desc: &Descriptor, role: Role, expected: Kind, sniffing: bool) -> Vec<(Role, Descriptor)> {
+    fn visit_document(
+        &mut self,
+        desc: &Descriptor,
+        role: Role,
+        expected: Kind,
+        sniffing: bool,
+    ) -> Vec<(Role, Descriptor)> {
         let digest = desc.digest.clone();
         let bytes = match self.read(desc, sniffing) {
             Content::Bytes(b) => b,
@@ -429,7 +478,10 @@ impl Walker<'_> {
                         Severity::Warning,
                         "UNKNOWN_MEDIA_TYPE",
                         &digest,
-                        format!("`{}` in manifest position is not a manifest or index type", desc.media_type),
+                        format!(
+                            "`{}` in manifest position is not a manifest or index type",
+                            desc.media_type
+                        ),
                     );
                 }
                 self.missing(desc, role);
@@ -458,23 +510,37 @@ impl Walker<'_> {
         let value: Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) if !sniffing => {
-                self.problem(Severity::Error, "INVALID_JSON", &digest, format!("not valid JSON: {e}"));
+                self.problem(
+                    Severity::Error,
+                    "INVALID_JSON",
+                    &digest,
+                    format!("not valid JSON: {e}"),
+                );
                 return Vec::new();
             }
             Err(_) => return Vec::new(),
         };
         let Some(obj) = value.as_object() else {
             if !sniffing {
-                self.problem(Severity::Error, "INVALID_DOCUMENT", &digest, "not a JSON object".into());
+                self.problem(
+                    Severity::Error,
+                    "INVALID_DOCUMENT",
+                    &digest,
+                    "not a JSON object".into(),
+                );
             }
             return Vec::new();
         };
         let found_type = obj.get("mediaType").and_then(Value::as_str).map(MediaType::from);
         let (kind, media_type) = if sniffing {
             let by_type = found_type.as_ref().map(|t| t.kind()).filter(|k| k.is_walkable());
-            let by_shape = if obj.get("manifests").is_some_and(Value::is_array) && !obj.contains_key("config") {
+            let by_shape = if obj.get("manifests").is_some_and(Value::is_array)
+                && !obj.contains_key("config")
+            {
                 Some(Kind::Index)
-            } else if obj.get("config").is_some_and(Value::is_object) && obj.get("layers").is_some_and(Value::is_array) {
+            } else if obj.get("config").is_some_and(Value::is_object)
+                && obj.get("layers").is_some_and(Value::is_array)
+            {
                 Some(Kind::Manifest)
             } else {
                 None
@@ -505,7 +571,10 @@ impl Walker<'_> {
                     Severity::Warning,
                     "MEDIA_TYPE_MISMATCH",
                     &digest,
-                    format!("descriptor says `{}` but the blob says `{t}`; read as `{}`", desc.media_type, desc.media_type),
+                    format!(
+                        "descriptor says `{}` but the blob says `{t}`; read as `{}`",
+                        desc.media_type, desc.media_type
+                    ),
                 ),
                 None if expected != Kind::Legacy => self.problem(
                     Severity::Warning,
@@ -526,7 +595,12 @@ impl Walker<'_> {
                 Severity::Error,
                 "BLOB_SIZE_MISMATCH",
                 &desc.digest,
-                format!("{} `{}`: descriptor size {}, blob has {found} bytes", role.as_str(), desc.digest, desc.size),
+                format!(
+                    "{} `{}`: descriptor size {}, blob has {found} bytes",
+                    role.as_str(),
+                    desc.digest,
+                    desc.size
+                ),
             );
         }
     }
@@ -543,7 +617,12 @@ impl Walker<'_> {
         let digest = desc.digest.clone();
         let mut children = Vec::new();
         let bad = |w: &mut Self, at: &str, e: String| {
-            w.problem(Severity::Error, "INVALID_DESCRIPTOR", &digest, format!("`{at}` is not a valid descriptor: {e}"));
+            w.problem(
+                Severity::Error,
+                "INVALID_DESCRIPTOR",
+                &digest,
+                format!("`{at}` is not a valid descriptor: {e}"),
+            );
         };
         let doc_kind = match kind {
             Kind::Index => {
@@ -553,7 +632,8 @@ impl Walker<'_> {
                             Severity::Error,
                             "POLYGLOT",
                             &digest,
-                            Error::Polyglot { digest: digest.clone(), claimed: "index", field }.to_string(),
+                            Error::Polyglot { digest: digest.clone(), claimed: "index", field }
+                                .to_string(),
                         );
                         return Vec::new();
                     }
@@ -585,7 +665,12 @@ impl Walker<'_> {
                         Severity::Error,
                         "POLYGLOT",
                         &digest,
-                        Error::Polyglot { digest: digest.clone(), claimed: "manifest", field: "manifests" }.to_string(),
+                        Error::Polyglot {
+                            digest: digest.clone(),
+                            claimed: "manifest",
+                            field: "manifests",
+                        }
+                        .to_string(),
                     );
                     return Vec::new();
                 }
@@ -597,7 +682,12 @@ impl Walker<'_> {
                     },
                     (None, Some(_)) => {}
                     (None, None) => {
-                        self.problem(Severity::Error, "INVALID_DOCUMENT", &digest, "a manifest without `config`".into());
+                        self.problem(
+                            Severity::Error,
+                            "INVALID_DOCUMENT",
+                            &digest,
+                            "a manifest without `config`".into(),
+                        );
                         return Vec::new();
                     }
                 }
@@ -621,10 +711,15 @@ impl Walker<'_> {
                 // Docker schema1: follow fsLayers[].blobSum so their blobs count as reachable.
                 if let Some(Value::Array(a)) = obj.get("fsLayers") {
                     for l in a {
-                        if let Some(Ok(d)) = l.get("blobSum").and_then(Value::as_str).map(str::parse::<Digest>) {
+                        if let Some(Ok(d)) =
+                            l.get("blobSum").and_then(Value::as_str).map(str::parse::<Digest>)
+                        {
                             // Size unknown in schema1: use the stored size so no mismatch is reported.
                             let size = self.layout.stat_blob(&d).ok().flatten().unwrap_or(0);
-                            children.push((Role::Blob, Descriptor::new(MediaType::DockerLayerGzip, d, size)));
+                            children.push((
+                                Role::Blob,
+                                Descriptor::new(MediaType::DockerLayerGzip, d, size),
+                            ));
                         }
                     }
                 }

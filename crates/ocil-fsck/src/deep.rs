@@ -1,0 +1,219 @@
+//! `--deep`: decompress every layer, check it is a tar in the compression its media type
+//! says, and compare the config's `rootfs.diff_ids` with the uncompressed digests.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use ocil_layout::walk::{DocKind, Problem, Role, Severity, Walk};
+use ocil_layout::{Algorithm, Compression, Digest, Kind, Layout};
+use rayon::prelude::*;
+
+struct LayerResult {
+    digest: Digest,
+    problems: Vec<Problem>,
+    diff_id: Option<Digest>,
+}
+
+/// Counts bytes and hashes them as they pass.
+struct HashingReader<R> {
+    inner: R,
+    hasher: ocil_layout::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn problem(
+    w: &Walk,
+    code: &'static str,
+    severity: Severity,
+    d: &Digest,
+    message: String,
+) -> Problem {
+    Problem { severity, code, digest: Some(d.clone()), path: w.path_to(d), message }
+}
+
+fn check_layer(layout: &Layout, w: &Walk, digest: &Digest, declared: Compression) -> LayerResult {
+    let mut problems = Vec::new();
+    let mut file = match layout.open_blob(digest, None) {
+        Ok(f) => f,
+        Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
+    };
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < 4 {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
+        }
+    }
+    let actual = Compression::sniff(&head[..n]);
+    if actual != declared {
+        problems.push(problem(
+            w,
+            "LAYER_COMPRESSION_MISMATCH",
+            Severity::Error,
+            digest,
+            format!("media type says {}, the bytes are {}", declared.as_str(), actual.as_str()),
+        ));
+    }
+    let chained = io::Cursor::new(head[..n].to_vec()).chain(file);
+    let decoded: Box<dyn Read> = match actual {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(chained) {
+            Ok(d) => Box::new(d),
+            Err(e) => {
+                problems.push(problem(
+                    w,
+                    "LAYER_UNREADABLE",
+                    Severity::Error,
+                    digest,
+                    format!("zstd: {e}"),
+                ));
+                return LayerResult { digest: digest.clone(), problems, diff_id: None };
+            }
+        },
+        Compression::None => Box::new(chained),
+    };
+    let mut reader = HashingReader { inner: decoded, hasher: Algorithm::Sha256.hasher() };
+    let tar_ok = {
+        let mut archive = tar::Archive::new(&mut reader);
+        match archive.entries() {
+            Ok(entries) => {
+                let mut result = Ok(());
+                for e in entries {
+                    match e {
+                        Ok(mut entry) => {
+                            if let Err(err) = io::copy(&mut entry, &mut io::sink()) {
+                                result = Err(err);
+                                break;
+                            }
+                        }
+                        Err(err) => {
+                            result = Err(err);
+                            break;
+                        }
+                    }
+                }
+                result
+            }
+            Err(err) => Err(err),
+        }
+    };
+    // Hash to the end of the stream (tar padding after the end-of-archive marker counts).
+    let drained = io::copy(&mut reader, &mut io::sink());
+    match (tar_ok, drained) {
+        (_, Err(e)) if e.kind() == io::ErrorKind::InvalidData && actual != Compression::None => {
+            problems.push(problem(
+                w,
+                "LAYER_UNREADABLE",
+                Severity::Error,
+                digest,
+                format!("cannot decompress ({}): {e}", actual.as_str()),
+            ));
+            return LayerResult { digest: digest.clone(), problems, diff_id: None };
+        }
+        (_, Err(e)) => {
+            problems.push(problem(w, "LAYER_UNREADABLE", Severity::Error, digest, e.to_string()));
+            return LayerResult { digest: digest.clone(), problems, diff_id: None };
+        }
+        (Err(e), Ok(_)) => {
+            problems.push(problem(
+                w,
+                "LAYER_NOT_TAR",
+                Severity::Warning,
+                digest,
+                format!("not a readable tar: {e}"),
+            ));
+        }
+        (Ok(()), Ok(_)) => {}
+    }
+    LayerResult { digest: digest.clone(), problems, diff_id: Some(reader.hasher.finish()) }
+}
+
+pub(crate) fn check_layers(
+    layout: &Layout,
+    w: &Walk,
+    present: &HashMap<Digest, u64>,
+) -> Vec<Problem> {
+    // Each present layer once.
+    let mut layers: Vec<(Digest, Compression)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for doc in &w.documents {
+        for (role, d) in &doc.children {
+            if *role != Role::Layer || !present.contains_key(&d.digest) {
+                continue;
+            }
+            if let Kind::Layer { compression, .. } = d.media_type.kind()
+                && seen.insert(d.digest.clone())
+            {
+                layers.push((d.digest.clone(), compression));
+            }
+        }
+    }
+    let results: Vec<LayerResult> =
+        layers.par_iter().map(|(d, c)| check_layer(layout, w, d, *c)).collect();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut diff_ids: HashMap<Digest, Digest> = HashMap::new();
+    for r in results {
+        problems.extend(r.problems);
+        if let Some(id) = r.diff_id {
+            diff_ids.insert(r.digest, id);
+        }
+    }
+    // diff_ids: every manifest whose config is an image config.
+    for doc in &w.documents {
+        if doc.kind != DocKind::Manifest {
+            continue;
+        }
+        let Some((_, config)) = doc.children.iter().find(|(r, _)| *r == Role::Config) else {
+            continue;
+        };
+        if config.media_type.kind() != Kind::Config {
+            continue;
+        }
+        let Ok(bytes) = layout.read_blob(&config.digest, ocil_layout::JSON_LIMIT) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let Some(ids) = v.pointer("/rootfs/diff_ids").and_then(|x| x.as_array()) else { continue };
+        let layers: Vec<&ocil_layout::Descriptor> =
+            doc.children.iter().filter(|(r, _)| *r == Role::Layer).map(|(_, d)| d).collect();
+        if ids.len() != layers.len() {
+            problems.push(problem(
+                w,
+                "DIFF_ID_MISMATCH",
+                Severity::Error,
+                &doc.digest,
+                format!(
+                    "manifest has {} layer(s), config `{}` has {} diff_id(s)",
+                    layers.len(),
+                    config.digest,
+                    ids.len()
+                ),
+            ));
+            continue;
+        }
+        for (i, (layer, id)) in layers.iter().zip(ids).enumerate() {
+            let Some(found) = diff_ids.get(&layer.digest) else { continue };
+            if id.as_str() != Some(found.to_string().as_str()) {
+                problems.push(problem(
+                    w,
+                    "DIFF_ID_MISMATCH",
+                    Severity::Error,
+                    &layer.digest,
+                    format!(
+                        "manifest `{}` layer {i}: uncompressed `{found}`, config says `{}`",
+                        doc.digest,
+                        id.as_str().unwrap_or("(not a string)")
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}

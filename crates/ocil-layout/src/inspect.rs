@@ -1,0 +1,446 @@
+//! Summaries of what a layout holds: one row per `index.json` entry, and the human view of
+//! an image (manifest + config) or an index, as `ocil ls` and `ocil inspect` show them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::walk::{self, LeafCheck, WalkOptions};
+use crate::{
+    ANNOTATION_CONTAINERD_NAME, Descriptor, Digest, Error, Index, Kind, Layout, MediaType, Result,
+};
+
+/// One `index.json` entry, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntrySummary {
+    /// Position in `index.json`.
+    pub position: usize,
+    /// Tag and full names (ref.name first, then io.containerd.image.name).
+    pub names: Vec<String>,
+    /// The entry's digest.
+    pub digest: Digest,
+    /// The entry's media type.
+    pub media_type: String,
+    /// Short media type.
+    pub media_type_short: String,
+    /// Platform of the entry itself, or of the children of an index.
+    pub platforms: Vec<String>,
+    /// Total bytes of the blobs reachable from this entry (each counted once).
+    pub size: u64,
+    /// Blobs reachable from this entry that are missing.
+    pub missing: usize,
+}
+
+/// Summarise every entry of `index`.
+pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
+    let opts = WalkOptions {
+        follow_subject: false,
+        sniff_unknown: true,
+        leaves: LeafCheck::Stat,
+        keep_bytes: false,
+    };
+    index
+        .manifests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let w = walk::walk(layout, std::slice::from_ref(d), opts);
+            let mut names = Vec::new();
+            if let Some(n) = d.ref_name() {
+                names.push(n.to_owned());
+            }
+            if let Some(n) = d.annotation(ANNOTATION_CONTAINERD_NAME)
+                && !names.iter().any(|x| x == n)
+            {
+                names.push(n.to_owned());
+            }
+            let mut platforms = Vec::new();
+            if let Some(p) = &d.platform {
+                platforms.push(p.display());
+            }
+            if d.media_type.kind() == Kind::Index
+                && let Some(doc) = w.documents.iter().find(|doc| doc.digest == d.digest)
+            {
+                for (_, c) in &doc.children {
+                    if let Some(p) = &c.platform {
+                        platforms.push(p.display());
+                    }
+                }
+            }
+            let size = w.nodes.values().map(|n| n.descriptor.size).sum();
+            let missing = w.problems.iter().filter(|p| p.code == "BLOB_MISSING").count();
+            EntrySummary {
+                position: i,
+                names,
+                digest: d.digest.clone(),
+                media_type: d.media_type.to_string(),
+                media_type_short: d.media_type.short().to_owned(),
+                platforms,
+                size,
+                missing,
+            }
+        })
+        .collect()
+}
+
+/// A layer, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSummary {
+    /// Digest.
+    pub digest: Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Compression per the media type (`none`, `gzip`, `zstd`, or `unknown`).
+    pub compression: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it may be absent (nondistributable / foreign).
+    pub distributable: bool,
+}
+
+/// An image: manifest and config, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The manifest's size.
+    pub size: u64,
+    /// Artifact type, when set.
+    pub artifact_type: Option<String>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// `os/arch[/variant]` from the config.
+    pub platform: Option<String>,
+    /// Config `created`.
+    pub created: Option<String>,
+    /// Config `author`.
+    pub author: Option<String>,
+    /// Config `config.Env`.
+    pub env: Vec<String>,
+    /// Config `config.Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// Config `config.Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// Config `config.WorkingDir`.
+    pub working_dir: Option<String>,
+    /// Config `config.User`.
+    pub user: Option<String>,
+    /// Config `config.Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Config `config.ExposedPorts`.
+    pub exposed_ports: Vec<String>,
+    /// The layers.
+    pub layers: Vec<LayerSummary>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The subject, when this is a referrer.
+    pub subject: Option<Digest>,
+    /// Why the config could not be read, if it could not.
+    pub config_note: Option<String>,
+}
+
+/// A child of an index.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildSummary {
+    /// Digest.
+    pub digest: Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Platform.
+    pub platform: Option<String>,
+    /// Size.
+    pub size: u64,
+    /// Artifact type.
+    pub artifact_type: Option<String>,
+}
+
+/// An index or manifest list, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexSummary {
+    /// Digest.
+    pub digest: Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Size.
+    pub size: u64,
+    /// Children.
+    pub manifests: Vec<ChildSummary>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Subject.
+    pub subject: Option<Digest>,
+}
+
+/// What `inspect` shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Inspected {
+    /// A manifest and its config.
+    Image(Box<ImageSummary>),
+    /// An index or manifest list.
+    Index(IndexSummary),
+    /// Any other blob.
+    Blob {
+        /// Digest.
+        digest: Digest,
+        /// Media type.
+        media_type: String,
+        /// Size.
+        size: u64,
+    },
+}
+
+fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v?.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|o| {
+            o.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decide the kind of a blob to inspect: by the descriptor, else by the blob's own
+/// `mediaType`, else by its shape.
+fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
+    let k = desc.media_type.kind();
+    if k.is_walkable() {
+        return Some(k);
+    }
+    if let Some(k) = v.get("mediaType").and_then(Value::as_str).map(|t| MediaType::from(t).kind())
+        && k.is_walkable()
+    {
+        return Some(k);
+    }
+    if v.get("manifests").is_some_and(Value::is_array) {
+        Some(Kind::Index)
+    } else if v.get("config").is_some_and(Value::is_object) {
+        Some(Kind::Manifest)
+    } else {
+        None
+    }
+}
+
+/// Read and summarise what `desc` points at.
+pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
+    let may_be_doc = desc.size <= crate::JSON_LIMIT
+        && !matches!(desc.media_type.kind(), Kind::Layer { .. } | Kind::Config | Kind::Empty);
+    if !may_be_doc {
+        return Ok(Inspected::Blob {
+            digest: desc.digest.clone(),
+            media_type: desc.media_type.to_string(),
+            size: desc.size,
+        });
+    }
+    let bytes = layout.read_blob(&desc.digest, crate::JSON_LIMIT)?;
+    let v: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) if !desc.media_type.kind().is_walkable() => {
+            return Ok(Inspected::Blob {
+                digest: desc.digest.clone(),
+                media_type: desc.media_type.to_string(),
+                size: desc.size,
+            });
+        }
+        Err(source) => return Err(Error::InvalidJson { path: desc.digest.blob_path(), source }),
+    };
+    let subject = v.pointer("/subject/digest").and_then(Value::as_str).and_then(|s| s.parse().ok());
+    match doc_kind(desc, &v) {
+        Some(Kind::Index) => {
+            let manifests = v
+                .get("manifests")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::InvalidDocument {
+                    digest: desc.digest.clone(),
+                    what: "index",
+                    reason: "no `manifests` array".into(),
+                })?
+                .iter()
+                .map(|m| serde_json::from_value::<Descriptor>(m.clone()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::InvalidDocument {
+                    digest: desc.digest.clone(),
+                    what: "index",
+                    reason: e.to_string(),
+                })?;
+            Ok(Inspected::Index(IndexSummary {
+                digest: desc.digest.clone(),
+                media_type: desc.media_type.to_string(),
+                size: bytes.len() as u64,
+                manifests: manifests
+                    .into_iter()
+                    .map(|m| ChildSummary {
+                        platform: m.platform.as_ref().map(|p| p.display()),
+                        digest: m.digest,
+                        media_type: m.media_type.to_string(),
+                        size: m.size,
+                        artifact_type: m.artifact_type,
+                    })
+                    .collect(),
+                annotations: string_map(v.get("annotations")),
+                subject,
+            }))
+        }
+        Some(Kind::Manifest) => {
+            let bad = |reason: String| Error::InvalidDocument {
+                digest: desc.digest.clone(),
+                what: "manifest",
+                reason,
+            };
+            let config: Descriptor = serde_json::from_value(
+                v.get("config").cloned().ok_or_else(|| bad("no `config`".into()))?,
+            )
+            .map_err(|e| bad(format!("`config`: {e}")))?;
+            let layers: Vec<Descriptor> = match v.get("layers") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(l) => {
+                    serde_json::from_value(l.clone()).map_err(|e| bad(format!("`layers`: {e}")))?
+                }
+            };
+            let mut s = ImageSummary {
+                digest: desc.digest.clone(),
+                media_type: desc.media_type.to_string(),
+                size: bytes.len() as u64,
+                artifact_type: v.get("artifactType").and_then(Value::as_str).map(str::to_owned),
+                config: config.clone(),
+                platform: None,
+                created: None,
+                author: None,
+                env: Vec::new(),
+                entrypoint: None,
+                cmd: None,
+                working_dir: None,
+                user: None,
+                labels: BTreeMap::new(),
+                exposed_ports: Vec::new(),
+                layers: layers
+                    .iter()
+                    .map(|l| {
+                        let (compression, distributable) = match l.media_type.kind() {
+                            Kind::Layer { compression, distributable } => {
+                                (compression.as_str(), distributable)
+                            }
+                            _ => ("unknown", true),
+                        };
+                        LayerSummary {
+                            digest: l.digest.clone(),
+                            media_type: l.media_type.to_string(),
+                            compression: compression.to_owned(),
+                            size: l.size,
+                            distributable,
+                        }
+                    })
+                    .collect(),
+                annotations: string_map(v.get("annotations")),
+                subject,
+                config_note: None,
+            };
+            if config.media_type.kind() == Kind::Config {
+                match layout
+                    .read_blob(&config.digest, crate::JSON_LIMIT)
+                    .map(|b| serde_json::from_slice::<Value>(&b))
+                {
+                    Ok(Ok(c)) => fill_config(&mut s, &c),
+                    Ok(Err(e)) => s.config_note = Some(format!("config is not valid JSON: {e}")),
+                    Err(e) => s.config_note = Some(crate::walk::error_chain(&e)),
+                }
+            }
+            Ok(Inspected::Image(Box::new(s)))
+        }
+        _ => Ok(Inspected::Blob {
+            digest: desc.digest.clone(),
+            media_type: desc.media_type.to_string(),
+            size: desc.size,
+        }),
+    }
+}
+
+fn fill_config(s: &mut ImageSummary, c: &Value) {
+    let os = c.get("os").and_then(Value::as_str);
+    let arch = c.get("architecture").and_then(Value::as_str);
+    if let (Some(os), Some(arch)) = (os, arch) {
+        let mut p = format!("{os}/{arch}");
+        if let Some(v) = c.get("variant").and_then(Value::as_str) {
+            p.push('/');
+            p.push_str(v);
+        }
+        s.platform = Some(p);
+    }
+    s.created = c.get("created").and_then(Value::as_str).map(str::to_owned);
+    s.author = c.get("author").and_then(Value::as_str).map(str::to_owned);
+    let cfg = c.get("config");
+    let field = |k: &str| cfg.and_then(|x| x.get(k));
+    s.env = strings(field("Env")).unwrap_or_default();
+    s.entrypoint = strings(field("Entrypoint"));
+    s.cmd = strings(field("Cmd"));
+    s.working_dir =
+        field("WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).map(str::to_owned);
+    s.user = field("User").and_then(Value::as_str).filter(|w| !w.is_empty()).map(str::to_owned);
+    s.labels = string_map(field("Labels"));
+    s.exposed_ports = field("ExposedPorts")
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+}
+
+impl Layout {
+    /// Resolve a reference: an `index.json` entry by tag or digest, or (for a digest no entry
+    /// has) any blob in the store, typed by its own `mediaType` or shape.
+    /// With no reference, the layout's only entry.
+    pub fn resolve(
+        &self,
+        index: &Index,
+        reference: Option<&crate::Reference>,
+    ) -> Result<Descriptor> {
+        let Some(reference) = reference else {
+            return match index.manifests.as_slice() {
+                [only] => Ok(only.clone()),
+                [] => Err(Error::RefNotFound {
+                    reference: "(none given)".into(),
+                    hint: " (the layout is empty)".into(),
+                }),
+                many => Err(Error::AmbiguousRef {
+                    reference: "(none given)".into(),
+                    candidates: many
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| crate::walk::root_label(i, d))
+                        .collect(),
+                }),
+            };
+        };
+        if let Some((_, d)) = crate::reference::resolve_entry(index, reference)? {
+            return Ok(d);
+        }
+        let digest = match reference {
+            crate::Reference::Digest(d) => d,
+            crate::Reference::Tag(t) => {
+                return Err(Error::RefNotFound { reference: t.clone(), hint: String::new() });
+            }
+        };
+        let size = self.stat_blob(digest)?.ok_or_else(|| Error::RefNotFound {
+            reference: reference.to_string(),
+            hint: " (and no such blob)".into(),
+        })?;
+        let mut media_type = MediaType::Other("application/octet-stream".into());
+        if size <= crate::JSON_LIMIT {
+            let bytes = self.read_blob(digest, crate::JSON_LIMIT)?;
+            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                let probe = Descriptor::new(media_type.clone(), digest.clone(), size);
+                media_type =
+                    match (v.get("mediaType").and_then(Value::as_str), doc_kind(&probe, &v)) {
+                        (Some(t), _) => MediaType::from(t),
+                        (None, Some(Kind::Index)) => MediaType::OciIndex,
+                        (None, Some(Kind::Manifest)) => MediaType::OciManifest,
+                        _ => media_type,
+                    };
+            }
+        }
+        Ok(Descriptor::new(media_type, digest.clone(), size))
+    }
+}

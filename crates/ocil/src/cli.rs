@@ -1,0 +1,124 @@
+//! The command line, as clap derive types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Edit, check, garbage-collect and ship OCI image-layout directories.
+#[derive(Debug, Parser)]
+#[command(name = "ocil", version, about, long_about = None, disable_help_subcommand = true)]
+#[command(
+    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST. The split is at the last `@` or `:` whose left side is an existing directory, so directories with `:` in their name work."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create an empty OCI image layout
+    Init(InitArgs),
+    /// List the entries of index.json: tags, digests, media types, platforms, sizes
+    Ls(LsArgs),
+    /// Show an image (manifest and config) or an index
+    Inspect(InspectArgs),
+    /// Write a blob's exact bytes to stdout, after verifying them
+    Cat(CatArgs),
+    /// Check a layout: blob hashes, the graph from index.json, structure
+    Fsck(FsckArgs),
+    /// Remove blobs that nothing in index.json reaches
+    #[command(long_about = GC_HELP)]
+    Gc(GcArgs),
+}
+
+const GC_HELP: &str = "Remove blobs that nothing in index.json reaches.
+
+Roots: every index.json entry, tagged or not (--tagged-only: only tagged entries and the untagged referrers of live images; other untagged entries are dropped from index.json first).
+Mark: indexes and manifest lists (nested), manifests, configs, layers and subjects, Docker and OCI alike; a blob of unknown type that holds a manifest or index is followed. Layers are never read.
+Referrers: a manifest in the store whose `subject` is live stays (signatures, SBOMs); --drop-referrers removes those not named by index.json.
+Fail closed: if a reachable manifest or index cannot be parsed, or index.json is not a valid index, nothing is deleted (--force overrides).
+Grace: unreferenced blobs younger than --prune (default 10m) are kept, so writers that do not take ocil's lock (skopeo, umoci) can finish; --prune=now disables it.
+Locking: gc holds the layout's exclusive lock (flock on the layout directory) from mark to the end of sweep; every ocil writer takes the same lock.
+Strays (files that are not blobs) are reported, never deleted; ocil's own stale temp files are removed.";
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Directory to create (it may exist, but must not hold a layout)
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// The layout directory
+    pub(crate) dir: String,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry)
+    pub(crate) target: String,
+    /// Print the manifest's (or index's) exact bytes
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) raw: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// For an index: show this platform's image (os/arch[/variant])
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CatArgs {
+    /// DIR@DIGEST, or DIR:TAG for the entry's manifest
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FsckArgs {
+    /// The layout directory
+    pub(crate) dir: PathBuf,
+    /// Missing blobs are warnings (shallow layouts)
+    #[arg(long)]
+    pub(crate) allow_missing: bool,
+    /// Also decompress every layer, check it is a tar and check rootfs.diff_ids
+    #[arg(long)]
+    pub(crate) deep: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print only errors and the summary
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// The layout directory
+    pub(crate) dir: PathBuf,
+    /// List what would be removed; change nothing
+    #[arg(long, short = 'n')]
+    pub(crate) dry_run: bool,
+    /// Keep unreferenced blobs younger than this (`now`, `30s`, `10m`, `2h`, `1d`)
+    #[arg(long, default_value = "10m", value_name = "AGE")]
+    pub(crate) prune: String,
+    /// Only tagged entries are roots (and untagged referrers of live images)
+    #[arg(long)]
+    pub(crate) tagged_only: bool,
+    /// Remove referrers of live images that index.json does not name
+    #[arg(long)]
+    pub(crate) drop_referrers: bool,
+    /// Collect even when part of the graph cannot be read (dangerous)
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Exit 1 when referenced blobs are missing
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}

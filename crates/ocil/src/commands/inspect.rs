@@ -1,0 +1,176 @@
+//! `ocil inspect DIR[:REF|@DIGEST]`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use ocil_layout::inspect::{ImageSummary, IndexSummary, Inspected, inspect};
+use ocil_layout::{Descriptor, Digest};
+
+use crate::cli::InspectArgs;
+use crate::target::Target;
+use crate::{Outcome, output};
+
+pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
+    let target = Target::parse(&a.target)?;
+    let layout = target.open()?;
+    let (index, note) = layout
+        .read_index_lenient()
+        .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
+    if let Some(note) = note {
+        output::warn(&note);
+    }
+    let mut desc = layout.resolve(&index, target.reference.as_ref())?;
+    let mut inspected = inspect(&layout, &desc)?;
+    if let (Some(platform), Inspected::Index(idx)) = (&a.platform, &inspected) {
+        let child = idx
+            .manifests
+            .iter()
+            .find(|c| c.platform.as_deref().is_some_and(|p| platform_matches(p, platform)))
+            .with_context(|| {
+                let have: Vec<&str> =
+                    idx.manifests.iter().filter_map(|c| c.platform.as_deref()).collect();
+                format!("no platform `{platform}` in `{}` (has: {})", idx.digest, have.join(", "))
+            })?;
+        desc = Descriptor::new(child.media_type.as_str().into(), child.digest.clone(), child.size);
+        inspected = inspect(&layout, &desc)?;
+    }
+    if a.raw {
+        let bytes = layout.read_blob(&desc.digest, ocil_layout::JSON_LIMIT)?;
+        let mut out = output::stdout();
+        out.write_all(&bytes)?;
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    if a.json {
+        output::json(&inspected)?;
+        return Ok(Outcome::Ok);
+    }
+    let mut out = output::stdout();
+    match &inspected {
+        Inspected::Image(s) => image(&mut out, s)?,
+        Inspected::Index(s) => index_view(&mut out, s)?,
+        Inspected::Blob { digest, media_type, size } => {
+            writeln!(out, "Blob        {digest}")?;
+            writeln!(out, "MediaType   {media_type}")?;
+            writeln!(out, "Size        {}", output::size(*size))?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// `os/arch[/variant]` (as displayed, possibly with `:os.version`) matches `spec`.
+fn platform_matches(display: &str, spec: &str) -> bool {
+    let display = display.split(':').next().unwrap_or(display);
+    display == spec || (spec.matches('/').count() == 1 && display.starts_with(&format!("{spec}/")))
+}
+
+fn words(v: &Option<Vec<String>>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+    }
+}
+
+fn subject(out: &mut impl Write, s: &Option<Digest>) -> std::io::Result<()> {
+    if let Some(d) = s {
+        writeln!(out, "Subject     {d}")?;
+    }
+    Ok(())
+}
+
+fn image(out: &mut impl Write, s: &ImageSummary) -> std::io::Result<()> {
+    writeln!(out, "Manifest    {}", s.digest)?;
+    writeln!(out, "MediaType   {}", s.media_type)?;
+    if let Some(t) = &s.artifact_type {
+        writeln!(out, "Artifact    {t}")?;
+    }
+    subject(out, &s.subject)?;
+    writeln!(
+        out,
+        "Config      {} ({}, {})",
+        s.config.digest,
+        s.config.media_type,
+        output::size(s.config.size)
+    )?;
+    if let Some(note) = &s.config_note {
+        writeln!(out, "            ({note})")?;
+    }
+    writeln!(out, "Platform    {}", s.platform.as_deref().unwrap_or("-"))?;
+    writeln!(out, "Created     {}", s.created.as_deref().unwrap_or("-"))?;
+    if let Some(a) = &s.author {
+        writeln!(out, "Author      {a}")?;
+    }
+    if s.env.is_empty() {
+        writeln!(out, "Env         -")?;
+    }
+    for (i, e) in s.env.iter().enumerate() {
+        writeln!(out, "{}{e}", if i == 0 { "Env         " } else { "            " })?;
+    }
+    writeln!(out, "Entrypoint  {}", words(&s.entrypoint))?;
+    writeln!(out, "Cmd         {}", words(&s.cmd))?;
+    writeln!(out, "WorkingDir  {}", s.working_dir.as_deref().unwrap_or("-"))?;
+    writeln!(out, "User        {}", s.user.as_deref().unwrap_or("-"))?;
+    if !s.exposed_ports.is_empty() {
+        writeln!(out, "Ports       {}", s.exposed_ports.join(", "))?;
+    }
+    for (i, (k, v)) in s.labels.iter().enumerate() {
+        writeln!(out, "{}{k}={v}", if i == 0 { "Labels      " } else { "            " })?;
+    }
+    for (i, (k, v)) in s.annotations.iter().enumerate() {
+        writeln!(out, "{}{k}={v}", if i == 0 { "Annotations " } else { "            " })?;
+    }
+    let total: u64 = s.layers.iter().map(|l| l.size).sum();
+    writeln!(out, "Layers      {} ({})", s.layers.len(), output::size(total))?;
+    let rows: Vec<Vec<String>> = s
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            vec![
+                format!("  {i}"),
+                l.digest.short(),
+                l.compression.clone(),
+                output::size(l.size),
+                format!(
+                    "{}{}",
+                    l.media_type,
+                    if l.distributable { "" } else { " (nondistributable)" }
+                ),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        output::table(out, &["  #", "DIGEST", "COMPRESSION", "SIZE", "MEDIA TYPE"], &rows)?;
+    }
+    Ok(())
+}
+
+fn index_view(out: &mut impl Write, s: &IndexSummary) -> std::io::Result<()> {
+    writeln!(out, "Index       {}", s.digest)?;
+    writeln!(out, "MediaType   {}", s.media_type)?;
+    subject(out, &s.subject)?;
+    for (i, (k, v)) in s.annotations.iter().enumerate() {
+        writeln!(out, "{}{k}={v}", if i == 0 { "Annotations " } else { "            " })?;
+    }
+    writeln!(out, "Manifests   {}", s.manifests.len())?;
+    let rows: Vec<Vec<String>> = s
+        .manifests
+        .iter()
+        .map(|c| {
+            vec![
+                format!(
+                    "  {}",
+                    c.platform.as_deref().or(c.artifact_type.as_deref()).unwrap_or("-")
+                ),
+                c.digest.short(),
+                output::size(c.size),
+                c.media_type.clone(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        output::table(out, &["  PLATFORM", "DIGEST", "SIZE", "MEDIA TYPE"], &rows)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! One file per subcommand; `run` dispatches.
+
+mod cat;
+mod fsck;
+mod gc;
+mod init;
+mod inspect;
+mod ls;
+
+use crate::Outcome;
+use crate::cli::{Cli, Command};
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::Ls(a) => ls::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Cat(a) => cat::run(a),
+        Command::Fsck(a) => fsck::run(a),
+        Command::Gc(a) => gc::run(a),
+    }
+}
