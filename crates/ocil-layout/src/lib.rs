@@ -34,11 +34,13 @@ mod descriptor;
 pub mod digest;
 mod error;
 mod image;
+pub mod image_new;
 pub mod inspect;
 mod layout;
 mod lock;
 pub mod media_type;
 pub mod reference;
+pub mod tags;
 pub mod validate;
 pub mod walk;
 

@@ -30,6 +30,38 @@ pub(crate) enum Command {
     /// Remove blobs that nothing in index.json reaches
     #[command(long_about = GC_HELP)]
     Gc(GcArgs),
+    /// Point a tag at an image (moves the tag if it exists)
+    Tag(TagArgs),
+    /// Remove a tag from index.json (blobs stay until gc)
+    Untag(UntagArgs),
+    /// Create an empty image (no layers) to build on
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// DIR:TAG or DIR@DIGEST of the image to tag
+    pub(crate) source: String,
+    /// The new tag
+    pub(crate) tag: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UntagArgs {
+    /// DIR:TAG
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// DIR:TAG (DIR must be a layout)
+    pub(crate) target: String,
+    /// Platform of the image, os/arch[/variant]
+    #[arg(long, default_value = "linux/amd64")]
+    pub(crate) platform: String,
+    /// `created` timestamp (RFC 3339); default: SOURCE_DATE_EPOCH, else none
+    #[arg(long)]
+    pub(crate) created: Option<String>,
 }
 
 const GC_HELP: &str = "Remove blobs that nothing in index.json reaches.

@@ -6,6 +6,8 @@ mod gc;
 mod init;
 mod inspect;
 mod ls;
+mod new;
+mod tag;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -18,5 +20,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cat(a) => cat::run(a),
         Command::Fsck(a) => fsck::run(a),
         Command::Gc(a) => gc::run(a),
+        Command::Tag(a) => tag::run_tag(a),
+        Command::Untag(a) => tag::run_untag(a),
+        Command::New(a) => new::run(a),
     }
 }

@@ -1,0 +1,31 @@
+//! `ocil new DIR:TAG`: an empty image (config with no layers) to build on.
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, Result};
+use ocil_layout::{Reference, image_new, tags};
+
+use crate::Outcome;
+use crate::cli::NewArgs;
+use crate::target::Target;
+
+pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
+    let target = Target::parse(&a.target)?;
+    let Some(Reference::Tag(tag)) = &target.reference else {
+        anyhow::bail!("`ocil new` needs DIR:TAG, got `{}`", a.target);
+    };
+    let created = match &a.created {
+        Some(c) => Some(c.clone()),
+        None => image_new::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?,
+    };
+    let platform = image_new::parse_platform(&a.platform)?;
+    let layout = target.open()?;
+    let lock = layout.lock().with_context(|| format!("cannot lock `{}`", target.dir.display()))?;
+    let manifest = image_new::empty_image(&layout, &platform, created.as_deref())?;
+    let mut index = layout
+        .read_index()
+        .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
+    tags::set_tag(&mut index, &manifest, tag)?;
+    layout.write_index(&index, &lock)?;
+    println!("{tag} -> {}", manifest.digest);
+    Ok(Outcome::Ok)
+}
