@@ -142,10 +142,12 @@ fn subject_of_blob(layout: &Layout, digest: &Digest) -> Option<Digest> {
 /// Read a blob as a possible referrer: its subject digest and its media type (own field, or
 /// by shape).
 fn read_referrer(layout: &Layout, digest: &Digest) -> Option<(Digest, MediaType)> {
-    let bytes = layout.read_blob(digest, REFERRER_LIMIT).ok()?;
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    // Most candidates are layers: look at the first bytes before reading a blob whole.
+    let head = layout.peek_blob(digest, 64).ok()?;
+    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
+    let bytes = layout.read_blob(digest, REFERRER_LIMIT).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     let subject: Digest = v.get("subject")?.get("digest")?.as_str()?.parse().ok()?;
     let media_type = match v.get("mediaType").and_then(Value::as_str) {

@@ -164,6 +164,22 @@ impl Layout {
         Ok(bytes)
     }
 
+    /// The first bytes of a blob (up to `n`), unverified: for sniffing what a blob is before
+    /// deciding to read it whole.
+    pub fn peek_blob(&self, digest: &Digest, n: usize) -> Result<Vec<u8>> {
+        let path = digest.blob_path();
+        let file = match self.dir().open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::BlobMissing { digest: digest.clone() });
+            }
+            Err(e) => return Err(map_open_err(e, &path)),
+        };
+        let mut buf = Vec::with_capacity(n);
+        file.take(n as u64).read_to_end(&mut buf).map_err(Error::io("read", path))?;
+        Ok(buf)
+    }
+
     /// Hash a stored blob and return its digest and size, without judging it.
     pub fn hash_blob(&self, digest: &Digest, buf: &mut [u8]) -> Result<Stored> {
         let path = digest.blob_path();
@@ -434,5 +450,190 @@ impl Read for VerifiedReader {
             }
         }
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cap_std::ambient_authority;
+
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, Layout) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        (tmp, Layout::create(dir).unwrap())
+    }
+
+    /// Names in `blobs/sha256`, sorted.
+    fn store(layout: &Layout) -> Vec<String> {
+        let mut names: Vec<String> = layout
+            .dir()
+            .read_dir("blobs/sha256")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn root_temps(layout: &Layout) -> Vec<String> {
+        layout
+            .dir()
+            .read_dir(".")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .collect()
+    }
+
+    fn sha256(bytes: &[u8]) -> Digest {
+        Algorithm::Sha256.digest_of(bytes)
+    }
+
+    #[test]
+    fn put_blob_is_idempotent() {
+        let (_tmp, layout) = fresh();
+        let first = layout.put_blob(&b"hello"[..]).unwrap();
+        let second = layout.put_blob(&b"hello"[..]).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first, Stored { digest: sha256(b"hello"), size: 5 });
+        assert_eq!(store(&layout), [first.digest.encoded()]);
+        assert_eq!(layout.read_blob(&first.digest, 100).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn put_blob_verified_with_the_wrong_digest_stores_nothing() {
+        let (_tmp, layout) = fresh();
+        let expected = Descriptor::new(MediaType::OciLayerTar, sha256(b"other"), 5);
+        let err = layout.put_blob_verified(&b"hello"[..], &expected).unwrap_err();
+        assert!(
+            matches!(&err, Error::DigestMismatch { expected: e, found, .. }
+                if *e == sha256(b"other") && *found == sha256(b"hello")),
+            "{err:?}"
+        );
+        assert!(store(&layout).is_empty(), "{:?}", store(&layout));
+    }
+
+    #[test]
+    fn put_blob_verified_with_the_wrong_size_stores_nothing() {
+        let (_tmp, layout) = fresh();
+        let expected = Descriptor::new(MediaType::OciLayerTar, sha256(b"hello"), 4);
+        let err = layout.put_blob_verified(&b"hello"[..], &expected).unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { expected: 4, found: 5, .. }), "{err:?}");
+        assert!(store(&layout).is_empty(), "{:?}", store(&layout));
+        let ok = Descriptor::new(MediaType::OciLayerTar, sha256(b"hello"), 5);
+        layout.put_blob_verified(&b"hello"[..], &ok).unwrap();
+        assert_eq!(store(&layout), [sha256(b"hello").encoded()]);
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_no_temp_file() {
+        let (_tmp, layout) = fresh();
+        let mut w = layout.blob_writer().unwrap();
+        w.write_all(b"half a blob").unwrap();
+        let during = store(&layout);
+        assert_eq!(during.len(), 1);
+        assert!(during[0].starts_with(TEMP_PREFIX), "{during:?}");
+        drop(w);
+        assert!(store(&layout).is_empty(), "{:?}", store(&layout));
+        assert!(root_temps(&layout).is_empty());
+    }
+
+    #[test]
+    fn list_blobs_sorts_blobs_strays_and_temps() {
+        let (_tmp, layout) = fresh();
+        let blob = layout.put_blob(&b"hello"[..]).unwrap();
+        let hex = |c: char| c.to_string().repeat(64);
+        let d = layout.dir();
+        d.create_dir(format!("blobs/sha256/{}", hex('a'))).unwrap();
+        d.create_dir("blobs/sha256/subdir").unwrap();
+        d.write("blobs/sha256/README", "x").unwrap();
+        d.write(format!("blobs/sha256/{}", "A".repeat(64)), "x").unwrap();
+        d.symlink(blob.digest.encoded(), format!("blobs/sha256/{}", hex('b'))).unwrap();
+        d.create_dir("blobs/md5").unwrap();
+        d.write("blobs/notes.txt", "x").unwrap();
+        d.write("blobs/sha512", "x").unwrap();
+        d.write(format!("blobs/sha256/{TEMP_PREFIX}blob-1"), "x").unwrap();
+        d.write(format!("{TEMP_PREFIX}index.json-1"), "x").unwrap();
+
+        let listing = layout.list_blobs().unwrap();
+        let blobs: Vec<_> = listing.blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
+        assert_eq!(blobs, [(blob.digest.clone(), 5)]);
+        let strays: Vec<(String, &str)> = listing
+            .strays
+            .iter()
+            .map(|s| (s.path.replace(&hex('a'), "<a>").replace(&hex('b'), "<b>"), &*s.reason))
+            .collect();
+        let upper = format!("blobs/sha256/{}", "A".repeat(64));
+        assert_eq!(
+            strays,
+            [
+                ("blobs/md5".into(), "directory of an unsupported digest algorithm"),
+                ("blobs/notes.txt".into(), "not an algorithm directory"),
+                (upper, "name is not a valid digest"),
+                ("blobs/sha256/README".into(), "name is not a valid digest"),
+                ("blobs/sha256/<a>".into(), "not a regular file"),
+                ("blobs/sha256/<b>".into(), "a symlink, not a regular file"),
+                ("blobs/sha256/subdir".into(), "a directory"),
+                ("blobs/sha512".into(), "not a directory"),
+            ]
+        );
+        let temps: Vec<&str> = listing.temps.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(
+            temps,
+            [format!("{TEMP_PREFIX}index.json-1"), format!("blobs/sha256/{TEMP_PREFIX}blob-1")]
+        );
+    }
+
+    #[test]
+    fn open_blob_fails_at_eof_when_the_bytes_changed() {
+        let (_tmp, layout) = fresh();
+        let blob = layout.put_blob(&b"hello"[..]).unwrap();
+        let path = blob.digest.blob_path();
+        layout.dir().write(&path, "jello").unwrap();
+        let mut reader = layout.open_blob(&blob.digest, Some(5)).unwrap();
+        let mut buf = Vec::new();
+        let err = reader.read_to_end(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains(&path), "{err}");
+        assert!(err.to_string().contains(&sha256(b"jello").to_string()), "{err}");
+    }
+
+    #[test]
+    fn open_blob_notices_a_truncated_blob() {
+        let (_tmp, layout) = fresh();
+        let blob = layout.put_blob(&b"hello"[..]).unwrap();
+        let path = blob.digest.blob_path();
+        layout.dir().write(&path, "hel").unwrap();
+        // With the size known, at open.
+        let err = layout.open_blob(&blob.digest, Some(5)).unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { expected: 5, found: 3, .. }), "{err:?}");
+        // Without it, at EOF.
+        let mut reader = layout.open_blob(&blob.digest, None).unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains(&path), "{err}");
+    }
+
+    #[test]
+    fn blobs_behind_a_symlink_out_of_the_layout_are_refused() {
+        let (tmp, layout) = fresh();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        Dir::open_ambient_dir(outside.path(), ambient_authority())
+            .unwrap()
+            .write("secret", "hello")
+            .unwrap();
+        let digest = sha256(b"hello");
+        std::os::unix::fs::symlink(&secret, tmp.path().join(digest.blob_path())).unwrap();
+        let err = layout.open_blob(&digest, None).unwrap_err();
+        assert!(matches!(err, Error::UnsafePath { .. }), "{err:?}");
+        assert!(err.to_string().contains("outside the layout"), "{err}");
+        let err = layout.read_blob(&digest, 100).unwrap_err();
+        assert!(matches!(err, Error::UnsafePath { .. }), "{err:?}");
+        let listing = layout.list_blobs().unwrap();
+        assert!(listing.blobs.is_empty());
+        assert_eq!(listing.strays.len(), 1);
     }
 }

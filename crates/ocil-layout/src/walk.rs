@@ -249,6 +249,7 @@ pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Wal
     }
     while let Some((desc, role, parent, root)) = stack.pop() {
         if w.walk.nodes.contains_key(&desc.digest) {
+            w.recheck_size(&desc, role, parent.as_ref());
             continue;
         }
         let digest = desc.digest.clone();
@@ -259,6 +260,7 @@ pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Wal
         let children = w.visit(&desc, role);
         for (child_role, child) in children.into_iter().rev() {
             if w.walk.nodes.contains_key(&child.digest) {
+                w.recheck_size(&child, child_role, Some(&digest));
                 continue;
             }
             stack.push((child, child_role, Some(digest.clone()), root));
@@ -289,6 +291,37 @@ impl Walker<'_> {
             path,
             message,
         });
+    }
+
+    /// A digest reached again through another descriptor: the first visit checked the size
+    /// of the first descriptor only, so check this one's size against the stored blob too
+    /// (two manifests may name one config with different sizes; at most one is right).
+    fn recheck_size(&mut self, desc: &Descriptor, role: Role, parent: Option<&Digest>) {
+        let Some(node) = self.walk.nodes.get(&desc.digest) else { return };
+        if node.descriptor.size == desc.size || node.present == Some(false) {
+            return;
+        }
+        let found = match self.opts.leaves {
+            LeafCheck::None => return,
+            LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
+            LeafCheck::Stat => self.layout.stat_blob(&desc.digest).ok().flatten(),
+        };
+        if let Some(found) = found
+            && found != desc.size
+        {
+            let from = parent.map_or_else(|| "index.json".to_owned(), |p| format!("`{p}`"));
+            self.problem(
+                Severity::Error,
+                "BLOB_SIZE_MISMATCH",
+                &desc.digest,
+                format!(
+                    "{} `{}` (as named by {from}): descriptor size {}, blob has {found} bytes",
+                    role.as_str(),
+                    desc.digest,
+                    desc.size
+                ),
+            );
+        }
     }
 
     fn set_present(&mut self, digest: &Digest, present: bool) {
@@ -418,7 +451,7 @@ impl Walker<'_> {
         }
     }
 
-    fn read(&mut self, desc: &Descriptor, sniffing: bool) -> Content {
+    fn read(&mut self, desc: &Descriptor, role: Role, sniffing: bool) -> Content {
         let digest = &desc.digest;
         let path = digest.blob_path();
         let limit = if sniffing { SNIFF_LIMIT } else { crate::JSON_LIMIT };
@@ -430,8 +463,20 @@ impl Walker<'_> {
             };
             match size {
                 None => return Content::Missing,
-                Some(s) if s > limit => return Content::Failed,
-                Some(_) => {}
+                Some(s) if s > limit => {
+                    self.set_present(digest, true);
+                    self.leaf_size_check(desc, role, s);
+                    return Content::Failed;
+                }
+                Some(s) => {
+                    // Look at the first bytes before reading a possibly large blob whole.
+                    let head = self.layout.peek_blob(digest, 64).unwrap_or_default();
+                    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                        self.set_present(digest, true);
+                        self.leaf_size_check(desc, role, s);
+                        return Content::Failed;
+                    }
+                }
             }
         }
         match self.layout.read_file_limited(&path, limit) {
@@ -470,7 +515,7 @@ impl Walker<'_> {
         sniffing: bool,
     ) -> Vec<(Role, Descriptor)> {
         let digest = desc.digest.clone();
-        let bytes = match self.read(desc, sniffing) {
+        let bytes = match self.read(desc, role, sniffing) {
             Content::Bytes(b) => b,
             Content::Missing if sniffing => {
                 if matches!(role, Role::Entry | Role::Child) {
