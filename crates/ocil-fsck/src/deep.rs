@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use ocil_layout::walk::{DocKind, Problem, Role, Severity, Walk};
 use ocil_layout::{Algorithm, Compression, Digest, Kind, Layout};
 use rayon::prelude::*;
+use serde_json::Value;
 
 struct LayerResult {
     digest: Digest,
@@ -38,7 +39,13 @@ fn problem(
     Problem { severity, code, digest: Some(d.clone()), path: w.path_to(d), message }
 }
 
-fn check_layer(layout: &Layout, w: &Walk, digest: &Digest, declared: Compression) -> LayerResult {
+fn check_layer(
+    layout: &Layout,
+    w: &Walk,
+    digest: &Digest,
+    declared: Compression,
+    alg: Algorithm,
+) -> LayerResult {
     let mut problems = Vec::new();
     let mut file = match layout.open_blob(digest, None) {
         Ok(f) => f,
@@ -81,7 +88,7 @@ fn check_layer(layout: &Layout, w: &Walk, digest: &Digest, declared: Compression
         },
         Compression::None => Box::new(chained),
     };
-    let mut reader = HashingReader { inner: decoded, hasher: Algorithm::Sha256.hasher() };
+    let mut reader = HashingReader { inner: decoded, hasher: alg.hasher() };
     let tar_ok = {
         let mut archive = tar::Archive::new(&mut reader);
         match archive.entries() {
@@ -137,37 +144,16 @@ fn check_layer(layout: &Layout, w: &Walk, digest: &Digest, declared: Compression
     LayerResult { digest: digest.clone(), problems, diff_id: Some(reader.hasher.finish()) }
 }
 
-pub(crate) fn check_layers(
-    layout: &Layout,
-    w: &Walk,
-    present: &HashMap<Digest, u64>,
-) -> Vec<Problem> {
-    // Each present layer once.
-    let mut layers: Vec<(Digest, Compression)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for doc in &w.documents {
-        for (role, d) in &doc.children {
-            if *role != Role::Layer || !present.contains_key(&d.digest) {
-                continue;
-            }
-            if let Kind::Layer { compression, .. } = d.media_type.kind()
-                && seen.insert(d.digest.clone())
-            {
-                layers.push((d.digest.clone(), compression));
-            }
-        }
-    }
-    let results: Vec<LayerResult> =
-        layers.par_iter().map(|(d, c)| check_layer(layout, w, d, *c)).collect();
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut diff_ids: HashMap<Digest, Digest> = HashMap::new();
-    for r in results {
-        problems.extend(r.problems);
-        if let Some(id) = r.diff_id {
-            diff_ids.insert(r.digest, id);
-        }
-    }
-    // diff_ids: every manifest whose config is an image config.
+/// A manifest whose config is an image config, with the config's `rootfs.diff_ids`.
+struct Image<'a> {
+    manifest: &'a Digest,
+    config: &'a Digest,
+    layers: Vec<&'a ocil_layout::Descriptor>,
+    diff_ids: Vec<Value>,
+}
+
+fn images<'a>(layout: &Layout, w: &'a Walk) -> Vec<Image<'a>> {
+    let mut out = Vec::new();
     for doc in &w.documents {
         if doc.kind != DocKind::Manifest {
             continue;
@@ -179,26 +165,81 @@ pub(crate) fn check_layers(
             continue;
         }
         let Ok(bytes) = layout.read_blob(&config.digest, ocil_layout::JSON_LIMIT) else { continue };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
-        let Some(ids) = v.pointer("/rootfs/diff_ids").and_then(|x| x.as_array()) else { continue };
-        let layers: Vec<&ocil_layout::Descriptor> =
-            doc.children.iter().filter(|(r, _)| *r == Role::Layer).map(|(_, d)| d).collect();
-        if ids.len() != layers.len() {
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
+        let Some(ids) = v.pointer("/rootfs/diff_ids").and_then(Value::as_array) else { continue };
+        out.push(Image {
+            manifest: &doc.digest,
+            config: &config.digest,
+            layers: doc
+                .children
+                .iter()
+                .filter(|(r, _)| *r == Role::Layer)
+                .map(|(_, d)| d)
+                .collect(),
+            diff_ids: ids.clone(),
+        });
+    }
+    out
+}
+
+pub(crate) fn check_layers(
+    layout: &Layout,
+    w: &Walk,
+    present: &HashMap<Digest, u64>,
+) -> Vec<Problem> {
+    let images = images(layout, w);
+    // The algorithm each layer's diff_id is written in (sha256 unless a config says otherwise).
+    let mut algs: HashMap<&Digest, Algorithm> = HashMap::new();
+    for img in &images {
+        for (layer, id) in img.layers.iter().zip(&img.diff_ids) {
+            if let Some(d) = id.as_str().and_then(|s| s.parse::<Digest>().ok()) {
+                algs.insert(&layer.digest, d.algorithm());
+            }
+        }
+    }
+    // Each present layer once.
+    let mut layers: Vec<(Digest, Compression, Algorithm)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for doc in &w.documents {
+        for (role, d) in &doc.children {
+            if *role != Role::Layer || !present.contains_key(&d.digest) {
+                continue;
+            }
+            if let Kind::Layer { compression, .. } = d.media_type.kind()
+                && seen.insert(d.digest.clone())
+            {
+                let alg = algs.get(&d.digest).copied().unwrap_or(Algorithm::Sha256);
+                layers.push((d.digest.clone(), compression, alg));
+            }
+        }
+    }
+    let results: Vec<LayerResult> =
+        layers.par_iter().map(|(d, c, a)| check_layer(layout, w, d, *c, *a)).collect();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut diff_ids: HashMap<Digest, Digest> = HashMap::new();
+    for r in results {
+        problems.extend(r.problems);
+        if let Some(id) = r.diff_id {
+            diff_ids.insert(r.digest, id);
+        }
+    }
+    for img in &images {
+        if img.diff_ids.len() != img.layers.len() {
             problems.push(problem(
                 w,
                 "DIFF_ID_MISMATCH",
                 Severity::Error,
-                &doc.digest,
+                img.manifest,
                 format!(
                     "manifest has {} layer(s), config `{}` has {} diff_id(s)",
-                    layers.len(),
-                    config.digest,
-                    ids.len()
+                    img.layers.len(),
+                    img.config,
+                    img.diff_ids.len()
                 ),
             ));
             continue;
         }
-        for (i, (layer, id)) in layers.iter().zip(ids).enumerate() {
+        for (i, (layer, id)) in img.layers.iter().zip(&img.diff_ids).enumerate() {
             let Some(found) = diff_ids.get(&layer.digest) else { continue };
             if id.as_str() != Some(found.to_string().as_str()) {
                 problems.push(problem(
@@ -208,7 +249,7 @@ pub(crate) fn check_layers(
                     &layer.digest,
                     format!(
                         "manifest `{}` layer {i}: uncompressed `{found}`, config says `{}`",
-                        doc.digest,
+                        img.manifest,
                         id.as_str().unwrap_or("(not a string)")
                     ),
                 ));
