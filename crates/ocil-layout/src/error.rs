@@ -126,6 +126,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A value that is not a reference (a platform, `SOURCE_DATE_EPOCH`) is not valid.
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidValue {
+        /// What the value is for.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
     /// A document claimed one kind but carries fields of another (CVE-2021-41190).
     #[error("`{digest}` is ambiguous: a {claimed} that also has `{field}`")]
     Polyglot {

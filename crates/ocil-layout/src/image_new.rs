@@ -8,8 +8,9 @@ use crate::{Descriptor, Error, Layout, MediaType, Platform, Result};
 /// Parse `os/arch[/variant]`.
 pub fn parse_platform(s: &str) -> Result<Platform> {
     let parts: Vec<&str> = s.split('/').collect();
-    let bad = || Error::InvalidReference {
-        reference: s.into(),
+    let bad = || Error::InvalidValue {
+        what: "platform",
+        value: s.into(),
         reason: "expected os/arch[/variant]".into(),
     };
     if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
@@ -29,9 +30,10 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
 /// `SOURCE_DATE_EPOCH` (seconds) as an RFC 3339 UTC timestamp; `None` when unset.
 pub fn source_date_epoch(value: Option<&str>) -> Result<Option<String>> {
     let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    let secs: i64 = v.trim().parse().map_err(|_| Error::InvalidReference {
-        reference: v.into(),
-        reason: "SOURCE_DATE_EPOCH must be a number of seconds".into(),
+    let secs: i64 = v.trim().parse().map_err(|_| Error::InvalidValue {
+        what: "SOURCE_DATE_EPOCH",
+        value: v.into(),
+        reason: "expected a number of seconds".into(),
     })?;
     Ok(Some(rfc3339(secs)))
 }

@@ -217,9 +217,13 @@ fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
     {
         return Some(k);
     }
-    if v.get("manifests").is_some_and(Value::is_array) {
+    // The same shapes as the walk's sniffing. An image config has a `config` object too (the
+    // runtime config), so a manifest is recognised by its `layers` array as well.
+    if v.get("manifests").is_some_and(Value::is_array) && v.get("config").is_none() {
         Some(Kind::Index)
-    } else if v.get("config").is_some_and(Value::is_object) {
+    } else if v.get("config").is_some_and(Value::is_object)
+        && v.get("layers").is_some_and(Value::is_array)
+    {
         Some(Kind::Manifest)
     } else {
         None
@@ -442,5 +446,36 @@ impl Layout {
             }
         }
         Ok(Descriptor::new(media_type, digest.clone(), size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(json: &str) -> Option<Kind> {
+        let desc = Descriptor::new(
+            MediaType::Other("application/octet-stream".into()),
+            crate::Algorithm::Sha256.digest_of(json.as_bytes()),
+            json.len() as u64,
+        );
+        doc_kind(&desc, &serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn shapes() {
+        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{digest}","size":2}},"layers":[]}}"#
+        );
+        assert_eq!(kind_of(&manifest), Some(Kind::Manifest));
+        assert_eq!(kind_of(r#"{"schemaVersion":2,"manifests":[]}"#), Some(Kind::Index));
+        // An image config, as `ocil new` writes it: its `config` is the runtime config.
+        let config = r#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        assert_eq!(kind_of(config), None);
+        assert_eq!(
+            kind_of(r#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#),
+            Some(Kind::Index)
+        );
     }
 }

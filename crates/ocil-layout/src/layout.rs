@@ -263,3 +263,132 @@ pub fn parse_index(bytes: &[u8]) -> Result<Index> {
     serde_json::from_value(value)
         .map_err(|e| Error::InvalidIndex { path: INDEX_FILE.into(), reason: e.to_string() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, Layout) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        (tmp, Layout::create(dir).unwrap())
+    }
+
+    /// Every name starting with [`TEMP_PREFIX`] at the root and in `blobs/sha256`.
+    fn temp_files(layout: &Layout) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in [".", "blobs/sha256"] {
+            for entry in layout.dir.read_dir(sub).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if name.starts_with(TEMP_PREFIX) {
+                    out.push(format!("{sub}/{name}"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn create_then_open() {
+        let (tmp, _) = fresh();
+        let layout = Layout::open_ambient(tmp.path()).unwrap();
+        assert_eq!(layout.read_layout_header().unwrap().image_layout_version, "1.0.0");
+        assert!(layout.read_index().unwrap().manifests.is_empty());
+        assert!(temp_files(&layout).is_empty());
+    }
+
+    #[test]
+    fn create_refuses_an_existing_layout() {
+        let (tmp, _) = fresh();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        let err = Layout::create(dir).unwrap_err();
+        assert!(err.to_string().contains("`oci-layout`"), "{err}");
+    }
+
+    #[test]
+    fn write_index_leaves_no_temp_files() {
+        let (_tmp, layout) = fresh();
+        let lock = layout.lock().unwrap();
+        let desc = layout.put_bytes(crate::MediaType::OciManifest, b"{}").unwrap();
+        let mut index = layout.read_index().unwrap();
+        for _ in 0..3 {
+            index.manifests.push(desc.clone());
+            layout.write_index(&index, &lock).unwrap();
+        }
+        assert_eq!(layout.read_index().unwrap().manifests.len(), 3);
+        assert!(temp_files(&layout).is_empty(), "{:?}", temp_files(&layout));
+    }
+
+    #[test]
+    fn write_index_keeps_unknown_keys() {
+        let (_tmp, layout) = fresh();
+        layout
+            .dir
+            .write(INDEX_FILE, r#"{"schemaVersion":2,"manifests":[],"x-extra":{"a":1}}"#)
+            .unwrap();
+        let lock = layout.lock().unwrap();
+        let index = layout.read_index().unwrap();
+        layout.write_index(&index, &lock).unwrap();
+        let bytes = layout.read_index_bytes().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["x-extra"]["a"], 1);
+    }
+
+    #[test]
+    fn lenient_index_reads_null_manifests_as_empty() {
+        let (_tmp, layout) = fresh();
+        layout.dir.write(INDEX_FILE, r#"{"schemaVersion":2,"manifests":null}"#).unwrap();
+        let strict = layout.read_index().unwrap_err();
+        assert!(matches!(strict, Error::InvalidIndex { .. }), "{strict:?}");
+        let (index, note) = layout.read_index_lenient().unwrap();
+        assert!(index.manifests.is_empty());
+        assert!(note.unwrap().contains("no `manifests` array"));
+    }
+
+    #[test]
+    fn lenient_index_still_rejects_a_wrong_type() {
+        let (_tmp, layout) = fresh();
+        layout.dir.write(INDEX_FILE, r#"{"schemaVersion":2,"manifests":5}"#).unwrap();
+        let err = layout.read_index_lenient().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`index.json` is not a valid image index: `manifests` is not an array"
+        );
+    }
+
+    #[test]
+    fn open_rejects_another_major_version() {
+        let (tmp, layout) = fresh();
+        layout.dir.write(LAYOUT_FILE, r#"{"imageLayoutVersion":"2.0.0"}"#).unwrap();
+        let err = Layout::open_ambient(tmp.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnsupportedLayoutVersion { version } if version == "2.0.0"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn open_rejects_a_missing_or_garbled_marker() {
+        let (tmp, layout) = fresh();
+        layout.dir.write(LAYOUT_FILE, "not json").unwrap();
+        let err = Layout::open_ambient(tmp.path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidLayoutFile { .. }), "{err:?}");
+        layout.dir.remove_file(LAYOUT_FILE).unwrap();
+        let err = Layout::open_ambient(tmp.path()).unwrap_err();
+        assert!(matches!(err, Error::NotALayout), "{err:?}");
+    }
+
+    #[test]
+    fn an_oversized_index_is_refused_before_it_is_read() {
+        let (_tmp, layout) = fresh();
+        let f = layout.dir.create(INDEX_FILE).unwrap();
+        // Sparse: nothing is written, so this is fast and takes no disk space.
+        f.set_len(JSON_LIMIT + 1).unwrap();
+        let err = layout.read_index_bytes().unwrap_err();
+        assert!(
+            matches!(err, Error::TooLarge { ref path, size, limit: JSON_LIMIT }
+                if path == INDEX_FILE && size == JSON_LIMIT + 1),
+            "{err:?}"
+        );
+    }
+}

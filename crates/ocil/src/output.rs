@@ -25,7 +25,8 @@ pub(crate) fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
 /// Print JSON with a trailing newline.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = stdout();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    // As an `io::Error` (the inner one, for a write error), so a broken pipe is seen as one.
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
     writeln!(out)?;
     out.flush()?;
     Ok(())

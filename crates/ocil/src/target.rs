@@ -37,6 +37,19 @@ impl Target {
                 }
             }
         }
+        // No prefix is a directory. When `s` itself does not exist either, the directory
+        // part of `DIR:TAG` / `DIR@DIGEST` is what is missing: name it, rather than let the
+        // command complain about a missing reference or a directory called `DIR:TAG`.
+        if !Path::new(s).exists()
+            && let Some(i) = s.rfind('@').or_else(|| s.rfind(':'))
+            && i > 0
+        {
+            let left = &s[..i];
+            if Path::new(left).exists() {
+                anyhow::bail!("`{left}` is not a directory");
+            }
+            anyhow::bail!("no such directory `{left}`");
+        }
         Ok(Target { dir: s.into(), reference: None })
     }
 

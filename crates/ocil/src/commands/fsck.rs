@@ -30,8 +30,11 @@ struct JsonReport<'a> {
 }
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
-    if !a.dir.is_dir() {
+    if !a.dir.exists() {
         anyhow::bail!("no such directory `{}`", a.dir.display());
+    }
+    if !a.dir.is_dir() {
+        anyhow::bail!("`{}` is not a directory", a.dir.display());
     }
     let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
         .with_context(|| format!("cannot open `{}`", a.dir.display()))?;

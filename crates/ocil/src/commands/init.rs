@@ -10,6 +10,9 @@ use crate::Outcome;
 use crate::cli::InitArgs;
 
 pub(crate) fn run(a: InitArgs) -> Result<Outcome> {
+    if a.dir.exists() && !a.dir.is_dir() {
+        anyhow::bail!("`{}` exists and is not a directory", a.dir.display());
+    }
     fs_err::create_dir_all(&a.dir)?;
     let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
         .with_context(|| format!("cannot open `{}`", a.dir.display()))?;

@@ -19,8 +19,45 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     if let Some(note) = note {
         output::warn(&note);
     }
+    if target.reference.is_none() && index.manifests.len() != 1 {
+        let dir = target.dir.display();
+        if index.manifests.is_empty() {
+            anyhow::bail!("`{dir}` is empty: `index.json` has no entries to inspect");
+        }
+        let mut names: Vec<String> = index
+            .manifests
+            .iter()
+            .map(|d| match d.ref_name() {
+                Some(tag) => format!("`{dir}:{tag}`"),
+                None => format!("`{dir}@{}`", d.digest),
+            })
+            .collect();
+        names.dedup();
+        let more = names.len().saturating_sub(3);
+        names.truncate(3);
+        if more > 0 {
+            names.push(format!("{more} more"));
+        }
+        anyhow::bail!(
+            "`{dir}` holds {} entries: name one, such as {}",
+            index.manifests.len(),
+            names.join(", ")
+        );
+    }
     let mut desc = layout.resolve(&index, target.reference.as_ref())?;
     let mut inspected = inspect(&layout, &desc)?;
+    if let (Some(platform), Inspected::Image(s)) = (&a.platform, &inspected)
+        && !s.platform.as_deref().is_some_and(|p| platform_matches(p, platform))
+    {
+        anyhow::bail!(
+            "`{}` is an image for `{}`, not an index: it does not match --platform `{platform}`",
+            s.digest,
+            s.platform.as_deref().unwrap_or("no platform")
+        );
+    }
+    if let (Some(_), Inspected::Blob { digest, media_type, .. }) = (&a.platform, &inspected) {
+        anyhow::bail!("`{digest}` is a `{media_type}`, not an index: --platform does not apply");
+    }
     if let (Some(platform), Inspected::Index(idx)) = (&a.platform, &inspected) {
         let child = idx
             .manifests

@@ -1,0 +1,15 @@
+//! CLI tests of the `ocil` binary, in one test binary (ruff's pattern).
+//!
+//! - `usage`: help, version, bad arguments, missing directories, non-layouts (snapshots);
+//! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
+//! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
+//! - `lock`: `ocil` writers wait for the layout lock.
+//!
+//! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
+//! rewrites them (review every change), and with `CI=true` insta writes nothing.
+
+mod bad_input;
+mod commands;
+mod lock;
+mod support;
+mod usage;
