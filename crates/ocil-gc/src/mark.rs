@@ -51,64 +51,63 @@ pub fn mark(
     out.live.extend(w.nodes.keys().cloned());
     out.problems.extend(w.problems);
 
-    // Untagged entries survive `tagged_only` when they refer to something live.
-    let mut kept_untagged: Vec<Descriptor> = Vec::new();
-    let mut pending = untagged;
-    loop {
-        let before = pending.len();
-        let mut still = Vec::new();
-        for d in pending {
-            if out.live.contains(&d.digest) {
-                // Already reachable from a tagged root: keep the entry, it costs nothing.
-                kept_untagged.push(d);
-                continue;
-            }
-            match subject_of_blob(layout, &d.digest) {
-                Some(s) if out.live.contains(&s) => {
-                    let w = walk::walk(layout, std::slice::from_ref(&d), opts);
-                    out.live.extend(w.nodes.keys().cloned());
-                    out.problems.extend(w.problems);
-                    kept_untagged.push(d);
-                }
-                _ => still.push(d),
-            }
-        }
-        pending = still;
-        if pending.len() == before {
-            break;
-        }
-    }
-    if tagged_only && !pending.is_empty() {
-        let dropped: HashSet<&Digest> = pending.iter().map(|d| &d.digest).collect();
-        let mut idx = index.clone();
-        idx.manifests.retain(|d| d.ref_name().is_some() || !dropped.contains(&d.digest));
-        out.dropped_entries = pending;
-        out.new_index = Some(idx);
-    }
-
     // Referrers in the store: small unmarked blobs that parse as a document with a subject.
     let candidates: Vec<(&Digest, u64)> = present
         .iter()
         .filter(|(d, size)| !out.live.contains(*d) && **size <= REFERRER_LIMIT && **size >= 2)
         .map(|(d, s)| (d, *s))
         .collect();
-    let referrers: Vec<(Digest, Digest, MediaType, u64)> = candidates
+    let mut waiting: Vec<(Digest, Digest, MediaType, u64)> = candidates
         .par_iter()
         .filter_map(|(d, size)| {
             let (subject, media_type) = read_referrer(layout, d)?;
             Some(((*d).clone(), subject, media_type, *size))
         })
         .collect();
-    let mut waiting: Vec<(Digest, Digest, MediaType, u64)> = referrers;
-    if keep_referrers {
-        loop {
-            let (ready, rest): (Vec<_>, Vec<_>) = waiting
-                .into_iter()
-                .partition(|(d, s, _, _)| out.live.contains(s) && !out.live.contains(d));
-            waiting = rest.into_iter().filter(|(d, ..)| !out.live.contains(d)).collect();
-            if ready.is_empty() {
-                break;
+
+    // Untagged entries survive `tagged_only` when they are live or refer to something live;
+    // a store referrer can make an entry's subject live (a signature entry of a stored SBOM)
+    // and an entry can make a store referrer's subject live, so both go round until nothing
+    // changes.
+    let mut kept_untagged: Vec<Descriptor> = Vec::new();
+    let mut pending: Vec<(Descriptor, Option<Digest>)> = untagged
+        .into_iter()
+        .map(|d| {
+            let s = subject_of_blob(layout, &d.digest);
+            (d, s)
+        })
+        .collect();
+    loop {
+        let mut progress = false;
+        let mut still = Vec::new();
+        for (d, subject) in pending {
+            if out.live.contains(&d.digest) {
+                // Already reachable from a tagged root: keep the entry, it costs nothing.
+                kept_untagged.push(d);
+                progress = true;
+                continue;
             }
+            match &subject {
+                Some(s) if out.live.contains(s) => {
+                    let w = walk::walk(layout, std::slice::from_ref(&d), opts);
+                    out.live.extend(w.nodes.keys().cloned());
+                    out.problems.extend(w.problems);
+                    kept_untagged.push(d);
+                    progress = true;
+                }
+                _ => still.push((d, subject)),
+            }
+        }
+        pending = still;
+        if keep_referrers {
+            // One round of store referrers whose subject is live. Entries still pending are
+            // left to the loop above, so an `index.json` entry is never counted as a store
+            // referrer.
+            let entries: HashSet<&Digest> = pending.iter().map(|(d, _)| &d.digest).collect();
+            let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(d, s, _, _)| {
+                out.live.contains(s) && !out.live.contains(d) && !entries.contains(d)
+            });
+            waiting = rest.into_iter().filter(|(d, ..)| !out.live.contains(d)).collect();
             for (d, _, media_type, size) in ready {
                 if out.live.contains(&d) {
                     continue;
@@ -122,8 +121,20 @@ pub fn mark(
                         .filter(|p| p.severity == Severity::Error || p.blocks_gc()),
                 );
                 out.referrers.push(d);
+                progress = true;
             }
         }
+        if !progress {
+            break;
+        }
+    }
+    let pending: Vec<Descriptor> = pending.into_iter().map(|(d, _)| d).collect();
+    if tagged_only && !pending.is_empty() {
+        let dropped: HashSet<&Digest> = pending.iter().map(|d| &d.digest).collect();
+        let mut idx = index.clone();
+        idx.manifests.retain(|d| d.ref_name().is_some() || !dropped.contains(&d.digest));
+        out.dropped_entries = pending;
+        out.new_index = Some(idx);
     }
     for (d, s, _, _) in waiting {
         if !out.live.contains(&d) {

@@ -41,7 +41,8 @@ pub struct TempInfo {
     pub modified: Option<SystemTime>,
 }
 
-/// Something under `blobs/` that is not a blob and not our temp file.
+/// Something under `blobs/` (or named like our temp files at the root) that is not a blob
+/// and not our temp file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stray {
     /// Path relative to the layout root.
@@ -234,6 +235,13 @@ impl Layout {
             let entry = entry.map_err(Error::io("list", "."))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TEMP_PREFIX) {
+                // Only regular files are ours: a directory or symlink with our prefix is
+                // someone else's, so it is reported and never removed.
+                let ft = entry.file_type().map_err(Error::io("stat", name.clone()))?;
+                if !ft.is_file() {
+                    out.strays.push(Stray { path: name, reason: "not a regular file".into() });
+                    continue;
+                }
                 let modified =
                     entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
                 out.temps.push(TempInfo { path: name, modified });
