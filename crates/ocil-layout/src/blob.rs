@@ -359,6 +359,21 @@ impl BlobWriter {
         self.commit(Some(expected), size)
     }
 
+    /// Finish hashing but do not publish: the bytes stay in the temp file, and the returned
+    /// [`StagedBlob`] knows their digest. [`StagedBlob::commit`] renames it into place later
+    /// (an importer stages every entry of an archive, then commits only what it keeps);
+    /// dropping it removes the temp file.
+    pub fn finish_staged(mut self) -> Result<StagedBlob> {
+        let file = self.file.take().expect("a BlobWriter is finished only once");
+        drop(file);
+        let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
+        let digest = hasher.finish();
+        // The temp file now belongs to the staged handle; make Drop a no-op.
+        let tmp = std::mem::take(&mut self.tmp);
+        let dir = self.dir.try_clone().map_err(Error::io("open", self.sub.clone()))?;
+        Ok(StagedBlob { dir, sub: self.sub.clone(), tmp, digest, size: self.size })
+    }
+
     fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<Stored> {
         let file = self.file.take().expect("a BlobWriter is finished only once");
         let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
@@ -408,6 +423,66 @@ impl Write for BlobWriter {
 }
 
 impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.tmp.is_empty() {
+            let _ = self.dir.remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A blob written and hashed but not yet in place: its bytes are in a temp file under
+/// `blobs/<alg>/`. [`commit`](StagedBlob::commit) fsyncs and renames it to its digest;
+/// dropped uncommitted, the temp file is removed.
+#[derive(Debug)]
+pub struct StagedBlob {
+    dir: Dir,
+    sub: String,
+    tmp: String,
+    digest: Digest,
+    size: u64,
+}
+
+impl StagedBlob {
+    /// The digest of the staged bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The number of staged bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The temp file's path relative to the layout root.
+    pub fn temp_path(&self) -> String {
+        format!("{}/{}", self.sub, self.tmp)
+    }
+
+    /// Open the staged bytes for reading (they are not re-verified).
+    pub fn open(&self) -> Result<File> {
+        self.dir.open(&self.tmp).map_err(Error::io("open", self.temp_path()))
+    }
+
+    /// fsync the temp file and rename it to `blobs/<alg>/<hex>`. An existing blob of the
+    /// same digest is replaced by the same bytes.
+    pub fn commit(mut self) -> Result<Stored> {
+        let path = self.temp_path();
+        let file = self
+            .dir
+            .open_with(&self.tmp, cap_std::fs::OpenOptions::new().read(true))
+            .map_err(Error::io("open for fsync", path.clone()))?;
+        file.sync_all().map_err(Error::io("fsync", path))?;
+        drop(file);
+        let name = self.digest.encoded().to_owned();
+        self.dir
+            .rename(&self.tmp, &self.dir, &name)
+            .map_err(Error::io("rename into place", format!("{}/{name}", self.sub)))?;
+        self.tmp.clear();
+        Ok(Stored { digest: self.digest.clone(), size: self.size })
+    }
+}
+
+impl Drop for StagedBlob {
     fn drop(&mut self) {
         if !self.tmp.is_empty() {
             let _ = self.dir.remove_file(&self.tmp);
@@ -546,6 +621,32 @@ mod tests {
         drop(w);
         assert!(store(&layout).is_empty(), "{:?}", store(&layout));
         assert!(root_temps(&layout).is_empty());
+    }
+
+    #[test]
+    fn a_staged_blob_appears_only_when_committed() {
+        let (_tmp, layout) = fresh();
+        let mut w = layout.blob_writer().unwrap();
+        w.write_all(b"hello").unwrap();
+        let staged = w.finish_staged().unwrap();
+        assert_eq!(staged.digest(), &sha256(b"hello"));
+        assert_eq!(staged.size(), 5);
+        let mut bytes = Vec::new();
+        staged.open().unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"hello");
+        let during = store(&layout);
+        assert_eq!(during.len(), 1);
+        assert!(during[0].starts_with(TEMP_PREFIX), "{during:?}");
+        assert!(!layout.has_blob(&sha256(b"hello")).unwrap());
+        let stored = staged.commit().unwrap();
+        assert_eq!(stored, Stored { digest: sha256(b"hello"), size: 5 });
+        assert_eq!(store(&layout), [sha256(b"hello").encoded()]);
+
+        // Dropped uncommitted: nothing stays.
+        let mut w = layout.blob_writer().unwrap();
+        w.write_all(b"other").unwrap();
+        drop(w.finish_staged().unwrap());
+        assert_eq!(store(&layout), [sha256(b"hello").encoded()]);
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub mod tags;
 pub mod validate;
 pub mod walk;
 
-pub use blob::{BlobInfo, BlobListing, BlobWriter, Stored, Stray, TempInfo, VerifiedReader};
+pub use blob::{
+    BlobInfo, BlobListing, BlobWriter, StagedBlob, Stored, Stray, TempInfo, VerifiedReader,
+};
 pub use descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Platform};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error::{Error, Result};

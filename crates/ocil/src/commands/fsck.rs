@@ -1,11 +1,19 @@
-//! `ocil fsck DIR`.
+//! `ocil fsck DIR` and `ocil fsck FILE`.
+//!
+//! A file is read as an archive: an image archive (OCI, docker-save) is imported into a
+//! temporary layout, which is then checked like a directory, with the archive's own
+//! problems (unsafe or duplicate entries, a bad `manifest.json`, ...) in the same report; a
+//! legacy docker-save archive gets a `LEGACY_FORMAT` warning and each layer is checked to be
+//! a tar; a plain tar (a layer) is checked to be a readable tar and its diff_id is printed.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use ocil_layout::walk::Severity;
+use ocil_archive::{ArchiveKind, ImportOptions, Scan};
+use ocil_layout::walk::{Problem, Severity};
 use serde::Serialize;
 
 use crate::cli::FsckArgs;
@@ -21,35 +29,219 @@ struct JsonProblem<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonArchive {
+    kind: &'static str,
+    compression: &'static str,
+    entries: usize,
+    files: usize,
+    dirs: usize,
+    symlinks: usize,
+    hardlinks: usize,
+    other: usize,
+    diff_id: String,
+}
+
+#[derive(Serialize)]
 struct JsonReport<'a> {
     clean: bool,
     errors: usize,
     warnings: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<JsonArchive>,
     stats: &'a ocil_fsck::Stats,
     problems: Vec<JsonProblem<'a>>,
+}
+
+/// What was checked: a layout (the stats line), and the archive it came from, if any.
+struct Checked<'a> {
+    problems: Vec<Problem>,
+    stats: Option<ocil_fsck::Stats>,
+    archive: Option<&'a Scan>,
 }
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
     if !a.dir.exists() {
         anyhow::bail!("no such directory `{}`", a.dir.display());
     }
+    if a.dir.is_file() {
+        return run_archive(&a);
+    }
     if !a.dir.is_dir() {
         anyhow::bail!("`{}` is not a directory", a.dir.display());
     }
     let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
         .with_context(|| format!("cannot open `{}`", a.dir.display()))?;
+    let (problems, stats) = check_dir(dir, &a, &a.dir)?;
+    print(&a, Checked { problems, stats: Some(stats), archive: None })
+}
+
+fn check_dir(dir: Dir, a: &FsckArgs, shown: &Path) -> Result<(Vec<Problem>, ocil_fsck::Stats)> {
     let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
     let report = ocil_fsck::check(dir, &opts)
-        .with_context(|| format!("cannot check `{}`", a.dir.display()))?;
-    let errors = report.errors().count();
-    let warnings = report.warnings().count();
+        .with_context(|| format!("cannot check `{}`", shown.display()))?;
+    Ok((report.problems, report.stats))
+}
+
+fn archive_problem(severity: Severity, code: &'static str, path: &str, message: String) -> Problem {
+    Problem { severity, code, digest: None, path: path.to_owned(), message }
+}
+
+/// An archive error as a problem: its code, the entry it names, and its whole chain.
+fn error_problem(e: &ocil_archive::Error, code: &'static str) -> Problem {
+    let at = e.entry().unwrap_or("archive").to_owned();
+    let message = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    archive_problem(Severity::Error, code, &at, message)
+}
+
+fn run_archive(a: &FsckArgs) -> Result<Outcome> {
+    let path = &a.dir;
+    let open = || {
+        fs_err::File::open(path)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+    };
+    let scan = match ocil_archive::scan(open()?) {
+        Ok(s) => s,
+        // Not a tar at all: fsck has nothing to check in it.
+        Err(ocil_archive::Error::NotATar { .. } | ocil_archive::Error::Empty) => {
+            anyhow::bail!("`{}` is not a directory", path.display());
+        }
+        Err(e) => match e.code() {
+            Some(code) => {
+                let p = error_problem(&e, code);
+                return print(a, Checked { problems: vec![p], stats: None, archive: None });
+            }
+            None => {
+                return Err(e).with_context(|| format!("cannot read `{}`", path.display()));
+            }
+        },
+    };
+    let mut problems = Vec::new();
+    match scan.kind {
+        ArchiveKind::Plain => {
+            for u in &scan.unsafe_entries {
+                problems.push(archive_problem(
+                    Severity::Warning,
+                    "UNSAFE_ENTRY",
+                    &u.entry,
+                    format!(
+                        "entry `{}` would land outside the extraction root: {}",
+                        u.entry, u.reason
+                    ),
+                ));
+            }
+            print(a, Checked { problems, stats: None, archive: Some(&scan) })
+        }
+        ArchiveKind::LegacyV1 => {
+            problems.push(archive_problem(
+                Severity::Warning,
+                "LEGACY_FORMAT",
+                "repositories",
+                "no manifest.json: only the pre-1.10 v1 layout (repositories, <id>/json, <id>/layer.tar); `ocil import` cannot read it".into(),
+            ));
+            for e in scan.entry_errors() {
+                problems.push(error_problem(&e, e.code().unwrap_or("UNSAFE_ENTRY")));
+            }
+            for l in &scan.v1_layers {
+                if let Err(why) = &l.result {
+                    problems.push(archive_problem(
+                        Severity::Error,
+                        "LAYER_NOT_TAR",
+                        &l.entry,
+                        format!("`{}` is not a readable tar: {why}", l.entry),
+                    ));
+                }
+            }
+            print(a, Checked { problems, stats: None, archive: Some(&scan) })
+        }
+        ArchiveKind::Oci | ArchiveKind::Docker | ArchiveKind::DockerOci => {
+            let errors = scan.entry_errors();
+            if !errors.is_empty() {
+                for e in errors {
+                    problems.push(error_problem(&e, e.code().unwrap_or("UNSAFE_ENTRY")));
+                }
+                return print(a, Checked { problems, stats: None, archive: Some(&scan) });
+            }
+            let tmp = tempfile::Builder::new()
+                .prefix(".ocil-fsck-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority())
+                .with_context(|| format!("cannot open `{}`", tmp.path().display()))?;
+            let layout = ocil_layout::Layout::create(dir.try_clone()?)
+                .with_context(|| format!("cannot create a layout in `{}`", tmp.path().display()))?;
+            match ocil_archive::import(open()?, &layout, &ImportOptions::default()) {
+                Ok(_) => {}
+                Err(e) => match e.code() {
+                    Some(code) => {
+                        problems.push(error_problem(&e, code));
+                        return print(a, Checked { problems, stats: None, archive: Some(&scan) });
+                    }
+                    None => {
+                        return Err(e).with_context(|| {
+                            format!("cannot import `{}` to check it", path.display())
+                        });
+                    }
+                },
+            }
+            let (mut found, stats) = check_dir(dir, a, path)?;
+            problems.append(&mut found);
+            print(a, Checked { problems, stats: Some(stats), archive: Some(&scan) })
+        }
+    }
+}
+
+fn kinds_line(s: &Scan) -> String {
+    let k = &s.kinds;
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (k.files, "file"),
+        (k.dirs, "dir"),
+        (k.symlinks, "symlink"),
+        (k.hardlinks, "hardlink"),
+        (k.other, "other"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    parts.join(", ")
+}
+
+fn compression_word(c: ocil_layout::Compression) -> &'static str {
+    match c {
+        ocil_layout::Compression::None => "uncompressed",
+        ocil_layout::Compression::Gzip => "gzip-compressed",
+        ocil_layout::Compression::Zstd => "zstd-compressed",
+    }
+}
+
+fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
+    let errors = c.problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let warnings = c.problems.len() - errors;
+    let clean = errors == 0;
     if a.json {
+        let stats = c.stats.clone().unwrap_or_default();
         output::json(&JsonReport {
-            clean: report.is_clean(),
+            clean,
             errors,
             warnings,
-            stats: &report.stats,
-            problems: report
+            archive: c.archive.map(|s| JsonArchive {
+                kind: s.kind.as_str(),
+                compression: s.compression.as_str(),
+                entries: s.entries,
+                files: s.kinds.files,
+                dirs: s.kinds.dirs,
+                symlinks: s.kinds.symlinks,
+                hardlinks: s.kinds.hardlinks,
+                other: s.kinds.other,
+                diff_id: s.diff_id.to_string(),
+            }),
+            stats: &stats,
+            problems: c
                 .problems
                 .iter()
                 .map(|p| JsonProblem {
@@ -63,7 +255,7 @@ pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
         })?;
     } else {
         let mut out = output::stdout();
-        let mut sorted: Vec<_> = report.problems.iter().collect();
+        let mut sorted: Vec<_> = c.problems.iter().collect();
         sorted.sort_by_key(|p| std::cmp::Reverse(p.severity));
         for p in sorted {
             if a.quiet && p.severity == Severity::Warning {
@@ -73,25 +265,49 @@ pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
             writeln!(out, "{sev}[{}]: {}", p.code, p.message)?;
             writeln!(out, "  at {}", p.path)?;
         }
-        let s = &report.stats;
-        writeln!(
-            out,
-            "checked {} blob(s) ({}), {} entr{} in index.json, {} document(s): {} reachable, {} unreferenced, {} missing",
-            s.blobs,
-            output::size(s.bytes),
-            s.entries,
-            if s.entries == 1 { "y" } else { "ies" },
-            s.documents,
-            s.reachable,
-            s.unreferenced,
-            s.missing
-        )?;
-        if errors == 0 {
+        if let Some(s) = c.archive {
+            writeln!(
+                out,
+                "archive: {}, {}, {} entr{} ({})",
+                s.kind.as_str(),
+                compression_word(s.compression),
+                s.entries,
+                if s.entries == 1 { "y" } else { "ies" },
+                kinds_line(s),
+            )?;
+            match s.kind {
+                ArchiveKind::Plain => writeln!(out, "diff_id: {}", s.diff_id)?,
+                ArchiveKind::LegacyV1 => {
+                    let ok = s.v1_layers.iter().filter(|l| l.result.is_ok()).count();
+                    writeln!(
+                        out,
+                        "legacy layers: {ok} of {} `<id>/layer.tar` are readable tars",
+                        s.v1_layers.len()
+                    )?
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = &c.stats {
+            writeln!(
+                out,
+                "checked {} blob(s) ({}), {} entr{} in index.json, {} document(s): {} reachable, {} unreferenced, {} missing",
+                s.blobs,
+                output::size(s.bytes),
+                s.entries,
+                if s.entries == 1 { "y" } else { "ies" },
+                s.documents,
+                s.reachable,
+                s.unreferenced,
+                s.missing
+            )?;
+        }
+        if clean {
             writeln!(out, "clean: 0 errors, {warnings} warning(s)")?;
         } else {
             writeln!(out, "{errors} error(s), {warnings} warning(s)")?;
         }
         out.flush()?;
     }
-    Ok(if report.is_clean() { Outcome::Ok } else { Outcome::Problems })
+    Ok(if clean { Outcome::Ok } else { Outcome::Problems })
 }

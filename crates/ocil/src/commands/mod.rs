@@ -3,6 +3,7 @@
 mod cat;
 mod fsck;
 mod gc;
+mod import;
 mod init;
 mod inspect;
 mod ls;
@@ -23,5 +24,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Tag(a) => tag::run_tag(a),
         Command::Untag(a) => tag::run_untag(a),
         Command::New(a) => new::run(a),
+        Command::Import(a) => import::run(a),
     }
 }

@@ -1,0 +1,147 @@
+//! The commit: under the destination's lock, check the tags, rename the kept staged blobs
+//! into place, write the new manifests, and replace `index.json` once.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Digest, Layout, MediaType};
+
+use crate::stage::Staged;
+use crate::{Error, ImportOptions, ImportedImage, Result};
+
+/// What to publish.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The `index.json` entries to add, in order.
+    pub(crate) images: Vec<ImportedImage>,
+    /// Staged files to rename into place.
+    pub(crate) keep: Vec<String>,
+    /// New documents (the manifests built for docker-save images).
+    pub(crate) documents: Vec<Vec<u8>>,
+}
+
+/// Blobs that became new in the destination, and their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub(crate) blobs: usize,
+    pub(crate) bytes: u64,
+}
+
+/// The archive must not give one tag to two images. Forced, the last image keeps the tag;
+/// an earlier one left without tags is added untagged, with its full name kept in
+/// `io.containerd.image.name` so it can still be found.
+pub(crate) fn resolve_archive_tags(images: &mut [ImportedImage], force: bool) -> Result<()> {
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, image) in images.iter().enumerate() {
+        for t in &image.tags {
+            if let Some(&j) = last.get(&t.tag)
+                && images[j].descriptor.digest != image.descriptor.digest
+                && !force
+            {
+                return Err(Error::DuplicateTag {
+                    tag: t.tag.clone(),
+                    first: images[j].descriptor.digest.clone(),
+                    second: image.descriptor.digest.clone(),
+                });
+            }
+            last.insert(t.tag.clone(), i);
+        }
+    }
+    let digests: Vec<Digest> = images.iter().map(|i| i.descriptor.digest.clone()).collect();
+    for (i, image) in images.iter_mut().enumerate() {
+        let had = image.tags.clone();
+        image.tags.retain(|t| last.get(&t.tag).is_none_or(|&j| digests[j] == digests[i]));
+        if image.tags.is_empty()
+            && let Some(name) = had.iter().find_map(|t| t.name.clone())
+        {
+            image
+                .descriptor
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn commit(
+    layout: &Layout,
+    staged: &mut Staged,
+    plan: &Plan,
+    opts: &ImportOptions,
+) -> Result<Written> {
+    let lock = layout.lock()?;
+    let mut index = layout.read_index()?;
+
+    // Tags first: a conflict must stop the import before anything lands.
+    for image in &plan.images {
+        for t in &image.tags {
+            if let Some(existing) = index.manifests.iter().find(|d| d.ref_name() == Some(&t.tag))
+                && existing.digest != image.descriptor.digest
+                && !opts.force
+            {
+                return Err(Error::TagConflict {
+                    tag: t.tag.clone(),
+                    existing: existing.digest.clone(),
+                    new: image.descriptor.digest.clone(),
+                });
+            }
+        }
+    }
+    for image in &plan.images {
+        if image.tags.is_empty() {
+            if !index.manifests.contains(&image.descriptor) {
+                index.manifests.push(image.descriptor.clone());
+            }
+            continue;
+        }
+        for t in &image.tags {
+            ocil_layout::tags::set_tag(&mut index, &image.descriptor, &t.tag).map_err(
+                |source| Error::InvalidTag {
+                    name: t.name.clone().unwrap_or_else(|| t.tag.clone()),
+                    tag: t.tag.clone(),
+                    source: Box::new(source),
+                },
+            )?;
+            if let Some(name) = &t.name
+                && let Some(entry) =
+                    index.manifests.iter_mut().find(|d| d.ref_name() == Some(&t.tag))
+            {
+                entry
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name.clone());
+            }
+        }
+    }
+
+    // Blobs, then the documents that name them, then index.json.
+    let mut written = Written::default();
+    let mut done: HashSet<Digest> = HashSet::new();
+    for path in &plan.keep {
+        let Some(file) = staged.take(path) else { continue };
+        let digest = file.blob.digest().clone();
+        if !done.insert(digest.clone()) {
+            continue;
+        }
+        let existed = layout.has_blob(&digest)?;
+        let stored = file.blob.commit()?;
+        if !existed {
+            written.blobs += 1;
+            written.bytes += stored.size;
+        }
+    }
+    for doc in &plan.documents {
+        let digest = ocil_layout::Algorithm::Sha256.digest_of(doc);
+        if !done.insert(digest.clone()) {
+            continue;
+        }
+        let existed = layout.has_blob(&digest)?;
+        let desc = layout.put_bytes(MediaType::OciManifest, doc)?;
+        if !existed {
+            written.blobs += 1;
+            written.bytes += desc.size;
+        }
+    }
+    layout.write_index(&index, &lock)?;
+    Ok(written)
+}

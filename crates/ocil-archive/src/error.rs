@@ -1,0 +1,325 @@
+//! The crate's error type. Variants about the archive name the entry (its path inside the
+//! archive); variants about the destination carry the layout's own error, which names the
+//! file. The source error is kept out of the message for the chain printer to add.
+
+use std::io;
+
+use ocil_layout::Digest;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong while reading an archive or importing it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input stream could not be read (a corrupt gzip or zstd stream, a bad tar header).
+    #[error("cannot read the archive{}", after_entry(.after))]
+    Read {
+        /// The last entry read whole before the failure.
+        after: Option<String>,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input ended in the middle of an entry or without the end-of-archive marker.
+    #[error("the archive is truncated{}", match .entry {
+        Some(e) => format!(" (in or after entry `{e}`)"),
+        None => String::new(),
+    })]
+    Truncated {
+        /// The entry being read, or the last one read.
+        entry: Option<String>,
+    },
+    /// The input is empty.
+    #[error("the archive is empty")]
+    Empty,
+    /// The (decompressed) input does not start with a tar header.
+    #[error("not a tar archive")]
+    NotATar {
+        /// The parser's complaint.
+        #[source]
+        source: io::Error,
+    },
+    /// The input is compressed with something other than gzip or zstd.
+    #[error("the archive is {name}-compressed; only gzip and zstd are supported")]
+    UnsupportedCompression {
+        /// The compression's name.
+        name: &'static str,
+    },
+    /// An entry name is absolute, has a `..` component, or is not UTF-8.
+    #[error("archive entry `{entry}` is unsafe: {reason}")]
+    UnsafeEntry {
+        /// The entry name as written in the archive.
+        entry: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Two entries have the same (normalised) path.
+    #[error("archive entry `{entry}` appears twice")]
+    DuplicateEntry {
+        /// The normalised path.
+        entry: String,
+    },
+    /// An entry type an image archive has no use for (device, fifo, sparse file).
+    #[error("archive entry `{entry}` is a {kind}, which an image archive cannot hold")]
+    UnsupportedEntry {
+        /// The normalised path.
+        entry: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A symlink or hardlink stands where a regular file is required.
+    #[error(
+        "archive entry `{entry}` is a {kind}; `oci-layout`, `index.json`, `manifest.json`, `repositories` and `blobs/` must be regular files"
+    )]
+    LinkNotAllowed {
+        /// The normalised path.
+        entry: String,
+        /// `symlink` or `hardlink`.
+        kind: &'static str,
+    },
+    /// A symlink or hardlink points outside the archive (absolute, or `..` past the root).
+    #[error("archive entry `{entry}` is a {kind} to `{target}`, which leads outside the archive")]
+    LinkEscapes {
+        /// The normalised path.
+        entry: String,
+        /// `symlink` or `hardlink`.
+        kind: &'static str,
+        /// The link target as written.
+        target: String,
+    },
+    /// A link that is needed points at nothing, at a directory, or at a chain that loops.
+    #[error("archive entry `{entry}` is a link to `{target}`, which {reason}")]
+    LinkUnresolved {
+        /// The normalised path.
+        entry: String,
+        /// The resolved target.
+        target: String,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
+    /// An entry that is read into memory (JSON) is larger than the cap.
+    #[error(
+        "archive entry `{entry}` is {size} bytes, over the {limit}-byte limit for JSON documents"
+    )]
+    TooLarge {
+        /// The normalised path.
+        entry: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// A `blobs/<alg>/<hex>` entry does not hash to its name.
+    #[error("archive entry `{entry}` hashes to `{found}`, not to the digest its name says")]
+    DigestMismatch {
+        /// The normalised path.
+        entry: String,
+        /// The digest of its bytes.
+        found: Digest,
+    },
+    /// An entry the format requires, or one a document names, is not in the archive.
+    #[error("archive entry `{entry}` ({what}) is not in the archive")]
+    MissingEntry {
+        /// The normalised path.
+        entry: String,
+        /// What it is for.
+        what: String,
+    },
+    /// An entry that must be a regular file is a directory.
+    #[error("archive entry `{entry}` is a directory, not a file")]
+    NotAFile {
+        /// The normalised path.
+        entry: String,
+    },
+    /// A JSON document of the archive does not parse.
+    #[error("archive entry `{entry}` is not valid JSON")]
+    InvalidJson {
+        /// The normalised path.
+        entry: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `manifest.json` is JSON but not the docker-save shape `[{Config, RepoTags, Layers}]`.
+    #[error("archive entry `manifest.json` is not a docker-save manifest: {reason}")]
+    DockerManifestInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A path in `manifest.json` is absolute or leads outside the archive.
+    #[error("`manifest.json` entry {image} names `{path}`, which {reason}")]
+    UnsafeReference {
+        /// The position in `manifest.json`.
+        image: usize,
+        /// The path as written.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// `oci-layout` is not a valid layout marker.
+    #[error("archive entry `oci-layout` is invalid: {reason}")]
+    InvalidLayoutFile {
+        /// Why.
+        reason: String,
+    },
+    /// `index.json` is not a valid image index.
+    #[error("archive entry `index.json` is not a valid image index: {reason}")]
+    InvalidIndex {
+        /// Why.
+        reason: String,
+    },
+    /// An image config named by `manifest.json` is not usable.
+    #[error("archive entry `{entry}` is not a valid image config: {reason}")]
+    InvalidConfig {
+        /// The normalised path.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The config's `rootfs.diff_ids` do not match the layers `manifest.json` lists.
+    #[error("`manifest.json` entry {image}: {reason}")]
+    DiffIdMismatch {
+        /// The position in `manifest.json`.
+        image: usize,
+        /// What differs.
+        reason: String,
+    },
+    /// A tag from the archive is not a valid tag.
+    #[error("the archive names the image `{name}`, whose tag `{tag}` is not valid")]
+    InvalidTag {
+        /// The full name as written in the archive.
+        name: String,
+        /// The tag taken from it.
+        tag: String,
+        /// The layout's complaint.
+        #[source]
+        source: Box<ocil_layout::Error>,
+    },
+    /// The archive gives one tag to two different images.
+    #[error("the archive tags two different images `{tag}` (`{first}` and `{second}`)")]
+    DuplicateTag {
+        /// The tag.
+        tag: String,
+        /// The first image.
+        first: Digest,
+        /// The second image.
+        second: Digest,
+    },
+    /// The archive is the pre-1.10 docker-save format.
+    #[error(
+        "legacy docker save format (pre-1.10) is not supported: `repositories` and `<id>/json` without `manifest.json`"
+    )]
+    LegacyFormat,
+    /// The archive is a tar, but not an image archive.
+    #[error(
+        "not an image archive: no `oci-layout`, `index.json` or `manifest.json` at its root (a plain tar, such as a layer?)"
+    )]
+    NotAnImageArchive,
+    /// A tag in the destination already names a different image.
+    #[error(
+        "tag `{tag}` already names `{existing}` in the destination, not `{new}` (use --force to move it)"
+    )]
+    TagConflict {
+        /// The tag.
+        tag: String,
+        /// What it names now.
+        existing: Digest,
+        /// What the archive gives it.
+        new: Digest,
+    },
+    /// Staging an entry in the destination's blob store failed.
+    #[error("cannot stage archive entry `{entry}` in the destination")]
+    Stage {
+        /// The normalised path.
+        entry: String,
+        /// The layout's error.
+        #[source]
+        source: Box<ocil_layout::Error>,
+    },
+    /// An operation on the destination layout failed.
+    #[error(transparent)]
+    Layout(Box<ocil_layout::Error>),
+}
+
+impl From<ocil_layout::Error> for Error {
+    fn from(e: ocil_layout::Error) -> Error {
+        Error::Layout(Box::new(e))
+    }
+}
+
+fn after_entry(entry: &Option<String>) -> String {
+    match entry {
+        Some(e) => format!(" (after entry `{e}`)"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// A stable code when the error is about the archive's content (what `ocil fsck` reports
+    /// as a problem); `None` when it is about the destination or the machine.
+    pub fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::Read { .. } => "ARCHIVE_UNREADABLE",
+            Error::Truncated { .. } => "ARCHIVE_TRUNCATED",
+            Error::Empty => "ARCHIVE_EMPTY",
+            Error::NotATar { .. } => "NOT_A_TAR",
+            Error::UnsupportedCompression { .. } => "UNSUPPORTED_COMPRESSION",
+            Error::UnsafeEntry { .. } | Error::LinkEscapes { .. } => "UNSAFE_ENTRY",
+            Error::UnsafeReference { .. } => "UNSAFE_REFERENCE",
+            Error::DuplicateEntry { .. } => "DUPLICATE_ENTRY",
+            Error::UnsupportedEntry { .. } => "UNSUPPORTED_ENTRY",
+            Error::LinkNotAllowed { .. } => "LINK_NOT_ALLOWED",
+            Error::LinkUnresolved { .. } => "LINK_UNRESOLVED",
+            Error::TooLarge { .. } => "ENTRY_TOO_LARGE",
+            Error::DigestMismatch { .. } => "DIGEST_MISMATCH",
+            Error::MissingEntry { .. } => "ENTRY_MISSING",
+            Error::NotAFile { .. } => "ENTRY_NOT_A_FILE",
+            Error::InvalidJson { entry, .. } => match entry.as_str() {
+                "manifest.json" => "DOCKER_MANIFEST_INVALID",
+                "index.json" => "INDEX_INVALID",
+                "oci-layout" => "LAYOUT_FILE_INVALID",
+                _ => "INVALID_JSON",
+            },
+            Error::DockerManifestInvalid { .. } => "DOCKER_MANIFEST_INVALID",
+            Error::InvalidLayoutFile { .. } => "LAYOUT_FILE_INVALID",
+            Error::InvalidIndex { .. } => "INDEX_INVALID",
+            Error::InvalidConfig { .. } => "INVALID_CONFIG",
+            Error::DiffIdMismatch { .. } => "DIFF_ID_MISMATCH",
+            Error::InvalidTag { .. } => "INVALID_TAG",
+            Error::DuplicateTag { .. } => "DUPLICATE_TAG",
+            Error::LegacyFormat => "LEGACY_FORMAT",
+            Error::NotAnImageArchive => "NOT_AN_IMAGE_ARCHIVE",
+            Error::TagConflict { .. } | Error::Stage { .. } | Error::Layout(_) => return None,
+        })
+    }
+
+    /// The archive entry the error is about, when there is one.
+    pub fn entry(&self) -> Option<&str> {
+        match self {
+            Error::Read { after, .. } => after.as_deref(),
+            Error::Truncated { entry } => entry.as_deref(),
+            Error::UnsafeEntry { entry, .. }
+            | Error::DuplicateEntry { entry }
+            | Error::UnsupportedEntry { entry, .. }
+            | Error::LinkNotAllowed { entry, .. }
+            | Error::LinkEscapes { entry, .. }
+            | Error::LinkUnresolved { entry, .. }
+            | Error::TooLarge { entry, .. }
+            | Error::DigestMismatch { entry, .. }
+            | Error::MissingEntry { entry, .. }
+            | Error::NotAFile { entry }
+            | Error::InvalidJson { entry, .. }
+            | Error::InvalidConfig { entry, .. }
+            | Error::Stage { entry, .. } => Some(entry),
+            Error::DockerManifestInvalid { .. } | Error::UnsafeReference { .. } => {
+                Some("manifest.json")
+            }
+            Error::DiffIdMismatch { .. } => Some("manifest.json"),
+            Error::InvalidLayoutFile { .. } => Some("oci-layout"),
+            Error::InvalidIndex { .. } => Some("index.json"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `ocil-archive`: import image archives into OCI image layouts.
+//!
+//! [`import`] reads an archive once, as a stream (a file or stdin), whatever its
+//! compression (gzip, zstd or none, told by the first bytes), and understands:
+//!
+//! - **OCI archives** (`oci-layout`, `index.json`, `blobs/<alg>/<hex>` at the root, as
+//!   skopeo's `oci-archive:` writes): every blob is checked against its name and kept;
+//! - **docker-save archives** (`manifest.json` = `[{Config, RepoTags, Layers}]`): each image
+//!   becomes an OCI image manifest over the unchanged config (whose digest is Docker's image
+//!   ID) and layers; tags come from `RepoTags`, the full name goes in
+//!   `io.containerd.image.name`;
+//! - **Docker 25+ archives** (both): the OCI `index.json` wins, `RepoTags` fill in tags it
+//!   lacks.
+//!
+//! The pre-1.10 format (`repositories` and `<id>/json` only) is refused with a clear error.
+//!
+//! Every regular file is streamed into a temp file in the destination's blob store and
+//! hashed as it lands; nothing becomes visible until the end, when, under the destination's
+//! lock, the blobs that are kept are renamed into place and `index.json` is replaced once.
+//! A failed import leaves the destination as it was: temp files are removed when dropped.
+//!
+//! Hostile archives are refused: absolute names or `..` components, duplicate entries,
+//! links leading outside the archive or standing in for `index.json` or a blob, oversized
+//! JSON, blobs that do not match their names, truncated streams.
+//!
+//! [`scan`] reads any tar without writing anything: its kind, entries, unsafe names and the
+//! digest of the uncompressed stream (a layer's diff_id), for `ocil fsck FILE`.
+//!
+//! # Example
+//!
+//! ```
+//! use ocil_archive::{Format, ImportOptions};
+//! use ocil_layout::Layout;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A docker-save archive with one empty image, built in memory.
+//! let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+//! let manifest = br#"[{"Config":"config.json","RepoTags":["example.com/app:v1"],"Layers":[]}]"#;
+//! let mut tar = tar::Builder::new(Vec::new());
+//! for (name, bytes) in [("config.json", &config[..]), ("manifest.json", &manifest[..])] {
+//!     let mut header = tar::Header::new_gnu();
+//!     header.set_size(bytes.len() as u64);
+//!     header.set_mode(0o644);
+//!     tar.append_data(&mut header, name, bytes)?;
+//! }
+//! let archive = tar.into_inner()?;
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+//! let layout = Layout::create(dir)?;
+//! let report = ocil_archive::import(&archive[..], &layout, &ImportOptions::default())?;
+//! assert_eq!(report.format, Format::DockerArchive);
+//! assert_eq!(report.images[0].tags[0].tag, "v1");
+//! assert_eq!(layout.read_index()?.manifests[0].ref_name(), Some("v1"));
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, clippy::unwrap_used)]
+
+mod commit;
+mod docker;
+mod error;
+mod oci;
+mod path;
+mod scan;
+mod stage;
+mod stream;
+
+use std::io::Read;
+
+use ocil_layout::{Compression, Descriptor, Layout};
+
+pub use error::{Error, Result};
+pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Move tags that already name a different image in the destination (and let the last
+    /// of the archive's images win a tag the archive gives twice).
+    pub force: bool,
+}
+
+/// The kind of archive imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An OCI image layout in a tar.
+    OciArchive,
+    /// A docker-save archive (`manifest.json`).
+    DockerArchive,
+    /// Docker 25+: an OCI layout and `manifest.json` in one archive.
+    DockerOciArchive,
+}
+
+impl Format {
+    /// Short name: `oci-archive`, `docker-archive`, `docker-archive+oci-layout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::OciArchive => "oci-archive",
+            Format::DockerArchive => "docker-archive",
+            Format::DockerOciArchive => "docker-archive+oci-layout",
+        }
+    }
+}
+
+/// A tag given by the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagName {
+    /// The tag (`org.opencontainers.image.ref.name`).
+    pub tag: String,
+    /// The full name (`io.containerd.image.name`), when the archive gives one.
+    pub name: Option<String>,
+}
+
+/// One `index.json` entry added (or confirmed) by an import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedImage {
+    /// The manifest or index.
+    pub descriptor: Descriptor,
+    /// Its tags; empty for an untagged entry.
+    pub tags: Vec<TagName>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// The archive's format.
+    pub format: Format,
+    /// The archive's compression.
+    pub compression: Compression,
+    /// Number of tar entries.
+    pub entries: usize,
+    /// The images, in the archive's order.
+    pub images: Vec<ImportedImage>,
+    /// Blobs that were not in the destination before.
+    pub blobs_written: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Regular files of the archive that were not imported (`manifest.json`, legacy
+    /// `<id>/json`, ...).
+    pub unused_files: usize,
+}
+
+/// Import an archive read from `reader` into `layout`. See the crate docs.
+///
+/// Errors about the archive name the entry; nothing of a failed import is visible in
+/// `layout`.
+pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Result<ImportReport> {
+    let mut staged = stage::stage(reader, layout)?;
+    let has = |p: &str| staged.nodes.contains_key(p);
+    let (format, plan) = if has("oci-layout") || (has("index.json") && !has("manifest.json")) {
+        let dual = has("manifest.json");
+        let (images, keep) = oci::plan(&staged, dual)?;
+        let format = if dual { Format::DockerOciArchive } else { Format::OciArchive };
+        (format, commit::Plan { images, keep, documents: Vec::new() })
+    } else if has("manifest.json") {
+        let images = docker::plan(&staged)?;
+        let mut keep = Vec::new();
+        for image in &images {
+            keep.push(image.config_path.clone());
+            keep.extend(image.layer_paths.iter().cloned());
+        }
+        let plan = commit::Plan {
+            images: images.iter().map(ImportedImage::from).collect(),
+            keep,
+            documents: images.iter().map(|i| i.manifest.clone()).collect(),
+        };
+        (Format::DockerArchive, plan)
+    } else if has("repositories") {
+        return Err(Error::LegacyFormat);
+    } else {
+        return Err(Error::NotAnImageArchive);
+    };
+    let mut plan = plan;
+    commit::resolve_archive_tags(&mut plan.images, opts.force)?;
+    let written = commit::commit(layout, &mut staged, &plan, opts)?;
+    let left = staged.nodes.values().filter(|n| matches!(n, stage::Node::File(_))).count();
+    Ok(ImportReport {
+        format,
+        compression: staged.compression,
+        entries: staged.entries,
+        images: plan.images,
+        blobs_written: written.blobs,
+        bytes: written.bytes,
+        unused_files: left,
+    })
+}

@@ -1,0 +1,122 @@
+//! The input stream: compression sniffed from the first bytes (gzip, zstd or none) and
+//! undone on the fly, and a counting reader under the tar parser so that the end of the
+//! archive can be told from a truncation.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::rc::Rc;
+
+use ocil_layout::{Compression, Hasher};
+
+use crate::{Error, Result};
+
+/// Open a (possibly compressed) stream: the compression found and the decompressed bytes.
+pub(crate) fn decompress<'a>(
+    mut reader: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>)> {
+    // Read up to 6 bytes: a pipe may deliver fewer per read.
+    let mut head = [0u8; 6];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(Error::Read { after: None, source }),
+        }
+    }
+    if n == 0 {
+        return Err(Error::Empty);
+    }
+    let head = &head[..n];
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(Error::UnsupportedCompression { name: "xz" });
+    }
+    if head.starts_with(b"BZh") {
+        return Err(Error::UnsupportedCompression { name: "bzip2" });
+    }
+    let compression = Compression::sniff(head);
+    let whole = io::Cursor::new(head.to_vec()).chain(reader);
+    let out: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(whole),
+        // `docker save | gzip` and pigz may write several members.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(whole)
+                .map_err(|source| Error::Read { after: None, source })?,
+        ),
+    };
+    Ok((compression, out))
+}
+
+/// Counts (and optionally hashes) the bytes the tar parser reads.
+pub(crate) struct Counting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+    hasher: Option<Hasher>,
+}
+
+impl<R: Read> Counting<R> {
+    pub(crate) fn new(inner: R, hasher: Option<Hasher>) -> (Counting<R>, Rc<Cell<u64>>) {
+        let count = Rc::new(Cell::new(0));
+        (Counting { inner, count: count.clone(), hasher }, count)
+    }
+
+    /// Read to the end (the padding after the end-of-archive marker belongs to a layer's
+    /// diff_id too) and return the hash.
+    pub(crate) fn finish(mut self) -> io::Result<Option<ocil_layout::Digest>> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.take().map(Hasher::finish))
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Where the next header after an entry starts: its data, padded to 512-byte blocks.
+pub(crate) fn entry_end(data_start: u64, size: u64) -> u64 {
+    data_start + size.div_ceil(512) * 512
+}
+
+/// After the tar parser saw the end: it must have read an end-of-archive block (512 zero
+/// bytes) after the last entry; a stream that simply stops there was cut short.
+pub(crate) fn check_end(consumed: u64, last_end: u64, last: &Option<String>) -> Result<()> {
+    if consumed == 0 {
+        return Err(Error::Empty);
+    }
+    if consumed < last_end + 512 {
+        return Err(Error::Truncated { entry: last.clone() });
+    }
+    Ok(())
+}
+
+/// Map an error from the tar parser before any entry was read: a first block that is not a
+/// tar header (or a stream shorter than one block) means the input is not a tar at all.
+pub(crate) fn first_error(source: io::Error) -> Error {
+    let msg = source.to_string();
+    if msg.contains("checksum mismatch") || msg.contains("failed to read entire block") {
+        Error::NotATar { source }
+    } else {
+        read_error(source, &None)
+    }
+}
+
+/// Map an error from the tar parser or an entry's reader.
+pub(crate) fn read_error(source: io::Error, last: &Option<String>) -> Error {
+    if source.kind() == io::ErrorKind::UnexpectedEof
+        || source.to_string().contains("failed to read entire block")
+        || source.to_string().contains("unexpected EOF")
+    {
+        Error::Truncated { entry: last.clone() }
+    } else {
+        Error::Read { after: last.clone(), source }
+    }
+}

@@ -1,0 +1,315 @@
+//! `import` against archives built in memory: every format and compression, tags and
+//! `force`, idempotence, and the hostile corpus (each refused with its code, the entry
+//! named, and the destination left exactly as it was).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use ocil_archive::{Format, ImportOptions, import};
+use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Layout, TEMP_PREFIX};
+use support::corpus::{self, Image, Tar, sha256};
+
+fn fresh() -> (tempfile::TempDir, Layout) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+    (tmp, Layout::create(dir).unwrap())
+}
+
+/// Every file under `root`: relative path -> bytes.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn no_temps(snap: &BTreeMap<String, Vec<u8>>) {
+    let temps: Vec<_> = snap.keys().filter(|k| k.contains(TEMP_PREFIX)).collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
+#[test]
+fn an_oci_archive_lands_with_its_digests_in_every_compression() {
+    let img = Image::new("hello\n");
+    let plain = img.oci_archive(Some("v1"));
+    for (what, bytes) in
+        [("none", plain.clone()), ("gzip", corpus::gzip(&plain)), ("zstd", corpus::zstd(&plain))]
+    {
+        let (tmp, layout) = fresh();
+        let report = import(&bytes[..], &layout, &ImportOptions::default()).unwrap();
+        assert_eq!(report.format, Format::OciArchive, "{what}");
+        assert_eq!(report.compression.as_str(), what);
+        assert_eq!(report.blobs_written, 3, "{what}");
+        assert_eq!(report.images.len(), 1);
+        assert_eq!(report.images[0].descriptor.digest.to_string(), sha256(&img.manifest));
+        let index = layout.read_index().unwrap();
+        assert_eq!(index.manifests.len(), 1);
+        assert_eq!(index.manifests[0].ref_name(), Some("v1"));
+        assert_eq!(index.manifests[0].digest.to_string(), sha256(&img.manifest));
+        for b in [&img.layer, &img.config, &img.manifest] {
+            let d = sha256(b).parse().unwrap();
+            assert_eq!(layout.read_blob(&d, 1 << 20).unwrap(), *b);
+        }
+        no_temps(&snapshot(tmp.path()));
+    }
+}
+
+#[test]
+fn a_docker_archive_becomes_an_oci_manifest_over_the_same_bytes() {
+    let img = Image::new("hello\n");
+    let (tmp, layout) = fresh();
+    let bytes = img.docker_archive(&["example.com/app:v1", "example.com/app:latest"]);
+    let report = import(&bytes[..], &layout, &ImportOptions::default()).unwrap();
+    assert_eq!(report.format, Format::DockerArchive);
+    // Config, layer, and the new manifest.
+    assert_eq!(report.blobs_written, 3);
+    let index = layout.read_index().unwrap();
+    let tags: Vec<_> = index.manifests.iter().map(|d| d.ref_name().unwrap()).collect();
+    assert_eq!(tags, ["v1", "latest"]);
+    let names: Vec<_> =
+        index.manifests.iter().map(|d| d.annotation(ANNOTATION_CONTAINERD_NAME).unwrap()).collect();
+    assert_eq!(names, ["example.com/app:v1", "example.com/app:latest"]);
+    let m = layout.read_blob(&index.manifests[0].digest, 1 << 20).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    // The config digest is Docker's image ID: the sha256 of the config bytes.
+    assert_eq!(m["config"]["digest"], sha256(&img.config));
+    assert_eq!(m["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
+    assert_eq!(m["layers"][0]["digest"], sha256(&img.layer));
+    assert_eq!(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    assert_eq!(m["layers"][0]["size"], img.layer.len());
+    no_temps(&snapshot(tmp.path()));
+
+    // The same archive again changes nothing, and its manifest digest is stable.
+    let before = snapshot(tmp.path());
+    let again = import(&bytes[..], &layout, &ImportOptions::default()).unwrap();
+    assert_eq!(again.blobs_written, 0);
+    assert_eq!(again.images, report.images);
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
+fn compressed_docker_layers_get_compressed_media_types() {
+    let img = Image::new("hello\n");
+    for (gz, mt) in [
+        (corpus::gzip(&img.layer), "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (corpus::zstd(&img.layer), "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ] {
+        let mut t = img.docker_tar_without_manifest();
+        t.file("layer.tar.x", &gz);
+        t.file("manifest.json", &img.manifest_json(&["app:v1"], "layer.tar.x"));
+        let (_tmp, layout) = fresh();
+        import(&t.finish()[..], &layout, &ImportOptions::default()).unwrap();
+        let index = layout.read_index().unwrap();
+        let m = layout.read_blob(&index.manifests[0].digest, 1 << 20).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(m["layers"][0]["mediaType"], mt);
+        assert_eq!(m["layers"][0]["digest"], sha256(&gz));
+    }
+}
+
+#[test]
+fn links_inside_the_archive_are_followed() {
+    let img = Image::new("hello\n");
+    let mut t = img.docker_tar_without_manifest();
+    // skopeo's style (`<v1id>/layer.tar -> ../<hex>.tar`) and a hardlink to it.
+    t.symlink("v1id/layer.tar", &format!("../{}", img.docker_layer_path()));
+    t.hardlink("hard.tar", "v1id/layer.tar");
+    t.file("manifest.json", &img.manifest_json(&["app:v1"], "hard.tar"));
+    let (_tmp, layout) = fresh();
+    import(&t.finish()[..], &layout, &ImportOptions::default()).unwrap();
+    let index = layout.read_index().unwrap();
+    let m = layout.read_blob(&index.manifests[0].digest, 1 << 20).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    assert_eq!(m["layers"][0]["digest"], sha256(&img.layer));
+}
+
+#[test]
+fn a_docker_25_archive_prefers_index_json_and_fills_in_repo_tags() {
+    let img = Image::new("hello\n");
+    // index.json without a ref name: the RepoTags of the matching manifest.json entry.
+    let mut t = img.oci_tar(None);
+    t.file(
+        "manifest.json",
+        format!(
+            r#"[{{"Config":"blobs/sha256/{}","RepoTags":["docker.io/library/app:v2"],"Layers":["blobs/sha256/{}"]}}]"#,
+            corpus::hex(&img.config),
+            corpus::hex(&img.layer)
+        )
+        .as_bytes(),
+    );
+    let (_tmp, layout) = fresh();
+    let report = import(&t.finish()[..], &layout, &ImportOptions::default()).unwrap();
+    assert_eq!(report.format, Format::DockerOciArchive);
+    let index = layout.read_index().unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    assert_eq!(index.manifests[0].ref_name(), Some("v2"));
+    assert_eq!(
+        index.manifests[0].annotation(ANNOTATION_CONTAINERD_NAME),
+        Some("docker.io/library/app:v2")
+    );
+    // The OCI manifest is kept, not rebuilt.
+    assert_eq!(index.manifests[0].digest.to_string(), sha256(&img.manifest));
+}
+
+#[test]
+fn tags_that_name_other_images_need_force() {
+    let a = Image::new("a\n");
+    let b = Image::new("b\n");
+    let (tmp, layout) = fresh();
+    import(&a.oci_archive(Some("v1"))[..], &layout, &ImportOptions::default()).unwrap();
+    let before = snapshot(tmp.path());
+    let err =
+        import(&b.oci_archive(Some("v1"))[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(err, ocil_archive::Error::TagConflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("tag `v1` already names"), "{err}");
+    assert_eq!(err.code(), None);
+    assert_eq!(snapshot(tmp.path()), before);
+
+    import(&b.oci_archive(Some("v1"))[..], &layout, &ImportOptions { force: true }).unwrap();
+    let index = layout.read_index().unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    assert_eq!(index.manifests[0].digest.to_string(), sha256(&b.manifest));
+}
+
+#[test]
+fn untagged_entries_are_added_once() {
+    let img = Image::new("hello\n");
+    let (_tmp, layout) = fresh();
+    for _ in 0..2 {
+        import(&img.oci_archive(None)[..], &layout, &ImportOptions::default()).unwrap();
+    }
+    let index = layout.read_index().unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    assert_eq!(index.manifests[0].ref_name(), None);
+}
+
+#[test]
+fn one_tag_for_two_images_of_an_archive_needs_force() {
+    let a = Image::new("a\n");
+    let b = Image::new("b\n");
+    let mut t = a.docker_tar_without_manifest();
+    // Both images in one archive, both `latest`.
+    t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
+    t.file(&b.docker_layer_path(), &b.layer);
+    let entry = |img: &Image, name: &str| {
+        format!(
+            r#"{{"Config":"{}.json","RepoTags":["{name}"],"Layers":["{}"]}}"#,
+            corpus::hex(&img.config),
+            img.docker_layer_path()
+        )
+    };
+    let mj = format!("[{},{}]", entry(&a, "a:latest"), entry(&b, "b:latest"));
+    t.file("manifest.json", mj.as_bytes());
+    let bytes = t.finish();
+    let (tmp, layout) = fresh();
+    let err = import(&bytes[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert_eq!(err.code(), Some("DUPLICATE_TAG"), "{err}");
+    no_temps(&snapshot(tmp.path()));
+    let report = import(&bytes[..], &layout, &ImportOptions { force: true }).unwrap();
+    assert_eq!(report.images.len(), 2);
+    let index = layout.read_index().unwrap();
+    // The last image has the tag; the first stays, untagged, findable by its full name.
+    assert_eq!(index.manifests.len(), 2);
+    assert_eq!(index.manifests[0].ref_name(), None);
+    assert_eq!(index.manifests[0].annotation(ANNOTATION_CONTAINERD_NAME), Some("a:latest"));
+    assert_eq!(index.manifests[1].ref_name(), Some("latest"));
+}
+
+#[test]
+fn a_repo_tag_without_a_tag_is_its_own_tag() {
+    let img = Image::new("hello\n");
+    let (_tmp, layout) = fresh();
+    import(&img.docker_archive(&["test_image_2"])[..], &layout, &ImportOptions::default()).unwrap();
+    assert_eq!(layout.read_index().unwrap().manifests[0].ref_name(), Some("test_image_2"));
+}
+
+#[test]
+fn an_empty_input_and_an_empty_tar_are_refused() {
+    let (_tmp, layout) = fresh();
+    let err = import(&b""[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert_eq!(err.code(), Some("ARCHIVE_EMPTY"), "{err}");
+    let err = import(&Tar::new().finish()[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert_eq!(err.code(), Some("NOT_AN_IMAGE_ARCHIVE"), "{err}");
+    let err = import(&b"hello, not a tar"[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert_eq!(err.code(), Some("NOT_A_TAR"), "{err}");
+}
+
+#[test]
+fn the_hostile_corpus_is_refused_and_leaves_the_destination_as_it_was() {
+    let corpus = corpus::hostile();
+    assert!(corpus.len() >= 12, "{}", corpus.len());
+    let (tmp, layout) = fresh();
+    // A destination with content, so "unchanged" means something.
+    import(
+        &Image::new("existing\n").oci_archive(Some("keep"))[..],
+        &layout,
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let before = snapshot(tmp.path());
+    let mut failures = Vec::new();
+    for h in &corpus {
+        match import(&h.bytes[..], &layout, &ImportOptions::default()) {
+            Ok(r) => failures.push(format!("{}: imported {:?}", h.name, r.images)),
+            Err(e) => {
+                let chain =
+                    std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                if e.code() != Some(h.code) {
+                    failures.push(format!(
+                        "{}: code {:?}, want {}: {chain}",
+                        h.name,
+                        e.code(),
+                        h.code
+                    ));
+                }
+                if !chain.contains(h.mentions) {
+                    failures.push(format!("{}: `{chain}` does not mention {}", h.name, h.mentions));
+                }
+            }
+        }
+        if snapshot(tmp.path()) != before {
+            failures.push(format!("{}: the destination changed", h.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn scan_describes_a_plain_layer_and_its_unsafe_names() {
+    let mut t = Tar::new();
+    t.dir("./");
+    t.file("./a", b"a");
+    t.raw(b"../up", tar::EntryType::Regular, None, b"u");
+    t.raw(b"/abs", tar::EntryType::Regular, None, b"b");
+    t.symlink("s", "/etc/passwd");
+    let bytes = t.finish();
+    let s = ocil_archive::scan(&corpus::zstd(&bytes)[..]).unwrap();
+    assert_eq!(s.kind, ocil_archive::ArchiveKind::Plain);
+    assert_eq!(s.compression.as_str(), "zstd");
+    assert_eq!(s.entries, 5);
+    assert_eq!((s.kinds.files, s.kinds.dirs, s.kinds.symlinks), (3, 1, 1));
+    let names: Vec<_> = s.unsafe_entries.iter().map(|u| u.entry.as_str()).collect();
+    assert_eq!(names, ["../up", "/abs"]);
+    // The diff_id covers the whole uncompressed stream, end marker included.
+    assert_eq!(s.diff_id.to_string(), sha256(&bytes));
+}

@@ -1,0 +1,3 @@
+//! Helpers shared by this crate's integration tests (and, by path, the CLI's archive tests).
+
+pub(crate) mod corpus;

@@ -1,0 +1,593 @@
+//! `ocil import` and `ocil fsck FILE` against archives:
+//!
+//! - every archive case of `shared/conformance/CASES.md` (fsck verdicts and error codes,
+//!   plain tars' diff_ids, imported tags and Docker image IDs) and the peer-made archives
+//!   (skopeo's oci-archive import gives exactly the blobs of the peer-made layouts);
+//! - the hostile corpus (built in `ocil-archive/tests/support/corpus.rs`): `ocil import`
+//!   exits 2 naming the entry and changes nothing, on disk, anywhere under the test's root;
+//!   `ocil fsck` of the same files reports the problem and exits 1;
+//! - stdin, a new DIR, tag conflicts and `--force`;
+//! - skopeo as an oracle: its import of the peer-made OCI archive gives our manifest digest,
+//!   and it reads back what we import from a docker-save archive.
+//!
+//! Without `shared/` (or skopeo), those tests print a skip message and pass, except under
+//! `CI=true`, where they fail.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../../../ocil-archive/tests/support/corpus.rs"]
+mod corpus;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The shared corpus, or `None` (after printing why) when it is absent outside CI.
+fn shared() -> Option<PathBuf> {
+    let dir = match std::env::var_os("OCIL_SHARED") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(!ci(), "shared/ not found beside the checkout (looked at `{}`)", dir.display());
+    println!("shared/ not found beside the checkout: skipping");
+    None
+}
+
+fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    assert!(found || !ci(), "peer tool `{tool}` is not installed (apt-get install {tool})");
+    if !found {
+        println!("peer tool `{tool}` not found: skipping");
+    }
+    found
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Out {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `{program}`: {e}"));
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ocil(args: &[&str]) -> Out {
+    run(env!("CARGO_BIN_EXE_ocil"), args, None)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+/// Every entry under `dir`: relative path -> sha256 of a file, `<dir>`, or `-> target`.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(dir).unwrap().display().to_string();
+        let ft = entry.file_type();
+        let what = if ft.is_dir() {
+            "<dir>".to_owned()
+        } else if ft.is_symlink() {
+            format!("-> {}", fs_err::read_link(entry.path()).unwrap().display())
+        } else {
+            hex::encode(Sha256::digest(fs_err::read(entry.path()).unwrap()))
+        };
+        out.insert(rel, what);
+    }
+    out
+}
+
+/// Blob names under `layout/blobs/sha256`.
+fn blobs(layout: &Path) -> BTreeSet<String> {
+    fs_err::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn index(layout: &Path) -> Value {
+    serde_json::from_slice(&fs_err::read(layout.join("index.json")).unwrap()).unwrap()
+}
+
+fn blob_json(layout: &Path, digest: &str) -> Value {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&fs_err::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+/// `(tag, digest)` of every index.json entry, in order.
+fn entries(layout: &Path) -> Vec<(Option<String>, String)> {
+    index(layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let tag = d["annotations"]["org.opencontainers.image.ref.name"].as_str();
+            (tag.map(str::to_owned), d["digest"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// The error codes (or warning codes) of `ocil fsck --json`.
+fn codes(out: &Out, severity: &str) -> BTreeSet<String> {
+    out.json()["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["severity"] == severity)
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// One archive case of CASES.md.
+#[derive(Debug, Default)]
+struct Case {
+    path: String,
+    kind: String,
+    verdict: String,
+    repo_tags: Vec<String>,
+    ref_names: Vec<String>,
+    image_ids: BTreeSet<String>,
+    diff_id: Option<String>,
+    errors: BTreeSet<String>,
+    warnings: BTreeSet<String>,
+}
+
+fn backticked(line: &str) -> Vec<String> {
+    line.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+fn bold(line: &str, key: &str) -> String {
+    let at = line.find(key).unwrap_or_else(|| panic!("no `{key}` in `{line}`")) + key.len();
+    line[at..].trim_start_matches("**").split("**").next().unwrap().to_owned()
+}
+
+fn archive_cases(shared: &Path) -> Vec<Case> {
+    let text = fs_err::read_to_string(shared.join("conformance/CASES.md")).unwrap();
+    let mut out = Vec::new();
+    let mut in_errors = false;
+    for line in text.lines() {
+        if let Some(path) = line.strip_prefix("### ") {
+            out.push(Case { path: path.trim().to_owned(), ..Case::default() });
+            in_errors = false;
+            continue;
+        }
+        let Some(c) = out.last_mut() else { continue };
+        if line.starts_with("- kind: ") {
+            c.kind = bold(line, "kind: ");
+            c.verdict = bold(line, "verdict: ");
+        } else if line.starts_with("- RepoTags: ") {
+            c.repo_tags = backticked(line);
+        } else if line.starts_with("- ref names ") {
+            c.ref_names = backticked(line.split_once(':').unwrap().1);
+        } else if line.contains("image ID (sha256 of config) `") {
+            c.image_ids.insert(backticked(line)[0].clone());
+        } else if line.starts_with("- sha256 of the uncompressed tar") {
+            c.diff_id = backticked(line).pop();
+        } else if line.starts_with("- warnings: ") {
+            c.warnings =
+                line.split("; ").filter_map(|w| backticked(w).into_iter().next()).collect();
+        } else if line.starts_with("- errors an fsck should report") {
+            in_errors = true;
+            continue;
+        }
+        if in_errors {
+            match line.strip_prefix("  - `") {
+                Some(rest) => {
+                    c.errors.insert(rest.split('`').next().unwrap().to_owned());
+                }
+                None => in_errors = false,
+            }
+        }
+    }
+    out.retain(|c| c.path.ends_with(".tar") || c.path.ends_with(".tar.zst"));
+    out
+}
+
+/// The tag ocil gives a RepoTags name: after the last `:` following the last `/`, or the
+/// whole name when it has none.
+fn tag_of(name: &str) -> &str {
+    let start = name.rfind('/').map_or(0, |i| i + 1);
+    name[start..].rfind(':').map_or(name, |i| &name[start + i + 1..])
+}
+
+#[test]
+fn conformance_archives_get_the_verdicts_of_cases_md() {
+    let Some(shared) = shared() else { return };
+    let cases = archive_cases(&shared);
+    assert!(cases.len() >= 14, "only {} archive cases parsed from CASES.md", cases.len());
+    let mut failures = Vec::new();
+    let mut fail = |c: &Case, msg: String| failures.push(format!("{}: {msg}", c.path));
+    for c in &cases {
+        let file = shared.join("conformance").join(&c.path);
+        let f = s(&file);
+        let want = match c.verdict.as_str() {
+            "valid" => 0,
+            "invalid" => 1,
+            v => panic!("{}: unknown verdict `{v}`", c.path),
+        };
+        for deep in [false, true] {
+            let args: Vec<&str> =
+                if deep { vec!["fsck", "--deep", "--json", f] } else { vec!["fsck", "--json", f] };
+            let out = ocil(&args);
+            if out.code != want {
+                fail(
+                    c,
+                    format!("fsck (deep {deep}) exit {}, want {want}: {}", out.code, out.stdout),
+                );
+                continue;
+            }
+            let errors = codes(&out, "error");
+            if errors != c.errors {
+                fail(c, format!("fsck errors {errors:?}, CASES says {:?}", c.errors));
+            }
+            if c.warnings.contains("LEGACY_FORMAT")
+                && !codes(&out, "warning").contains("LEGACY_FORMAT")
+            {
+                fail(c, "no LEGACY_FORMAT warning".into());
+            }
+            if let Some(diff_id) = &c.diff_id
+                && out.json()["archive"]["diff_id"] != diff_id.as_str()
+            {
+                fail(
+                    c,
+                    format!("diff_id {}, CASES says {diff_id}", out.json()["archive"]["diff_id"]),
+                );
+            }
+        }
+        // Import: image archives that are valid (and hello-world, whose missing blobs are
+        // allowed in a shallow layout) land with their tags and image IDs.
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("dest");
+        let out = ocil(&["import", f, s(&dest)]);
+        let importable = matches!(c.kind.as_str(), "docker-save" | "docker-save+oci-layout")
+            && (want == 0 || !c.errors.is_empty() && c.errors.iter().all(|e| e == "BLOB_MISSING"))
+            && !c.warnings.contains("LEGACY_FORMAT");
+        if !importable {
+            if out.code != 2 {
+                fail(c, format!("import exit {}, want 2", out.code));
+            }
+            if dest.exists() {
+                fail(c, "a failed import left the new DIR behind".into());
+            }
+            continue;
+        }
+        if out.code != 0 {
+            fail(c, format!("import exit {}: {}", out.code, out.stderr));
+            continue;
+        }
+        let got = entries(&dest);
+        let tags: BTreeSet<String> = got.iter().filter_map(|(t, _)| t.clone()).collect();
+        let want_tags: BTreeSet<String> = if c.kind == "docker-save" {
+            c.repo_tags.iter().map(|t| tag_of(t).to_owned()).collect()
+        } else {
+            c.ref_names.iter().cloned().collect()
+        };
+        if tags != want_tags {
+            fail(c, format!("tags {tags:?}, want {want_tags:?}"));
+        }
+        if c.kind == "docker-save" {
+            let ids: BTreeSet<String> = got
+                .iter()
+                .map(|(_, d)| blob_json(&dest, d)["config"]["digest"].as_str().unwrap().to_owned())
+                .collect();
+            if ids != c.image_ids {
+                fail(c, format!("config digests {ids:?}, image IDs {:?}", c.image_ids));
+            }
+            let fsck = ocil(&["fsck", "--deep", s(&dest)]);
+            if fsck.code != 0 {
+                fail(c, format!("fsck of the import: {}", fsck.stdout));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn peer_made_archives_import_to_the_peers_digests() {
+    let Some(shared) = shared() else { return };
+    let peer = shared.join("fixtures/peer-made");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // skopeo's oci-archive of umoci-edit:v3: the blobs of the layout skopeo made from it.
+    let dest = tmp.path().join("v3");
+    let out = ocil(&["import", s(&peer.join("skopeo-oci-archive/app-v3.tar")), s(&dest)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("sha256:6ae4b4729c93a9c0af535ad9956fd688937d2020727afef5ffbfa99df45e43cb")
+    );
+    assert_eq!(
+        entries(&dest),
+        [(
+            Some("v3".into()),
+            "sha256:6ae4b4729c93a9c0af535ad9956fd688937d2020727afef5ffbfa99df45e43cb".into()
+        )]
+    );
+    assert_eq!(blobs(&dest), blobs(&peer.join("skopeo-from-oci-archive/layout")));
+    assert_eq!(ocil(&["fsck", "--deep", s(&dest)]).code, 0);
+
+    // The index archive: the blobs of buildah-index.
+    let dest = tmp.path().join("multi");
+    let out = ocil(&["import", s(&peer.join("skopeo-oci-archive-index/multi.tar")), s(&dest)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        entries(&dest),
+        [(
+            Some("multi".into()),
+            "sha256:2cef67357b3dbb31b535efc36f20b1723814f2acd1e57c3322a7ba05360143ba".into()
+        )]
+    );
+    assert_eq!(blobs(&dest), blobs(&peer.join("buildah-index/layout")));
+    assert_eq!(ocil(&["fsck", "--deep", s(&dest)]).code, 0);
+
+    // skopeo's docker-archive: the config is umoci's (its digest is the image ID), the
+    // layers are the uncompressed diffs, both tags point at one manifest.
+    let dest = tmp.path().join("app");
+    let out = ocil(&["import", "--json", s(&peer.join("skopeo-docker-archive/app.tar")), s(&dest)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["format"], "docker-archive");
+    let got = entries(&dest);
+    assert_eq!(got.iter().map(|e| e.0.clone().unwrap()).collect::<Vec<_>>(), ["v1", "latest"]);
+    assert_eq!(got[0].1, got[1].1);
+    let idx = index(&dest);
+    assert_eq!(
+        idx["manifests"][0]["annotations"]["io.containerd.image.name"],
+        "example.com/app:v1"
+    );
+    assert_eq!(
+        idx["manifests"][1]["annotations"]["io.containerd.image.name"],
+        "example.com/app:latest"
+    );
+    let m = blob_json(&dest, &got[0].1);
+    assert_eq!(
+        m["config"]["digest"],
+        "sha256:bec55cea057a214f1684143f30fa83e2c9097688d515d3b5e2617ef01ff76de3"
+    );
+    let layers: Vec<&str> =
+        m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap()).collect();
+    assert_eq!(
+        layers,
+        [
+            "sha256:f47bbcac59ed1e4b29b81cb05ddacfb723cf7661e05cee9f39114e41c8666b6c",
+            "sha256:719f5c9e514391175696df85406723e3a48160b71897e20a1854cced6e78c0d4"
+        ]
+    );
+    assert_eq!(ocil(&["fsck", "--deep", s(&dest)]).code, 0);
+
+    // fsck of the archives themselves.
+    for f in [
+        "skopeo-oci-archive/app-v3.tar",
+        "skopeo-oci-archive-index/multi.tar",
+        "skopeo-docker-archive/app.tar",
+    ] {
+        let out = ocil(&["fsck", "--deep", s(&peer.join(f))]);
+        assert_eq!(out.code, 0, "{f}: {}", out.stdout);
+    }
+}
+
+/// A destination layout holding one image, in `root/dest`, and the corpus files in
+/// `root/in`.
+fn hostile_setup(root: &Path) -> (PathBuf, Vec<(corpus::Hostile, PathBuf)>) {
+    let dest = root.join("dest");
+    let keep = root.join("keep.tar");
+    fs_err::write(&keep, corpus::Image::new("existing\n").oci_archive(Some("keep"))).unwrap();
+    let out = ocil(&["import", s(&keep), s(&dest)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    fs_err::create_dir(root.join("in")).unwrap();
+    let files = corpus::hostile()
+        .into_iter()
+        .map(|h| {
+            let f = root.join("in").join(format!("{}.tar", h.name));
+            fs_err::write(&f, &h.bytes).unwrap();
+            (h, f)
+        })
+        .collect();
+    (dest, files)
+}
+
+#[test]
+fn the_hostile_corpus_exits_2_names_the_entry_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dest, files) = hostile_setup(tmp.path());
+    assert!(files.len() >= 12);
+    let before = snapshot(tmp.path());
+    let mut failures = Vec::new();
+    for (h, f) in &files {
+        let out = ocil(&["import", s(f), s(&dest)]);
+        if out.code != 2 {
+            failures.push(format!("{}: exit {}, want 2: {}", h.name, out.code, out.stdout));
+        }
+        if !out.stderr.contains(h.mentions) {
+            failures.push(format!(
+                "{}: stderr does not mention {}:\n{}",
+                h.name, h.mentions, out.stderr
+            ));
+        }
+        if !out.stderr.starts_with("error: cannot import") {
+            failures.push(format!("{}: stderr: {}", h.name, out.stderr));
+        }
+        // Nothing changed anywhere under the root: the destination (index.json, blobs, no
+        // temp files left), the inputs, and nothing appeared beside them.
+        let after = snapshot(tmp.path());
+        if after != before {
+            let changed: Vec<_> = after
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
+                .collect();
+            failures.push(format!("{}: changed {changed:?}", h.name));
+        }
+        // Into a new DIR: nothing is left behind.
+        let fresh = tmp.path().join("fresh");
+        let out = ocil(&["import", s(f), s(&fresh)]);
+        if out.code != 2 || fresh.exists() {
+            failures.push(format!(
+                "{}: into a new DIR: exit {}, exists {}",
+                h.name,
+                out.code,
+                fresh.exists()
+            ));
+        }
+        let _ = fs_err::remove_dir_all(&fresh);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn fsck_reports_the_hostile_corpus_as_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_dest, files) = hostile_setup(tmp.path());
+    let before = snapshot(tmp.path());
+    let mut failures = Vec::new();
+    for (h, f) in &files {
+        let out = ocil(&["fsck", "--json", s(f)]);
+        let (want, severity) = match h.code {
+            "LEGACY_FORMAT" => (0, "warning"),
+            "NOT_AN_IMAGE_ARCHIVE" => (0, ""),
+            _ => (1, "error"),
+        };
+        if out.code != want {
+            failures.push(format!(
+                "{}: fsck exit {}, want {want}: {}{}",
+                h.name, out.code, out.stdout, out.stderr
+            ));
+            continue;
+        }
+        if !severity.is_empty() && !codes(&out, severity).contains(h.code) {
+            failures.push(format!("{}: no {} {}: {}", h.name, severity, h.code, out.stdout));
+        }
+    }
+    assert_eq!(snapshot(tmp.path()), before, "fsck wrote beside its input");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn import_reads_stdin_and_creates_dir() {
+    let img = corpus::Image::new("stdin\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("a/b");
+    let archive = corpus::gzip(&img.docker_archive(&["example.com/app:v1"]));
+    let out = run(env!("CARGO_BIN_EXE_ocil"), &["import", "-", s(&dest)], Some(&archive));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("imported docker-archive stdin (gzip) into"), "{}", out.stdout);
+    assert!(out.stdout.contains("example.com/app:v1"), "{}", out.stdout);
+    assert_eq!(entries(&dest)[0].0.as_deref(), Some("v1"));
+    assert_eq!(ocil(&["fsck", "--deep", s(&dest)]).code, 0);
+    // An existing empty directory is initialised too.
+    let empty = tmp.path().join("empty");
+    fs_err::create_dir(&empty).unwrap();
+    let f = tmp.path().join("a.tar");
+    fs_err::write(&f, img.oci_archive(Some("x"))).unwrap();
+    assert_eq!(ocil(&["import", s(&f), s(&empty)]).code, 0);
+    assert_eq!(entries(&empty)[0].0.as_deref(), Some("x"));
+    // A directory that is neither empty nor a layout is refused.
+    let out = ocil(&["import", s(&f), s(tmp.path())]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    // A missing archive creates nothing.
+    let out = ocil(&["import", s(&tmp.path().join("nope.tar")), s(&tmp.path().join("new"))]);
+    assert_eq!(out.code, 2);
+    assert!(!tmp.path().join("new").exists());
+}
+
+#[test]
+fn a_tag_conflict_exits_2_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    let a = tmp.path().join("a.tar");
+    let b = tmp.path().join("b.tar");
+    fs_err::write(&a, corpus::Image::new("a\n").oci_archive(Some("v1"))).unwrap();
+    fs_err::write(&b, corpus::Image::new("b\n").oci_archive(Some("v1"))).unwrap();
+    assert_eq!(ocil(&["import", s(&a), s(&dest)]).code, 0);
+    let before = snapshot(&dest);
+    let out = ocil(&["import", s(&b), s(&dest)]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("tag `v1` already names"), "{}", out.stderr);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(snapshot(&dest), before);
+    let out = ocil(&["import", "--force", s(&b), s(&dest)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(entries(&dest).len(), 1);
+    // The old image's blobs stay until gc.
+    assert_eq!(blobs(&dest).len(), 6);
+}
+
+#[test]
+fn skopeo_agrees_on_the_digests() {
+    let Some(shared) = shared() else { return };
+    if !have("skopeo") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = shared.join("fixtures/peer-made/skopeo-oci-archive/app-v3.tar");
+    // skopeo's import of the archive and ours name the same manifest.
+    let theirs = tmp.path().join("theirs");
+    let out = run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            &format!("oci-archive:{}:v3", s(&archive)),
+            &format!("oci:{}:v3", s(&theirs)),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "skopeo: {}", out.stderr);
+    let ours = tmp.path().join("ours");
+    assert_eq!(ocil(&["import", s(&archive), s(&ours)]).code, 0);
+    assert_eq!(entries(&theirs), entries(&ours));
+    assert_eq!(blobs(&theirs), blobs(&ours));
+
+    // skopeo reads back, byte for byte, what we import from a docker-save archive.
+    let docker = tmp.path().join("docker");
+    let app = shared.join("fixtures/peer-made/skopeo-docker-archive/app.tar");
+    assert_eq!(ocil(&["import", s(&app), s(&docker)]).code, 0);
+    let copy = tmp.path().join("copy");
+    let out = run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            // Without it skopeo gzips uncompressed layers, which changes the manifest.
+            "--dest-oci-accept-uncompressed-layers",
+            &format!("oci:{}:v1", s(&docker)),
+            &format!("oci:{}:v1", s(&copy)),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "skopeo: {}", out.stderr);
+    assert_eq!(entries(&copy)[0].1, entries(&docker)[0].1);
+}
