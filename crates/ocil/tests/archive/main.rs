@@ -591,3 +591,24 @@ fn skopeo_agrees_on_the_digests() {
     assert_eq!(out.code, 0, "skopeo: {}", out.stderr);
     assert_eq!(entries(&copy)[0].1, entries(&docker)[0].1);
 }
+
+#[test]
+fn fsck_of_a_plain_tar_warns_about_unsafe_names_and_prints_its_diff_id() {
+    let mut t = corpus::Tar::new();
+    t.file("ok.txt", b"fine");
+    t.raw(b"../up.txt", tar::EntryType::Regular, None, b"up");
+    t.raw(b"/etc/abs.txt", tar::EntryType::Regular, None, b"abs");
+    let bytes = t.finish();
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("layer.tar.gz");
+    fs_err::write(&f, corpus::gzip(&bytes)).unwrap();
+    let out = ocil(&["fsck", s(&f)]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("warning[UNSAFE_ENTRY]: entry `../up.txt`"), "{}", out.stdout);
+    assert!(out.stdout.contains("warning[UNSAFE_ENTRY]: entry `/etc/abs.txt`"), "{}", out.stdout);
+    assert!(out.stdout.contains("archive: plain-tar, gzip-compressed, 3 entries (3 files)"));
+    assert!(out.stdout.contains(&format!("diff_id: {}", corpus::sha256(&bytes))), "{}", out.stdout);
+    let json = ocil(&["fsck", "--json", s(&f)]).json();
+    assert_eq!(json["warnings"], 2);
+    assert_eq!(json["archive"]["compression"], "gzip");
+}
