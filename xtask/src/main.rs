@@ -15,6 +15,7 @@ mod bench;
 mod ci;
 mod fixtures;
 mod r#gen;
+mod gen_cmd;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         "fixtures" => fixtures::run(rest),
         "bench" => bench::run(rest),
         "tidy" => tidy::run(rest),
+        "gen" => gen_cmd::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
