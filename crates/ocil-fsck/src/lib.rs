@@ -169,6 +169,7 @@ pub fn check(dir: Dir, opts: &Options) -> Result<Report, Error> {
                         sniff_unknown: true,
                         leaves: LeafCheck::Listing(&present),
                         keep_bytes: true,
+                        keep_documents: true,
                     };
                     walked = Some(walk::walk(&layout, &index.manifests, wopts));
                 }
@@ -188,7 +189,7 @@ pub fn check(dir: Dir, opts: &Options) -> Result<Report, Error> {
 
     let mut reachable: HashSet<Digest> = HashSet::new();
     if let Some(w) = &walked {
-        reachable.extend(w.nodes.keys().cloned());
+        reachable.extend(w.digests().cloned());
         for p in &w.problems {
             let mut p = p.clone();
             if p.code == "BLOB_MISSING" && opts.allow_missing {

@@ -1,6 +1,7 @@
 //! Mark: everything reachable from the roots, plus referrers of live manifests.
 
 use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
 
 use ocil_layout::walk::{self, LeafCheck, Problem, Severity, WalkOptions};
 use ocil_layout::{Descriptor, Digest, Index, Layout, MediaType};
@@ -10,11 +11,27 @@ use serde_json::Value;
 /// Cap on blobs read as possible referrers.
 const REFERRER_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// An unmarked blob, as probed: what the sweep needs to decide about it.
+#[derive(Debug, Clone)]
+pub struct Unmarked {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time.
+    pub modified: Option<SystemTime>,
+}
+
 /// What the mark phase found.
 #[derive(Debug, Clone, Default)]
 pub struct Mark {
-    /// Every live digest.
-    pub live: HashSet<Digest>,
+    /// Every live digest (the value is of no use: the first walk's map is kept as it is).
+    pub live: HashMap<Digest, u32>,
+    /// Live blobs that are present.
+    pub live_present: usize,
+    /// Bytes of the live blobs that are present (by their descriptors' sizes).
+    pub live_bytes: u64,
+    /// Blobs in the store that were not live when probed, with their size and mtime, sorted
+    /// by digest (some may have become live since, as referrers: check `live`).
+    pub unmarked: Vec<(Digest, Unmarked)>,
     /// Referrers kept because their subject is live (not named by `index.json`).
     pub referrers: Vec<Digest>,
     /// Referrers whose subject is not live: garbage, with the subject they name.
@@ -27,43 +44,91 @@ pub struct Mark {
     pub new_index: Option<Index>,
 }
 
-/// Mark from `index`'s entries over the store listed in `present` (digest -> size).
+impl Mark {
+    /// Take a walk's nodes into the live set.
+    fn absorb(&mut self, w: walk::Walk, errors_only: bool) {
+        let (nodes, index, problems) = w.into_parts();
+        let first = self.live.is_empty();
+        if first {
+            // The first (big) walk: its map is the live set, no copy.
+            self.live = index;
+        } else {
+            drop(index);
+        }
+        for node in nodes {
+            let new = first || self.live.insert(node.digest, 0).is_none();
+            if new && node.present != Some(false) {
+                self.live_bytes += node.size;
+                self.live_present += 1;
+            }
+        }
+        if errors_only {
+            self.problems.extend(
+                problems.into_iter().filter(|p| p.severity == Severity::Error || p.blocks_gc()),
+            );
+        } else {
+            self.problems.extend(problems);
+        }
+    }
+}
+
+/// A probed candidate: size, mtime and, for a small JSON document with a `subject`, that
+/// subject and the document's media type.
+type Probed = (Digest, Unmarked, Option<Box<(Digest, MediaType)>>);
+
+/// Mark from `index`'s entries over the store whose blob names are `present` (sorted).
 pub fn mark(
     layout: &Layout,
     index: &Index,
-    present: &HashMap<Digest, u64>,
+    present: Vec<Digest>,
     tagged_only: bool,
     keep_referrers: bool,
 ) -> Mark {
     let opts = WalkOptions {
         follow_subject: true,
         sniff_unknown: true,
-        leaves: LeafCheck::Listing(present),
+        leaves: LeafCheck::Names(&present),
         keep_bytes: false,
+        keep_documents: false,
     };
     let mut out = Mark::default();
-    let (roots, untagged): (Vec<Descriptor>, Vec<Descriptor>) = if tagged_only {
+    let (tagged, untagged): (Vec<Descriptor>, Vec<Descriptor>) = if tagged_only {
         index.manifests.iter().cloned().partition(|d| d.ref_name().is_some())
     } else {
-        (index.manifests.clone(), Vec::new())
+        (Vec::new(), Vec::new())
     };
-    let w = walk::walk(layout, &roots, opts);
-    out.live.extend(w.nodes.keys().cloned());
-    out.problems.extend(w.problems);
+    // All entries are roots unless tagged-only: walk them in place, without a copy.
+    let roots: &[Descriptor] = if tagged_only { &tagged } else { &index.manifests };
+    let w = walk::walk(layout, roots, opts);
+    out.absorb(w, false);
 
-    // Referrers in the store: small unmarked blobs that parse as a document with a subject.
-    let candidates: Vec<(&Digest, u64)> = present
-        .iter()
-        .filter(|(d, size)| !out.live.contains(*d) && **size <= REFERRER_LIMIT && **size >= 2)
-        .map(|(d, s)| (d, *s))
+    // Every unmarked blob is probed once, in parallel: one open, fstat and (for a small blob)
+    // a read of its first bytes. The sweep needs its size and mtime; a small JSON document
+    // with a `subject` is a possible referrer.
+    // Candidates are positions in the listing, and the probes are written straight into one
+    // vector: on 300,000 blobs every copy of a list of digests costs 20 MB.
+    let candidates: Vec<u32> = (0..present.len() as u32)
+        .filter(|&i| !out.live.contains_key(&present[i as usize]))
         .collect();
-    let mut waiting: Vec<(Digest, Digest, MediaType, u64)> = candidates
+    let mut probed: Vec<Option<Probed>> = Vec::new();
+    candidates
         .par_iter()
-        .filter_map(|(d, size)| {
-            let (subject, media_type) = read_referrer(layout, d)?;
-            Some(((*d).clone(), subject, media_type, *size))
+        .map(|&i| probe(layout, &present[i as usize]))
+        .collect_into_vec(&mut probed);
+    drop(candidates);
+    let mut waiting: Vec<(Digest, Digest, MediaType, u64)> = Vec::new();
+    out.unmarked = probed
+        .into_iter()
+        .flatten()
+        .map(|(d, info, referrer)| {
+            if let Some(r) = referrer {
+                let (subject, media_type) = *r;
+                waiting.push((d.clone(), subject, media_type, info.size));
+            }
+            (d, info)
         })
         .collect();
+    // `present` was sorted, so the candidates and the probes are too.
 
     // Untagged entries survive `tagged_only` when they are live or refer to something live;
     // a store referrer can make an entry's subject live (a signature entry of a stored SBOM)
@@ -81,17 +146,16 @@ pub fn mark(
         let mut progress = false;
         let mut still = Vec::new();
         for (d, subject) in pending {
-            if out.live.contains(&d.digest) {
+            if out.live.contains_key(&d.digest) {
                 // Already reachable from a tagged root: keep the entry, it costs nothing.
                 kept_untagged.push(d);
                 progress = true;
                 continue;
             }
             match &subject {
-                Some(s) if out.live.contains(s) => {
+                Some(s) if out.live.contains_key(s) => {
                     let w = walk::walk(layout, std::slice::from_ref(&d), opts);
-                    out.live.extend(w.nodes.keys().cloned());
-                    out.problems.extend(w.problems);
+                    out.absorb(w, false);
                     kept_untagged.push(d);
                     progress = true;
                 }
@@ -105,21 +169,16 @@ pub fn mark(
             // referrer.
             let entries: HashSet<&Digest> = pending.iter().map(|(d, _)| &d.digest).collect();
             let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(d, s, _, _)| {
-                out.live.contains(s) && !out.live.contains(d) && !entries.contains(d)
+                out.live.contains_key(s) && !out.live.contains_key(d) && !entries.contains(d)
             });
-            waiting = rest.into_iter().filter(|(d, ..)| !out.live.contains(d)).collect();
+            waiting = rest.into_iter().filter(|(d, ..)| !out.live.contains_key(d)).collect();
             for (d, _, media_type, size) in ready {
-                if out.live.contains(&d) {
+                if out.live.contains_key(&d) {
                     continue;
                 }
                 let desc = Descriptor::new(media_type, d.clone(), size);
                 let w = walk::walk(layout, std::slice::from_ref(&desc), opts);
-                out.live.extend(w.nodes.keys().cloned());
-                out.problems.extend(
-                    w.problems
-                        .into_iter()
-                        .filter(|p| p.severity == Severity::Error || p.blocks_gc()),
-                );
+                out.absorb(w, true);
                 out.referrers.push(d);
                 progress = true;
             }
@@ -137,7 +196,7 @@ pub fn mark(
         out.new_index = Some(idx);
     }
     for (d, s, _, _) in waiting {
-        if !out.live.contains(&d) {
+        if !out.live.contains_key(&d) {
             out.orphan_referrers.insert(d, s);
         }
     }
@@ -147,14 +206,22 @@ pub fn mark(
 
 /// The subject of a stored document, if it is a small JSON document with one.
 fn subject_of_blob(layout: &Layout, digest: &Digest) -> Option<Digest> {
-    read_referrer(layout, digest).map(|(s, _)| s)
+    let head = layout.peek_blob(digest, 64).ok()?;
+    read_referrer(layout, digest, &head).map(|(s, _)| s)
+}
+
+/// Probe an unmarked blob: size, mtime, and whether it is a referrer.
+fn probe(layout: &Layout, digest: &Digest) -> Option<Probed> {
+    // A blob that vanished or cannot be opened is not ours to judge: leave it alone.
+    let p = layout.probe_blob(digest, 64, REFERRER_LIMIT).ok()??;
+    let referrer = read_referrer(layout, digest, &p.head).map(Box::new);
+    Some((digest.clone(), Unmarked { size: p.size, modified: p.modified }, referrer))
 }
 
 /// Read a blob as a possible referrer: its subject digest and its media type (own field, or
-/// by shape).
-fn read_referrer(layout: &Layout, digest: &Digest) -> Option<(Digest, MediaType)> {
-    // Most candidates are layers: look at the first bytes before reading a blob whole.
-    let head = layout.peek_blob(digest, 64).ok()?;
+/// by shape). `head` is its first bytes: most candidates are layers, and are rejected by
+/// them without reading the blob whole.
+fn read_referrer(layout: &Layout, digest: &Digest, head: &[u8]) -> Option<(Digest, MediaType)> {
     if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }

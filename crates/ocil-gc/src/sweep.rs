@@ -1,6 +1,5 @@
 //! Plan and sweep: what is unreachable, what is kept and why, and the removal itself.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use ocil_layout::walk::Problem;
@@ -17,7 +16,7 @@ pub struct Garbage {
     /// Its size.
     pub size: u64,
     /// Why it is unreferenced.
-    pub reason: String,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 /// An unreferenced blob kept because it is younger than the grace period.
@@ -118,6 +117,42 @@ pub struct Report {
     pub removed_temps: usize,
     /// Whether `index.json` was rewritten (tagged-only).
     pub index_rewritten: bool,
+    /// Temp files kept because a writer still holds them.
+    pub busy_temps: usize,
+}
+
+/// Threads for removal. Unlinking is mostly waiting on the filesystem (on a volume mounted
+/// with `discard`, every freed block is a synchronous discard), so more threads than cores
+/// pay: 160,000 removals took 196 s one at a time, 14.5 s with 16 threads and 4.1 s with
+/// 64 (xargs rm) on this machine.
+const REMOVE_THREADS: usize = 64;
+
+/// Remove every blob of `garbage`, in parallel. Returns the failures: position and error.
+fn remove_all(layout: &Layout, garbage: &[Garbage]) -> Vec<(usize, ocil_layout::Error)> {
+    let remove_part = |offset: usize, part: &[Garbage]| -> Vec<(usize, ocil_layout::Error)> {
+        part.iter()
+            .enumerate()
+            .filter_map(|(i, g)| layout.remove_blob(&g.digest).err().map(|e| (offset + i, e)))
+            .collect()
+    };
+    if garbage.len() < 64 {
+        return remove_part(0, garbage);
+    }
+    let chunk = garbage.len().div_ceil(REMOVE_THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = garbage
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| scope.spawn(move || remove_part(n * chunk, part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(failures) => failures,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 fn age(now: SystemTime, modified: Option<SystemTime>) -> Duration {
@@ -128,10 +163,9 @@ fn age(now: SystemTime, modified: Option<SystemTime>) -> Duration {
 pub fn plan(layout: &Layout, opts: &Options) -> Result<Plan> {
     let now = SystemTime::now();
     let index = if opts.force { layout.read_index_lenient()?.0 } else { layout.read_index()? };
-    let listing = layout.list_blobs()?;
-    let present: HashMap<Digest, u64> =
-        listing.blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
-    let m = mark::mark(layout, &index, &present, opts.tagged_only, !opts.drop_referrers);
+    let mut listing = layout.list_blob_names()?;
+    let present = std::mem::take(&mut listing.digests);
+    let m = mark::mark(layout, &index, present, opts.tagged_only, !opts.drop_referrers);
     let blocking: Vec<Problem> = m.problems.iter().filter(|p| p.blocks_gc()).cloned().collect();
     if !blocking.is_empty() && !opts.force {
         return Err(Error::MarkFailed { problems: blocking });
@@ -161,27 +195,23 @@ pub fn plan(layout: &Layout, opts: &Options) -> Result<Plan> {
         grace_secs: opts.grace.as_secs(),
         new_index: m.new_index.clone(),
     };
-    for b in &listing.blobs {
-        if m.live.contains(&b.digest) {
-            plan.reachable += 1;
-            plan.reachable_bytes += b.size;
-            continue;
-        }
+    plan.reachable = m.live_present;
+    plan.reachable_bytes = m.live_bytes;
+    plan.remove.reserve_exact(m.unmarked.len());
+    for (digest, b) in m.unmarked.iter().filter(|(d, _)| !m.live.contains_key(d)) {
         let a = age(now, b.modified);
         if a < opts.grace {
-            plan.young.push(Young {
-                digest: b.digest.clone(),
-                size: b.size,
-                age_secs: a.as_secs(),
-            });
+            plan.young.push(Young { digest: digest.clone(), size: b.size, age_secs: a.as_secs() });
             continue;
         }
-        let reason = match m.orphan_referrers.get(&b.digest) {
-            Some(s) if opts.drop_referrers => format!("referrer of `{s}` (referrers not kept)"),
-            Some(s) => format!("referrer of `{s}`, which is not live"),
-            None => "unreachable from index.json".to_owned(),
+        let reason = match m.orphan_referrers.get(digest) {
+            Some(s) if opts.drop_referrers => {
+                format!("referrer of `{s}` (referrers not kept)").into()
+            }
+            Some(s) => format!("referrer of `{s}`, which is not live").into(),
+            None => "unreachable from index.json".into(),
         };
-        plan.remove.push(Garbage { digest: b.digest.clone(), size: b.size, reason });
+        plan.remove.push(Garbage { digest: digest.clone(), size: b.size, reason });
     }
     for t in &listing.temps {
         if age(now, t.modified) >= opts.grace {
@@ -207,19 +237,20 @@ impl Plan {
             layout.write_index(idx, lock)?;
             report.index_rewritten = true;
         }
-        let mut failures = Vec::new();
-        for g in &self.remove {
-            match layout.remove_blob(&g.digest) {
-                Ok(()) => {
-                    report.removed_blobs += 1;
-                    report.removed_bytes += g.size;
-                }
-                Err(e) => failures.push((g.digest.blob_path(), ocil_layout::walk::error_chain(&e))),
-            }
-        }
+        let mut failed = remove_all(layout, &self.remove);
+        failed.sort_by_key(|(i, _)| *i);
+        report.removed_blobs = self.remove.len() - failed.len();
+        report.removed_bytes =
+            self.remove_bytes() - failed.iter().map(|(i, _)| self.remove[*i].size).sum::<u64>();
+        let mut failures: Vec<(String, String)> = failed
+            .into_iter()
+            .map(|(i, e)| (self.remove[i].digest.blob_path(), ocil_layout::walk::error_chain(&e)))
+            .collect();
         for t in &self.stale_temps {
-            match layout.remove_path(t) {
-                Ok(()) => report.removed_temps += 1,
+            match layout.remove_temp_if_unused(t) {
+                Ok(true) => report.removed_temps += 1,
+                // A writer holds it: in use, not stale.
+                Ok(false) => report.busy_temps += 1,
                 Err(e) => failures.push((t.clone(), ocil_layout::walk::error_chain(&e))),
             }
         }

@@ -51,6 +51,34 @@ pub struct Stray {
     pub reason: String,
 }
 
+/// What [`Layout::probe_blob`] found.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time.
+    pub modified: Option<SystemTime>,
+    /// The first bytes (empty when the blob is larger than the probe's `max`).
+    pub head: Vec<u8>,
+}
+
+/// Lock a fresh temp file of ours (it cannot be contended: nobody else knows its name yet).
+fn lock_temp(file: &File) -> io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(io::Error::from)
+}
+
+/// Everything under `blobs/`, by name only (see [`Layout::list_blob_names`]).
+#[derive(Debug, Clone, Default)]
+pub struct BlobNames {
+    /// The blobs' digests, sorted.
+    pub digests: Vec<Digest>,
+    /// ocil temp files.
+    pub temps: Vec<TempInfo>,
+    /// Anything else.
+    pub strays: Vec<Stray>,
+}
+
 /// Everything under `blobs/`.
 #[derive(Debug, Clone, Default)]
 pub struct BlobListing {
@@ -75,6 +103,9 @@ impl Layout {
         let dir = self.dir().open_dir(&sub).map_err(|e| map_open_err(e, &sub))?;
         let tmp = temp_name("blob");
         let file = dir.create(&tmp).map_err(Error::io("create", format!("{sub}/{tmp}")))?;
+        // Held until the temp file is renamed or removed: gc never removes a locked temp
+        // file, whatever its age (regctl deletes other processes' in-flight files).
+        lock_temp(&file).map_err(Error::io("lock", format!("{sub}/{tmp}")))?;
         Ok(BlobWriter { dir, sub, tmp, file: Some(file), hasher: alg.hasher(), size: 0 })
     }
 
@@ -152,12 +183,7 @@ impl Layout {
     /// Read a whole blob (at most `limit` bytes) and verify its digest.
     pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let path = digest.blob_path();
-        let bytes = match self.read_file_limited(&path, limit) {
-            Err(e) if e.is_not_found() => {
-                return Err(Error::BlobMissing { digest: digest.clone() });
-            }
-            other => other?,
-        };
+        let bytes = self.read_blob_file(digest, limit)?;
         let found = digest.algorithm().digest_of(&bytes);
         if &found != digest {
             return Err(Error::DigestMismatch { path, expected: digest.clone(), found });
@@ -169,7 +195,10 @@ impl Layout {
     /// deciding to read it whole.
     pub fn peek_blob(&self, digest: &Digest, n: usize) -> Result<Vec<u8>> {
         let path = digest.blob_path();
-        let file = match self.dir().open(&path) {
+        let Some(dir) = self.alg_dir(digest.algorithm())? else {
+            return Err(Error::BlobMissing { digest: digest.clone() });
+        };
+        let file = match dir.open(digest.encoded()) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::BlobMissing { digest: digest.clone() });
@@ -208,12 +237,54 @@ impl Layout {
 
     /// Remove a blob. Removing an absent blob is not an error.
     pub fn remove_blob(&self, digest: &Digest) -> Result<()> {
-        let path = digest.blob_path();
-        match self.dir().remove_file(&path) {
+        let Some(dir) = self.alg_dir(digest.algorithm())? else { return Ok(()) };
+        match dir.remove_file(digest.encoded()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Io { op: "remove", path, source: e }),
+            Err(e) => Err(Error::Io { op: "remove", path: digest.blob_path(), source: e }),
         }
+    }
+
+    /// Remove one of our temp files unless a writer still holds it (its lock). Returns
+    /// whether it was removed (or already gone).
+    pub fn remove_temp_if_unused(&self, path: &str) -> Result<bool> {
+        let file = match self.dir().open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(map_open_err(e, path)),
+        };
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+            Err(e) => return Err(Error::Io { op: "lock", path: path.into(), source: e.into() }),
+        }
+        // Still holding the lock: no writer can be using it.
+        self.remove_path(path)?;
+        Ok(true)
+    }
+
+    /// Probe a blob by digest: its size and mtime (one `fstat` on the open file) and, when it
+    /// is at most `max` bytes, its first `head` bytes. `None` when absent.
+    pub fn probe_blob(&self, digest: &Digest, head: usize, max: u64) -> Result<Option<Probe>> {
+        let Some(dir) = self.alg_dir(digest.algorithm())? else { return Ok(None) };
+        let name = digest.encoded();
+        let file = match dir.open(&name) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(map_open_err(e, &digest.blob_path())),
+        };
+        let meta = file.metadata().map_err(Error::io("stat", digest.blob_path()))?;
+        let mut bytes = Vec::new();
+        if meta.is_file() && meta.len() <= max {
+            file.take(head as u64)
+                .read_to_end(&mut bytes)
+                .map_err(Error::io("read", digest.blob_path()))?;
+        }
+        Ok(Some(Probe {
+            size: meta.len(),
+            modified: meta.modified().ok().map(|t| t.into_std()),
+            head: bytes,
+        }))
     }
 
     /// Remove a file by its path relative to the layout (a stale temp file). Absent is fine.
@@ -228,6 +299,21 @@ impl Layout {
     /// List everything under `blobs/` (every algorithm directory), plus our temp files at the
     /// root. Never follows symlinks; a symlink is a stray.
     pub fn list_blobs(&self) -> Result<BlobListing> {
+        self.list_blobs_with(true, &mut Vec::new())
+    }
+
+    /// Like [`list_blobs`](Layout::list_blobs), but without a `stat` per blob: blobs are
+    /// told apart by the directory entry's type, and only their names are kept. For gc on layouts of hundreds of thousands of blobs, which stats only the
+    /// blobs it may remove.
+    pub fn list_blob_names(&self) -> Result<BlobNames> {
+        let mut digests = Vec::new();
+        let listing = self.list_blobs_with(false, &mut digests)?;
+        digests.sort_unstable();
+        digests.shrink_to_fit();
+        Ok(BlobNames { digests, temps: listing.temps, strays: listing.strays })
+    }
+
+    fn list_blobs_with(&self, stat: bool, names: &mut Vec<Digest>) -> Result<BlobListing> {
         let mut out = BlobListing::default();
         // Our temp files for top-level files (index.json) live at the root.
         let root = self.dir().entries().map_err(Error::io("list", "."))?;
@@ -260,7 +346,7 @@ impl Layout {
             match Algorithm::from_name(&name) {
                 Some(alg) if ft.is_dir() => {
                     let sub = blobs.open_dir(&name).map_err(|e| map_open_err(e, &path))?;
-                    list_alg_dir(&sub, alg, &path, &mut out)?;
+                    list_alg_dir(&sub, alg, &path, stat, &mut out, names)?;
                 }
                 Some(_) => out.strays.push(Stray { path, reason: "not a directory".into() }),
                 None if ft.is_dir() => out.strays.push(Stray {
@@ -279,7 +365,14 @@ impl Layout {
     }
 }
 
-fn list_alg_dir(dir: &Dir, alg: Algorithm, prefix: &str, out: &mut BlobListing) -> Result<()> {
+fn list_alg_dir(
+    dir: &Dir,
+    alg: Algorithm,
+    prefix: &str,
+    stat: bool,
+    out: &mut BlobListing,
+    names: &mut Vec<Digest>,
+) -> Result<()> {
     for entry in dir.entries().map_err(Error::io("list", prefix))? {
         let entry = entry.map_err(Error::io("list", prefix))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -303,10 +396,12 @@ fn list_alg_dir(dir: &Dir, alg: Algorithm, prefix: &str, out: &mut BlobListing) 
             out.strays.push(Stray { path, reason: "a symlink, not a regular file".into() });
         } else if !ft.is_file() {
             out.strays.push(Stray { path, reason: "not a regular file".into() });
-        } else {
+        } else if stat {
             let meta = entry.metadata().map_err(Error::io("stat", path.clone()))?;
             let modified = meta.modified().ok().map(|t| t.into_std());
             out.blobs.push(BlobInfo { digest, size: meta.len(), modified });
+        } else {
+            names.push(digest);
         }
     }
     Ok(())
@@ -365,13 +460,13 @@ impl BlobWriter {
     /// dropping it removes the temp file.
     pub fn finish_staged(mut self) -> Result<StagedBlob> {
         let file = self.file.take().expect("a BlobWriter is finished only once");
-        drop(file);
         let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
         let digest = hasher.finish();
-        // The temp file now belongs to the staged handle; make Drop a no-op.
-        let tmp = std::mem::take(&mut self.tmp);
         let dir = self.dir.try_clone().map_err(Error::io("open", self.sub.clone()))?;
-        Ok(StagedBlob { dir, sub: self.sub.clone(), tmp, digest, size: self.size })
+        // The temp file (and its lock, held by `file`) now belongs to the staged handle;
+        // make Drop a no-op.
+        let tmp = std::mem::take(&mut self.tmp);
+        Ok(StagedBlob { dir, sub: self.sub.clone(), tmp, file, digest, size: self.size })
     }
 
     fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<Stored> {
@@ -438,6 +533,8 @@ pub struct StagedBlob {
     dir: Dir,
     sub: String,
     tmp: String,
+    // Open, and locked, until commit or drop.
+    file: File,
     digest: Digest,
     size: u64,
 }
@@ -467,12 +564,7 @@ impl StagedBlob {
     /// same digest is replaced by the same bytes.
     pub fn commit(mut self) -> Result<Stored> {
         let path = self.temp_path();
-        let file = self
-            .dir
-            .open_with(&self.tmp, cap_std::fs::OpenOptions::new().read(true))
-            .map_err(Error::io("open for fsync", path.clone()))?;
-        file.sync_all().map_err(Error::io("fsync", path))?;
-        drop(file);
+        self.file.sync_all().map_err(Error::io("fsync", path))?;
         let name = self.digest.encoded().to_owned();
         self.dir
             .rename(&self.tmp, &self.dir, &name)

@@ -93,12 +93,8 @@ impl Hasher {
     /// Finish and return the digest.
     pub fn finish(self) -> Digest {
         match self {
-            Hasher::Sha256(h) => {
-                Digest { algorithm: Algorithm::Sha256, encoded: hex::encode(h.finalize()) }
-            }
-            Hasher::Sha512(h) => {
-                Digest { algorithm: Algorithm::Sha512, encoded: hex::encode(h.finalize()) }
-            }
+            Hasher::Sha256(h) => Digest::from_raw(Algorithm::Sha256, &h.finalize()),
+            Hasher::Sha512(h) => Digest::from_raw(Algorithm::Sha512, &h.finalize()),
         }
     }
 }
@@ -177,31 +173,63 @@ pub fn parse_grammar(s: &str) -> Result<DigestRef<'_>, DigestError> {
 }
 
 /// A validated digest of a registered algorithm: safe to turn into a path.
+///
+/// Stored as raw bytes inline (40 bytes, no heap allocation for sha256), since gc holds
+/// hundreds of thousands of them.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest {
-    algorithm: Algorithm,
-    encoded: String,
+pub struct Digest(Raw);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Raw {
+    Sha256([u8; 32]),
+    Sha512(Box<[u8; 64]>),
 }
 
 impl Digest {
+    fn from_raw(algorithm: Algorithm, raw: &[u8]) -> Digest {
+        match algorithm {
+            Algorithm::Sha256 => {
+                let mut b = [0u8; 32];
+                b.copy_from_slice(&raw[..32]);
+                Digest(Raw::Sha256(b))
+            }
+            Algorithm::Sha512 => {
+                let mut b = Box::new([0u8; 64]);
+                b.copy_from_slice(&raw[..64]);
+                Digest(Raw::Sha512(b))
+            }
+        }
+    }
+
     /// The algorithm.
     pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        match self.0 {
+            Raw::Sha256(_) => Algorithm::Sha256,
+            Raw::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    /// The raw digest bytes (32 for sha256, 64 for sha512).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Raw::Sha256(b) => b,
+            Raw::Sha512(b) => &b[..],
+        }
     }
 
     /// The lowercase hex encoding.
-    pub fn encoded(&self) -> &str {
-        &self.encoded
+    pub fn encoded(&self) -> String {
+        hex::encode(self.as_bytes())
     }
 
     /// The blob's path relative to the layout root: `blobs/<alg>/<hex>`.
     pub fn blob_path(&self) -> String {
-        format!("blobs/{}/{}", self.algorithm.as_str(), self.encoded)
+        format!("blobs/{}/{}", self.algorithm().as_str(), self.encoded())
     }
 
     /// `sha256:0123456789ab`: the algorithm and the first 12 hex characters.
     pub fn short(&self) -> String {
-        format!("{}:{}", self.algorithm.as_str(), &self.encoded[..12])
+        format!("{}:{}", self.algorithm().as_str(), hex::encode(&self.as_bytes()[..6]))
     }
 
     /// Build from an algorithm and a file name found under `blobs/<alg>/`.
@@ -215,7 +243,13 @@ impl Digest {
                 len,
             });
         }
-        Ok(Digest { algorithm, encoded: encoded.to_owned() })
+        let mut raw = [0u8; 64];
+        hex::decode_to_slice(encoded, &mut raw[..len / 2]).map_err(|_| DigestError::Encoding {
+            algorithm,
+            digest: format!("{algorithm}:{encoded}"),
+            len,
+        })?;
+        Ok(Digest::from_raw(algorithm, &raw))
     }
 }
 
@@ -243,7 +277,7 @@ impl TryFrom<&str> for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.algorithm.as_str(), self.encoded)
+        write!(f, "{}:{}", self.algorithm().as_str(), self.encoded())
     }
 }
 
@@ -281,6 +315,11 @@ mod tests {
         assert_eq!(d.blob_path(), format!("blobs/sha256/{}", &EMPTY_SHA256[7..]));
         assert_eq!(d.short(), "sha256:e3b0c44298fc");
         assert_eq!(Algorithm::Sha256.digest_of(b""), d);
+    }
+
+    #[test]
+    fn digests_are_small() {
+        assert!(std::mem::size_of::<Digest>() <= 40);
     }
 
     #[test]

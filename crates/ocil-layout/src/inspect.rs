@@ -39,6 +39,7 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
         sniff_unknown: true,
         leaves: LeafCheck::Stat,
         keep_bytes: false,
+        keep_documents: true,
     };
     index
         .manifests
@@ -68,7 +69,7 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
                     }
                 }
             }
-            let size = w.nodes.values().map(|n| n.descriptor.size).sum();
+            let size = w.nodes().map(|n| n.size).sum();
             let missing = w.problems.iter().filter(|p| p.code == "BLOB_MISSING").count();
             EntrySummary {
                 position: i,

@@ -29,6 +29,9 @@ pub const JSON_LIMIT: u64 = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Layout {
     dir: Dir,
+    // `blobs/sha256` and `blobs/sha512`, opened on first use: blob operations then work on
+    // bare names (one syscall each, no path walk).
+    alg_dirs: [std::sync::OnceLock<Dir>; 2],
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -44,16 +47,34 @@ pub(crate) fn temp_name(what: &str) -> String {
 }
 
 impl Layout {
+    fn wrap(dir: Dir) -> Layout {
+        Layout { dir, alg_dirs: [std::sync::OnceLock::new(), std::sync::OnceLock::new()] }
+    }
+
+    /// `blobs/<alg>` as a directory handle; `None` when it does not exist.
+    pub(crate) fn alg_dir(&self, alg: crate::Algorithm) -> Result<Option<&Dir>> {
+        let slot = &self.alg_dirs[alg as usize];
+        if let Some(d) = slot.get() {
+            return Ok(Some(d));
+        }
+        let sub = format!("blobs/{alg}");
+        match self.dir.open_dir(&sub) {
+            Ok(d) => Ok(Some(slot.get_or_init(|| d))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(map_open_err(e, &sub)),
+        }
+    }
+
     /// Open a layout, checking `oci-layout` and its `imageLayoutVersion`.
     pub fn open(dir: Dir) -> Result<Layout> {
-        let layout = Layout { dir };
+        let layout = Layout::wrap(dir);
         layout.read_layout_header()?;
         Ok(layout)
     }
 
     /// Wrap a directory without checking `oci-layout` (for fsck, which reports on it).
     pub fn open_unchecked(dir: Dir) -> Layout {
-        Layout { dir }
+        Layout::wrap(dir)
     }
 
     /// Open a layout by path. This is the only place in the library that uses ambient
@@ -67,7 +88,7 @@ impl Layout {
     /// Make a new empty layout in `dir`: `oci-layout`, an empty `index.json`, `blobs/sha256/`.
     /// Refuses a directory that already holds `oci-layout` or `index.json`.
     pub fn create(dir: Dir) -> Result<Layout> {
-        let layout = Layout { dir };
+        let layout = Layout::wrap(dir);
         let _lock = layout.lock()?;
         for f in [LAYOUT_FILE, INDEX_FILE] {
             if layout.dir.exists(f) {
@@ -198,13 +219,54 @@ impl Layout {
         if meta.len() > limit {
             return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
         }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        file.take(limit + 1).read_to_end(&mut buf).map_err(Error::io("read", path))?;
-        if buf.len() as u64 > limit {
-            return Err(Error::TooLarge { path: path.into(), size: buf.len() as u64, limit });
-        }
-        Ok(buf)
+        read_sized(file, meta.len(), limit, path)
     }
+
+    /// Read a whole blob file by digest (through `blobs/<alg>`, by bare name), refusing one
+    /// larger than `limit`. Not verified.
+    pub(crate) fn read_blob_file(&self, digest: &crate::Digest, limit: u64) -> Result<Vec<u8>> {
+        let Some(dir) = self.alg_dir(digest.algorithm())? else {
+            return Err(Error::BlobMissing { digest: digest.clone() });
+        };
+        let path = digest.blob_path();
+        let file = match dir.open(digest.encoded()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::BlobMissing { digest: digest.clone() });
+            }
+            Err(e) => return Err(map_open_err(e, &path)),
+        };
+        let meta = file.metadata().map_err(Error::io("stat", path.clone()))?;
+        if !meta.is_file() {
+            return Err(Error::UnsafePath { path, reason: "not a regular file".into() });
+        }
+        if meta.len() > limit {
+            return Err(Error::TooLarge { path, size: meta.len(), limit });
+        }
+        read_sized(file, meta.len(), limit, &path)
+    }
+}
+
+/// Read a file whose size `fstat` gave (already checked against the cap): one read of that
+/// size in the common case.
+fn read_sized(file: cap_std::fs::File, len: u64, limit: u64, path: &str) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    let mut file = file;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Io { op: "read", path: path.into(), source: e }),
+        }
+    }
+    buf.truncate(filled);
+    // Bytes appended after `fstat` are not read: blobs are immutable and `index.json` is
+    // replaced by rename, so a file that grows is being written by someone else, and a
+    // digest check (or the JSON parser) catches what was read.
+    let _ = limit;
+    Ok(buf)
 }
 
 /// fsync a directory (opened read-only: directory handles may be `O_PATH`).

@@ -45,7 +45,8 @@ pub mod validate;
 pub mod walk;
 
 pub use blob::{
-    BlobInfo, BlobListing, BlobWriter, StagedBlob, Stored, Stray, TempInfo, VerifiedReader,
+    BlobInfo, BlobListing, BlobNames, BlobWriter, Probe, StagedBlob, Stored, Stray, TempInfo,
+    VerifiedReader,
 };
 pub use descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Platform};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};

@@ -13,7 +13,7 @@
 //! A manifest carrying `manifests`, or an index carrying `config`/`layers`, is rejected as a
 //! polyglot (CVE-2021-41190).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -107,14 +107,18 @@ impl Problem {
 /// A blob reached by the walk.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// The descriptor it was first reached by.
-    pub descriptor: Descriptor,
+    /// Its digest.
+    pub digest: Digest,
+    /// The media type of the descriptor it was first reached by.
+    pub media_type: MediaType,
+    /// The size that descriptor gives.
+    pub size: u64,
     /// How it was first reached.
     pub role: Role,
-    /// The document it was first reached from (`None` for entries).
-    pub parent: Option<Digest>,
+    // The node (position in `Walk::nodes`) it was first reached from; `None` for entries.
+    parent: Option<u32>,
     /// Which root (index into the roots given) first reached it.
-    pub root: usize,
+    pub root: u32,
     /// Set when it was read and followed as a document.
     pub doc: Option<DocKind>,
     /// Whether the blob is in the layout (`None` when not checked).
@@ -145,6 +149,20 @@ pub enum LeafCheck<'a> {
     Stat,
     /// Look them up in a listing of the store: digest -> size.
     Listing(&'a HashMap<Digest, u64>),
+    /// Presence only, from the sorted names in the store (sizes are not checked).
+    Names(&'a [Digest]),
+}
+
+impl LeafCheck<'_> {
+    /// `Some(Some(size))` present with a known size, `Some(None)` absent, `None` unknown
+    /// (stat needed, or present with an unknown size).
+    fn lookup(&self, digest: &Digest) -> Option<Option<u64>> {
+        match self {
+            LeafCheck::Listing(map) => Some(map.get(digest).copied()),
+            LeafCheck::Names(names) if names.binary_search(digest).is_err() => Some(None),
+            _ => None,
+        }
+    }
 }
 
 /// Walk options.
@@ -158,6 +176,8 @@ pub struct WalkOptions<'a> {
     pub leaves: LeafCheck<'a>,
     /// Keep the raw bytes of every document read.
     pub keep_bytes: bool,
+    /// Record the documents read ([`Walk::documents`]); gc does not need them.
+    pub keep_documents: bool,
 }
 
 impl Default for WalkOptions<'_> {
@@ -167,6 +187,7 @@ impl Default for WalkOptions<'_> {
             sniff_unknown: true,
             leaves: LeafCheck::Stat,
             keep_bytes: false,
+            keep_documents: true,
         }
     }
 }
@@ -174,8 +195,10 @@ impl Default for WalkOptions<'_> {
 /// The result of a walk.
 #[derive(Debug, Clone, Default)]
 pub struct Walk {
-    /// Every blob reached, by digest (first reach wins).
-    pub nodes: HashMap<Digest, Node>,
+    // Every blob reached, in walk order (first reach wins), and where each is. Nodes refer to
+    // their parent by position, which keeps a walk over 100,000s of blobs small.
+    nodes: Vec<Node>,
+    index: HashMap<Digest, u32>,
     /// Documents read, in walk order.
     pub documents: Vec<Document>,
     /// Problems found.
@@ -185,30 +208,74 @@ pub struct Walk {
 }
 
 impl Walk {
+    /// The node of a reached digest.
+    pub fn get(&self, digest: &Digest) -> Option<&Node> {
+        self.index.get(digest).map(|&i| &self.nodes[i as usize])
+    }
+
+    fn get_mut(&mut self, digest: &Digest) -> Option<&mut Node> {
+        self.index.get(digest).map(|&i| &mut self.nodes[i as usize])
+    }
+
+    /// Whether the walk reached `digest`.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.index.contains_key(digest)
+    }
+
+    /// The nodes, in walk order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter()
+    }
+
+    /// The nodes, in walk order, consuming the walk.
+    pub fn into_nodes(self) -> Vec<Node> {
+        self.nodes
+    }
+
+    /// The nodes, the map from digest to position in them, and the problems, consuming the
+    /// walk (gc keeps the map as its live set instead of copying it).
+    pub fn into_parts(self) -> (Vec<Node>, HashMap<Digest, u32>, Vec<Problem>) {
+        (self.nodes, self.index, self.problems)
+    }
+
+    /// How many blobs were reached.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether nothing was reached.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node a node was first reached from.
+    pub fn parent(&self, node: &Node) -> Option<&Node> {
+        node.parent.map(|i| &self.nodes[i as usize])
+    }
+
     /// The path from `index.json` to a reached digest.
     pub fn path_to(&self, digest: &Digest) -> String {
         let mut steps = Vec::new();
-        let mut cur = Some(digest.clone());
-        let mut seen = HashSet::new();
-        let mut root = None;
-        while let Some(d) = cur {
-            if !seen.insert(d.clone()) {
+        let mut cur = self.get(digest);
+        // Parents are always reached before their children, so this ends; the bound is a
+        // second guard.
+        let mut hops = 0;
+        while let Some(node) = cur {
+            if hops > self.nodes.len() {
                 break;
             }
-            let Some(node) = self.nodes.get(&d) else { break };
+            hops += 1;
             if node.role == Role::Entry {
                 steps.push(format!(
                     "{} {}",
-                    self.root_labels.get(node.root).map_or("entry", |s| s),
-                    d.short()
+                    self.root_labels.get(node.root as usize).map_or("entry", |s| s),
+                    node.digest.short()
                 ));
             } else {
-                steps.push(format!("{} {}", node.role.as_str(), d.short()));
+                steps.push(format!("{} {}", node.role.as_str(), node.digest.short()));
             }
-            root = Some(node.root);
-            cur = node.parent.clone();
+            cur = self.parent(node);
         }
-        let _ = root;
         steps.push("index.json".into());
         steps.reverse();
         steps.join(" > ")
@@ -221,7 +288,7 @@ impl Walk {
 
     /// The reached digests.
     pub fn digests(&self) -> impl Iterator<Item = &Digest> {
-        self.nodes.keys()
+        self.nodes.iter().map(|n| &n.digest)
     }
 }
 
@@ -243,27 +310,41 @@ struct Walker<'a> {
 pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Walk {
     let mut w = Walker { layout, opts, walk: Walk::default() };
     w.walk.root_labels = roots.iter().enumerate().map(|(i, d)| root_label(i, d)).collect();
-    let mut stack: Vec<(Descriptor, Role, Option<Digest>, usize)> = Vec::new();
-    for (i, d) in roots.iter().enumerate().rev() {
-        stack.push((d.clone(), Role::Entry, None, i));
-    }
-    while let Some((desc, role, parent, root)) = stack.pop() {
-        if w.walk.nodes.contains_key(&desc.digest) {
-            w.recheck_size(&desc, role, parent.as_ref());
+    // Roots are taken one at a time (a layout may have 10,000s of entries), and each is
+    // walked depth first before the next.
+    let mut stack: Vec<(Descriptor, Role, Option<u32>, u32)> = Vec::new();
+    let mut next_root = roots.iter().enumerate();
+    loop {
+        let Some((desc, role, parent, root)) = stack
+            .pop()
+            .or_else(|| next_root.next().map(|(i, d)| (d.clone(), Role::Entry, None, i as u32)))
+        else {
+            break;
+        };
+        if w.walk.contains(&desc.digest) {
+            let parent_digest = parent.map(|p| w.walk.nodes[p as usize].digest.clone());
+            w.recheck_size(&desc, role, parent_digest.as_ref());
             continue;
         }
-        let digest = desc.digest.clone();
-        w.walk.nodes.insert(
-            digest.clone(),
-            Node { descriptor: desc.clone(), role, parent, root, doc: None, present: None },
-        );
+        let position = w.walk.nodes.len() as u32;
+        w.walk.index.insert(desc.digest.clone(), position);
+        w.walk.nodes.push(Node {
+            digest: desc.digest.clone(),
+            media_type: desc.media_type.clone(),
+            size: desc.size,
+            role,
+            parent,
+            root,
+            doc: None,
+            present: None,
+        });
         let children = w.visit(&desc, role);
         for (child_role, child) in children.into_iter().rev() {
-            if w.walk.nodes.contains_key(&child.digest) {
-                w.recheck_size(&child, child_role, Some(&digest));
+            if w.walk.contains(&child.digest) {
+                w.recheck_size(&child, child_role, Some(&desc.digest));
                 continue;
             }
-            stack.push((child, child_role, Some(digest.clone()), root));
+            stack.push((child, child_role, Some(position), root));
         }
     }
     w.walk
@@ -275,7 +356,34 @@ enum Content {
     Failed,
 }
 
+/// The fields of a descriptor the walk needs. Parsing only these (no flattened map of
+/// unknown keys, no annotations) is several times faster than a full [`Descriptor`], which
+/// matters on layouts with 100,000s of descriptors.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Lite {
+    media_type: MediaType,
+    digest: Digest,
+    size: u64,
+    #[serde(default)]
+    data: Option<String>,
+}
+
 impl Walker<'_> {
+    /// A child descriptor: in full when documents are kept (callers read platforms and
+    /// annotations), else only what the walk needs.
+    fn parse_child(&self, v: &Value) -> std::result::Result<Descriptor, serde_json::Error> {
+        use serde::Deserialize as _;
+        if self.opts.keep_documents {
+            Descriptor::deserialize(v)
+        } else {
+            let l = Lite::deserialize(v)?;
+            let mut d = Descriptor::new(l.media_type, l.digest, l.size);
+            d.data = l.data;
+            Ok(d)
+        }
+    }
+
     fn problem(
         &mut self,
         severity: Severity,
@@ -297,12 +405,12 @@ impl Walker<'_> {
     /// of the first descriptor only, so check this one's size against the stored blob too
     /// (two manifests may name one config with different sizes; at most one is right).
     fn recheck_size(&mut self, desc: &Descriptor, role: Role, parent: Option<&Digest>) {
-        let Some(node) = self.walk.nodes.get(&desc.digest) else { return };
-        if node.descriptor.size == desc.size || node.present == Some(false) {
+        let Some(node) = self.walk.get(&desc.digest) else { return };
+        if node.size == desc.size || node.present == Some(false) {
             return;
         }
         let found = match self.opts.leaves {
-            LeafCheck::None => return,
+            LeafCheck::None | LeafCheck::Names(_) => return,
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
             LeafCheck::Stat => self.layout.stat_blob(&desc.digest).ok().flatten(),
         };
@@ -325,7 +433,7 @@ impl Walker<'_> {
     }
 
     fn set_present(&mut self, digest: &Digest, present: bool) {
-        if let Some(n) = self.walk.nodes.get_mut(digest) {
+        if let Some(n) = self.walk.get_mut(digest) {
             n.present = Some(present);
         }
     }
@@ -419,6 +527,10 @@ impl Walker<'_> {
         let size = match self.opts.leaves {
             LeafCheck::None => return,
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
+            LeafCheck::Names(names) => {
+                // Presence only: pretend the size matches.
+                names.binary_search(&desc.digest).is_ok().then_some(desc.size)
+            }
             LeafCheck::Stat => match self.layout.stat_blob(&desc.digest) {
                 Ok(s) => s,
                 Err(e) => {
@@ -457,9 +569,9 @@ impl Walker<'_> {
         let limit = if sniffing { SNIFF_LIMIT } else { crate::JSON_LIMIT };
         if sniffing {
             // Only read what exists and starts like a JSON object.
-            let size = match self.opts.leaves {
-                LeafCheck::Listing(map) => map.get(digest).copied(),
-                _ => self.layout.stat_blob(digest).ok().flatten(),
+            let size = match self.opts.leaves.lookup(digest) {
+                Some(known) => known,
+                None => self.layout.stat_blob(digest).ok().flatten(),
             };
             match size {
                 None => return Content::Missing,
@@ -479,7 +591,7 @@ impl Walker<'_> {
                 }
             }
         }
-        match self.layout.read_file_limited(&path, limit) {
+        match self.layout.read_blob_file(digest, limit) {
             Ok(bytes) => {
                 self.set_present(digest, true);
                 Content::Bytes(bytes)
@@ -686,7 +798,7 @@ impl Walker<'_> {
                 match obj.get("manifests") {
                     Some(Value::Array(a)) => {
                         for (i, m) in a.iter().enumerate() {
-                            match serde_json::from_value::<Descriptor>(m.clone()) {
+                            match self.parse_child(m) {
                                 Ok(d) => children.push((Role::Child, d)),
                                 Err(e) => bad(self, &format!("manifests[{i}]"), e.to_string()),
                             }
@@ -721,7 +833,7 @@ impl Walker<'_> {
                 }
                 let artifact_blobs = obj.get("blobs").filter(|_| !obj.contains_key("config"));
                 match (obj.get("config"), artifact_blobs) {
-                    (Some(c), _) => match serde_json::from_value::<Descriptor>(c.clone()) {
+                    (Some(c), _) => match self.parse_child(c) {
                         Ok(d) => children.push((Role::Config, d)),
                         Err(e) => bad(self, "config", e.to_string()),
                     },
@@ -741,7 +853,7 @@ impl Walker<'_> {
                         None | Some(Value::Null) => {}
                         Some(Value::Array(a)) => {
                             for (i, l) in a.iter().enumerate() {
-                                match serde_json::from_value::<Descriptor>(l.clone()) {
+                                match self.parse_child(l) {
                                     Ok(d) => children.push((role, d)),
                                     Err(e) => bad(self, &format!("{field}[{i}]"), e.to_string()),
                                 }
@@ -774,22 +886,24 @@ impl Walker<'_> {
         if self.opts.follow_subject
             && let Some(s) = obj.get("subject")
         {
-            match serde_json::from_value::<Descriptor>(s.clone()) {
+            match self.parse_child(s) {
                 Ok(d) => children.push((Role::Subject, d)),
                 Err(e) => bad(self, "subject", e.to_string()),
             }
         }
-        if let Some(n) = self.walk.nodes.get_mut(&digest) {
+        if let Some(n) = self.walk.get_mut(&digest) {
             n.doc = Some(doc_kind);
             n.present = Some(n.present.unwrap_or(true));
         }
-        self.walk.documents.push(Document {
-            digest: digest.clone(),
-            kind: doc_kind,
-            media_type,
-            children: children.clone(),
-            bytes: self.opts.keep_bytes.then_some(bytes),
-        });
+        if self.opts.keep_documents {
+            self.walk.documents.push(Document {
+                digest: digest.clone(),
+                kind: doc_kind,
+                media_type,
+                children: children.clone(),
+                bytes: self.opts.keep_bytes.then_some(bytes),
+            });
+        }
         children
     }
 }
