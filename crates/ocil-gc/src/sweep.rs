@@ -261,3 +261,38 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::time::Duration;
+
+    use cap_std::ambient_authority;
+    use cap_std::fs::Dir;
+    use ocil_layout::Layout;
+
+    use crate::{Options, plan};
+
+    #[test]
+    fn a_temp_file_a_writer_still_holds_is_never_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        let layout = Layout::create(dir).unwrap();
+        let mut writer = layout.blob_writer().unwrap();
+        writer.write_all(b"in flight").unwrap();
+        // An abandoned temp file of a killed writer: nobody holds it.
+        let abandoned = tmp.path().join("blobs/sha256/.ocil-tmp-blob-1-0-00000000");
+        std::fs::write(&abandoned, b"left behind").unwrap();
+        let opts = Options { grace: Duration::ZERO, ..Default::default() };
+        let lock = layout.lock().unwrap();
+        let p = plan(&layout, &opts).unwrap();
+        assert_eq!(p.stale_temps.len(), 2, "{p:?}");
+        let report = p.apply(&layout, &lock).unwrap();
+        assert_eq!((report.removed_temps, report.busy_temps), (1, 1));
+        assert!(!abandoned.exists());
+        drop(lock);
+        // The writer finishes undisturbed.
+        let stored = writer.finish().unwrap();
+        assert!(layout.has_blob(&stored.digest).unwrap());
+    }
+}
