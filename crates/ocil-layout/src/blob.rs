@@ -276,9 +276,20 @@ impl Layout {
         let meta = file.metadata().map_err(Error::io("stat", digest.blob_path()))?;
         let mut bytes = Vec::new();
         if meta.is_file() && meta.len() <= max {
-            file.take(head as u64)
-                .read_to_end(&mut bytes)
-                .map_err(Error::io("read", digest.blob_path()))?;
+            // One read: a short head is fine for sniffing (read_to_end would add a second
+            // read to find EOF, for every blob shorter than `head`).
+            bytes.resize(head.min(meta.len() as usize), 0);
+            let mut file = file;
+            let n = loop {
+                match file.read(&mut bytes) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(Error::Io { op: "read", path: digest.blob_path(), source: e });
+                    }
+                }
+            };
+            bytes.truncate(n);
         }
         Ok(Some(Probe {
             size: meta.len(),

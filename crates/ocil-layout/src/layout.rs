@@ -219,7 +219,7 @@ impl Layout {
         if meta.len() > limit {
             return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
         }
-        read_sized(file, meta.len(), limit, path)
+        read_sized(file, meta.len(), path)
     }
 
     /// Read a whole blob file by digest (through `blobs/<alg>`, by bare name), refusing one
@@ -243,15 +243,16 @@ impl Layout {
         if meta.len() > limit {
             return Err(Error::TooLarge { path, size: meta.len(), limit });
         }
-        read_sized(file, meta.len(), limit, &path)
+        read_sized(file, meta.len(), &path)
     }
 }
 
 /// Read a file whose size `fstat` gave (already checked against the cap): one read of that
 /// size in the common case.
-fn read_sized(file: cap_std::fs::File, len: u64, limit: u64, path: &str) -> Result<Vec<u8>> {
+fn read_sized(file: cap_std::fs::File, len: u64, path: &str) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
     let mut file = file;
+    // A short read (the file shrank) leaves a shorter buffer, never zeros.
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -265,7 +266,6 @@ fn read_sized(file: cap_std::fs::File, len: u64, limit: u64, path: &str) -> Resu
     // Bytes appended after `fstat` are not read: blobs are immutable and `index.json` is
     // replaced by rename, so a file that grows is being written by someone else, and a
     // digest check (or the JSON parser) catches what was read.
-    let _ = limit;
     Ok(buf)
 }
 
