@@ -60,13 +60,30 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
             if let Some(p) = &d.platform {
                 platforms.push(p.display());
             }
-            if d.media_type.kind() == Kind::Index
-                && let Some(doc) = w.documents.iter().find(|doc| doc.digest == d.digest)
-            {
-                for (_, c) in &doc.children {
-                    if let Some(p) = &c.platform {
-                        platforms.push(p.display());
+            if let Some(doc) = w.documents.iter().find(|doc| doc.digest == d.digest) {
+                match doc.kind {
+                    crate::walk::DocKind::Index => {
+                        for (_, c) in &doc.children {
+                            if let Some(p) = &c.platform {
+                                platforms.push(p.display());
+                            }
+                        }
                     }
+                    // A plain image says its platform in its config only (umoci, skopeo).
+                    crate::walk::DocKind::Manifest if platforms.is_empty() => {
+                        if let Some(p) = doc
+                            .children
+                            .iter()
+                            .find(|(r, c)| {
+                                *r == crate::walk::Role::Config
+                                    && c.media_type.kind() == Kind::Config
+                            })
+                            .and_then(|(_, c)| config_platform(layout, &c.digest))
+                        {
+                            platforms.push(p);
+                        }
+                    }
+                    _ => {}
                 }
             }
             let size = w.nodes().map(|n| n.size).sum();
@@ -83,6 +100,18 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
             }
         })
         .collect()
+}
+
+/// `os/arch[/variant]` from an image config, when it says.
+fn config_platform(layout: &Layout, config: &Digest) -> Option<String> {
+    let bytes = layout.read_blob(config, crate::JSON_LIMIT).ok()?;
+    let c: Value = serde_json::from_slice(&bytes).ok()?;
+    let os = c.get("os")?.as_str()?;
+    let arch = c.get("architecture")?.as_str()?;
+    Some(match c.get("variant").and_then(Value::as_str) {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    })
 }
 
 /// A layer, summarised.
