@@ -209,17 +209,7 @@ impl Layout {
     /// Read a whole file, refusing one larger than `limit`.
     pub(crate) fn read_file_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         let file = self.dir.open(path).map_err(|e| map_open_err(e, path))?;
-        let meta = file.metadata().map_err(Error::io("stat", path))?;
-        if !meta.is_file() {
-            return Err(Error::UnsafePath {
-                path: path.into(),
-                reason: "not a regular file".into(),
-            });
-        }
-        if meta.len() > limit {
-            return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
-        }
-        read_sized(file, meta.len(), path)
+        read_capped(file, path, limit)
     }
 
     /// Read a whole blob file by digest (through `blobs/<alg>`, by bare name), refusing one
@@ -236,15 +226,20 @@ impl Layout {
             }
             Err(e) => return Err(map_open_err(e, &path)),
         };
-        let meta = file.metadata().map_err(Error::io("stat", path.clone()))?;
-        if !meta.is_file() {
-            return Err(Error::UnsafePath { path, reason: "not a regular file".into() });
-        }
-        if meta.len() > limit {
-            return Err(Error::TooLarge { path, size: meta.len(), limit });
-        }
-        read_sized(file, meta.len(), &path)
+        read_capped(file, &path, limit)
     }
+}
+
+/// Read an open file whole: it must be a regular file of at most `limit` bytes.
+fn read_capped(file: cap_std::fs::File, path: &str, limit: u64) -> Result<Vec<u8>> {
+    let meta = file.metadata().map_err(Error::io("stat", path))?;
+    if !meta.is_file() {
+        return Err(Error::UnsafePath { path: path.into(), reason: "not a regular file".into() });
+    }
+    if meta.len() > limit {
+        return Err(Error::TooLarge { path: path.into(), size: meta.len(), limit });
+    }
+    read_sized(file, meta.len(), path)
 }
 
 /// Read a file whose size `fstat` gave (already checked against the cap): one read of that

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ocil_layout::{Layout, Reference};
+use ocil_layout::{Index, Layout, Reference};
 
 /// A parsed target.
 #[derive(Debug, Clone)]
@@ -55,6 +55,18 @@ impl Target {
 
     pub(crate) fn open(&self) -> Result<Layout> {
         open_layout(&self.dir)
+    }
+
+    /// Read `index.json` leniently (a `null` `manifests` reads as empty), warning when it
+    /// had to forgive something: for the commands that only look.
+    pub(crate) fn read_index_lenient(&self, layout: &Layout) -> Result<Index> {
+        let (index, note) = layout
+            .read_index_lenient()
+            .with_context(|| format!("cannot read `{}/index.json`", self.dir.display()))?;
+        if let Some(note) = note {
+            crate::output::warn(&note);
+        }
+        Ok(index)
     }
 }
 

@@ -13,12 +13,7 @@ use crate::{Outcome, output};
 pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     let target = Target::parse(&a.target)?;
     let layout = target.open()?;
-    let (index, note) = layout
-        .read_index_lenient()
-        .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
-    if let Some(note) = note {
-        output::warn(&note);
-    }
+    let index = target.read_index_lenient(&layout)?;
     if target.reference.is_none() && index.manifests.len() != 1 {
         let dir = target.dir.display();
         if index.manifests.is_empty() {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ocil_layout::inspect::summarize_entries;
 
 use crate::cli::LsArgs;
@@ -15,12 +15,7 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         anyhow::bail!("`ocil ls` takes a layout directory, not a reference: `{}`", a.dir);
     }
     let layout = target.open()?;
-    let (index, note) = layout
-        .read_index_lenient()
-        .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
-    if let Some(note) = note {
-        output::warn(&note);
-    }
+    let index = target.read_index_lenient(&layout)?;
     let rows = summarize_entries(&layout, &index);
     if a.json {
         output::json(&rows)?;
