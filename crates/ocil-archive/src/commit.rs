@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Digest, Layout, MediaType};
+use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Digest, Index, Layout, MediaType};
 
 use crate::stage::Staged;
 use crate::{Error, ImportOptions, ImportedImage, Result};
@@ -63,6 +63,39 @@ pub(crate) fn resolve_archive_tags(images: &mut [ImportedImage], force: bool) ->
     Ok(())
 }
 
+/// Add the images to `index` as import does: an entry per tag (a tag moves), untagged
+/// entries once.
+pub(crate) fn add_images(index: &mut Index, images: &[ImportedImage]) -> Result<()> {
+    for image in images {
+        if image.tags.is_empty() {
+            if !index.manifests.contains(&image.descriptor) {
+                index.manifests.push(image.descriptor.clone());
+            }
+            continue;
+        }
+        for t in &image.tags {
+            ocil_layout::tags::set_tag(index, &image.descriptor, &t.tag).map_err(|source| {
+                Error::InvalidTag {
+                    name: t.name.clone().unwrap_or_else(|| t.tag.clone()),
+                    tag: t.tag.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+            if let Some(name) = &t.name
+                && let Some(entry) =
+                    index.manifests.iter_mut().find(|d| d.ref_name() == Some(&t.tag))
+            {
+                entry
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name.clone());
+            }
+        }
+    }
+
+    Ok(())
+}
+
 pub(crate) fn commit(
     layout: &Layout,
     staged: &mut Staged,
@@ -87,32 +120,7 @@ pub(crate) fn commit(
             }
         }
     }
-    for image in &plan.images {
-        if image.tags.is_empty() {
-            if !index.manifests.contains(&image.descriptor) {
-                index.manifests.push(image.descriptor.clone());
-            }
-            continue;
-        }
-        for t in &image.tags {
-            ocil_layout::tags::set_tag(&mut index, &image.descriptor, &t.tag).map_err(
-                |source| Error::InvalidTag {
-                    name: t.name.clone().unwrap_or_else(|| t.tag.clone()),
-                    tag: t.tag.clone(),
-                    source: Box::new(source),
-                },
-            )?;
-            if let Some(name) = &t.name
-                && let Some(entry) =
-                    index.manifests.iter_mut().find(|d| d.ref_name() == Some(&t.tag))
-            {
-                entry
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name.clone());
-            }
-        }
-    }
+    add_images(&mut index, &plan.images)?;
 
     // Blobs, then the documents that name them, then index.json.
     let mut written = Written::default();

@@ -5,7 +5,7 @@ use ocil_layout::{Compression, Descriptor, Digest, Manifest, MediaType};
 use serde_json::Value;
 
 use crate::path::normalize_reference;
-use crate::stage::Staged;
+use crate::source::{FileFacts, Source};
 use crate::{Error, ImportedImage, Result, TagName};
 
 /// One image of `manifest.json`, resolved against the archive.
@@ -113,14 +113,14 @@ pub(crate) fn tags_from(repo_tags: &[String]) -> Result<Vec<TagName>> {
     Ok(out)
 }
 
-fn resolve(staged: &Staged, image: usize, raw: &str, what: &str) -> Result<(String, Digest)> {
+fn resolve(src: &impl Source, image: usize, raw: &str, what: &str) -> Result<(String, FileFacts)> {
     let path = normalize_reference(raw).map_err(|reason| Error::UnsafeReference {
         image,
         path: raw.into(),
         reason,
     })?;
-    match staged.file(&path)? {
-        Some((real, f)) => Ok((real.to_owned(), f.blob.digest().clone())),
+    match src.file(&path)? {
+        Some(found) => Ok(found),
         None => Err(Error::MissingEntry {
             entry: path,
             what: format!("{what} of `manifest.json` entry {image}"),
@@ -129,22 +129,23 @@ fn resolve(staged: &Staged, image: usize, raw: &str, what: &str) -> Result<(Stri
 }
 
 /// Build an OCI manifest for every `manifest.json` entry.
-pub(crate) fn plan(staged: &Staged) -> Result<Vec<DockerImage>> {
-    let bytes = staged.read_json("manifest.json")?.ok_or_else(|| Error::MissingEntry {
+pub(crate) fn plan(src: &impl Source) -> Result<Vec<DockerImage>> {
+    let bytes = src.read_json("manifest.json")?.ok_or_else(|| Error::MissingEntry {
         entry: "manifest.json".into(),
         what: "the docker-save manifest".into(),
     })?;
     let mut out = Vec::new();
     for (i, entry) in parse_manifest_json(&bytes)?.into_iter().enumerate() {
         let ManifestEntry { config: config_raw, repo_tags, layers: layers_raw } = entry;
-        let (config_path, config) = resolve(staged, i, &config_raw, "the config")?;
-        let config_bytes = staged.read_json(&config_path)?.unwrap_or_default();
+        let (config_path, config) = resolve(src, i, &config_raw, "the config")?;
+        let config = config.digest;
+        let config_bytes = src.read_json(&config_path)?.unwrap_or_default();
         let diff_ids = diff_ids(&config_path, &config_bytes)?;
         let mut layer_paths = Vec::new();
         let mut layers = Vec::new();
         for (n, raw) in layers_raw.iter().enumerate() {
-            let (path, digest) = resolve(staged, i, raw, &format!("layer {n}"))?;
-            let (_, f) = staged.file(&path)?.expect("resolved just above");
+            let (path, f) = resolve(src, i, raw, &format!("layer {n}"))?;
+            let digest = f.digest.clone();
             let media_type = match Compression::sniff(&f.head) {
                 Compression::None => MediaType::OciLayerTar,
                 Compression::Gzip => MediaType::OciLayerGzip,
@@ -162,7 +163,7 @@ pub(crate) fn plan(staged: &Staged) -> Result<Vec<DockerImage>> {
                     ),
                 });
             }
-            layers.push(Descriptor::new(media_type, digest, f.blob.size()));
+            layers.push(Descriptor::new(media_type, digest, f.size));
             layer_paths.push(path);
         }
         if diff_ids.len() != layers.len() {

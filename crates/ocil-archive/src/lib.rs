@@ -23,6 +23,9 @@
 //! links leading outside the archive or standing in for `index.json` or a blob, oversized
 //! JSON, blobs that do not match their names, truncated streams.
 //!
+//! [`copy()`] copies images between two layouts: only the blobs the destination lacks,
+//! each verified as it lands (hard links or `copy_file_range`), referrers included.
+//!
 //! [`scan`] reads any tar without writing anything: its kind, entries, unsafe names and the
 //! digest of the uncompressed stream (a layer's diff_id), for `ocil fsck FILE`.
 //!
@@ -57,11 +60,13 @@
 #![warn(missing_docs, clippy::unwrap_used)]
 
 mod commit;
+pub mod copy;
 mod docker;
 mod error;
 mod oci;
 mod path;
 mod scan;
+mod source;
 mod stage;
 mod stream;
 
@@ -69,6 +74,7 @@ use std::io::Read;
 
 use ocil_layout::{Compression, Descriptor, Layout};
 
+pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, copy};
 pub use error::{Error, Result};
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 
@@ -146,31 +152,19 @@ pub struct ImportReport {
 /// `layout`.
 pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Result<ImportReport> {
     let mut staged = stage::stage(reader, layout)?;
-    let has = |p: &str| staged.nodes.contains_key(p);
-    let (format, plan) = if has("oci-layout") || (has("index.json") && !has("manifest.json")) {
-        let dual = has("manifest.json");
-        let (images, keep) = oci::plan(&staged, dual)?;
-        let format = if dual { Format::DockerOciArchive } else { Format::OciArchive };
-        (format, commit::Plan { images, keep, documents: Vec::new() })
-    } else if has("manifest.json") {
-        let images = docker::plan(&staged)?;
-        let mut keep = Vec::new();
-        for image in &images {
-            keep.push(image.config_path.clone());
-            keep.extend(image.layer_paths.iter().cloned());
-        }
-        let plan = commit::Plan {
-            images: images.iter().map(ImportedImage::from).collect(),
-            keep,
-            documents: images.iter().map(|i| i.manifest.clone()).collect(),
-        };
-        (Format::DockerArchive, plan)
-    } else if has("repositories") {
-        return Err(Error::LegacyFormat);
-    } else {
-        return Err(Error::NotAnImageArchive);
+    let planned = plan(&staged)?;
+    let keep = match planned.format {
+        // Every verified `blobs/` entry of an OCI archive lands, referenced or not.
+        Format::OciArchive | Format::DockerOciArchive => staged
+            .nodes
+            .iter()
+            .filter(|(_, n)| matches!(n, stage::Node::File(f) if f.verified))
+            .map(|(p, _)| p.clone())
+            .collect(),
+        Format::DockerArchive => planned.docker_files,
     };
-    let mut plan = plan;
+    let format = planned.format;
+    let mut plan = commit::Plan { images: planned.images, keep, documents: planned.documents };
     commit::resolve_archive_tags(&mut plan.images, opts.force)?;
     let written = commit::commit(layout, &mut staged, &plan, opts)?;
     let left = staged.nodes.values().filter(|n| matches!(n, stage::Node::File(_))).count();
@@ -183,4 +177,43 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
         bytes: written.bytes,
         unused_files: left,
     })
+}
+
+/// What an archive holds, as import (and the in-place view) understands it.
+pub(crate) struct Planned {
+    pub(crate) format: Format,
+    /// The `index.json` entries, in the archive's order.
+    pub(crate) images: Vec<ImportedImage>,
+    /// The manifests built for docker-save images.
+    pub(crate) documents: Vec<Vec<u8>>,
+    /// For docker-save archives: the configs and layers the images use.
+    pub(crate) docker_files: Vec<String>,
+}
+
+/// Tell the format and plan the images: the one decision import and the view share.
+pub(crate) fn plan(src: &impl source::Source) -> Result<Planned> {
+    let planned = if src.has("oci-layout") || (src.has("index.json") && !src.has("manifest.json")) {
+        let dual = src.has("manifest.json");
+        let images = oci::plan(src, dual)?;
+        let format = if dual { Format::DockerOciArchive } else { Format::OciArchive };
+        Planned { format, images, documents: Vec::new(), docker_files: Vec::new() }
+    } else if src.has("manifest.json") {
+        let images = docker::plan(src)?;
+        let mut docker_files = Vec::new();
+        for image in &images {
+            docker_files.push(image.config_path.clone());
+            docker_files.extend(image.layer_paths.iter().cloned());
+        }
+        Planned {
+            format: Format::DockerArchive,
+            images: images.iter().map(ImportedImage::from).collect(),
+            documents: images.into_iter().map(|i| i.manifest).collect(),
+            docker_files,
+        }
+    } else if src.has("repositories") {
+        return Err(Error::LegacyFormat);
+    } else {
+        return Err(Error::NotAnImageArchive);
+    };
+    Ok(planned)
 }

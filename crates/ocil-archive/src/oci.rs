@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use crate::docker::{parse_manifest_json, tags_from};
 use crate::path::normalize_reference;
-use crate::stage::{Node, Staged};
+use crate::source::Source;
 use crate::{Error, ImportedImage, Result, TagName};
 
-/// The images of `index.json`, and the blobs to keep (every verified `blobs/` entry).
-pub(crate) fn plan(staged: &Staged, dual: bool) -> Result<(Vec<ImportedImage>, Vec<String>)> {
+/// The images of `index.json`.
+pub(crate) fn plan(staged: &impl Source, dual: bool) -> Result<Vec<ImportedImage>> {
     let marker = staged.read_json("oci-layout")?.ok_or_else(|| Error::MissingEntry {
         entry: "oci-layout".into(),
         what: "the image layout marker".into(),
@@ -64,13 +64,7 @@ pub(crate) fn plan(staged: &Staged, dual: bool) -> Result<(Vec<ImportedImage>, V
         }
         images.push(ImportedImage { descriptor, tags });
     }
-    let keep = staged
-        .nodes
-        .iter()
-        .filter(|(_, n)| matches!(n, Node::File(f) if f.verified))
-        .map(|(p, _)| p.clone())
-        .collect();
-    Ok((images, keep))
+    Ok(images)
 }
 
 fn check_marker(bytes: &[u8]) -> Result<()> {
@@ -87,7 +81,7 @@ fn check_marker(bytes: &[u8]) -> Result<()> {
 }
 
 /// `(config digest, tags)` for every `manifest.json` entry whose config is in the archive.
-fn docker_tags(staged: &Staged) -> Result<Vec<(Digest, Vec<TagName>)>> {
+fn docker_tags(staged: &impl Source) -> Result<Vec<(Digest, Vec<TagName>)>> {
     let Some(bytes) = staged.read_json("manifest.json")? else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for (i, e) in parse_manifest_json(&bytes)?.into_iter().enumerate() {
@@ -98,7 +92,7 @@ fn docker_tags(staged: &Staged) -> Result<Vec<(Digest, Vec<TagName>)>> {
             reason,
         })?;
         if let Some((_, f)) = staged.file(&path)? {
-            out.push((f.blob.digest().clone(), tags_from(&repo_tags)?));
+            out.push((f.digest, tags_from(&repo_tags)?));
         }
     }
     Ok(out)
@@ -106,7 +100,7 @@ fn docker_tags(staged: &Staged) -> Result<Vec<(Digest, Vec<TagName>)>> {
 
 /// The configs an `index.json` entry leads to (its manifest's, or its index's manifests'),
 /// as far as the archive holds them.
-fn config_digests(staged: &Staged, desc: &Descriptor) -> Vec<Digest> {
+fn config_digests(staged: &impl Source, desc: &Descriptor) -> Vec<Digest> {
     let read = |d: &Digest| -> Option<Value> {
         let bytes = staged.read_json(&d.blob_path()).ok()??;
         serde_json::from_slice(&bytes).ok()

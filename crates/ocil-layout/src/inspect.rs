@@ -104,8 +104,13 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
 
 /// `os/arch[/variant]` from an image config, when it says.
 fn config_platform(layout: &Layout, config: &Digest) -> Option<String> {
-    let bytes = layout.read_blob(config, crate::JSON_LIMIT).ok()?;
-    let c: Value = serde_json::from_slice(&bytes).ok()?;
+    config_platform_of(&layout.read_blob(config, crate::JSON_LIMIT).ok()?)
+}
+
+/// `os/arch[/variant]` from the bytes of an image config, when it says (the platform
+/// `ocil ls` shows for a plain image).
+pub fn config_platform_of(bytes: &[u8]) -> Option<String> {
+    let c: Value = serde_json::from_slice(bytes).ok()?;
     let os = c.get("os")?.as_str()?;
     let arch = c.get("architecture")?.as_str()?;
     Some(match c.get("variant").and_then(Value::as_str) {
@@ -262,6 +267,18 @@ fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
 
 /// Read and summarise what `desc` points at.
 pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
+    inspect_with(|digest, limit| layout.read_blob(digest, limit), desc)
+}
+
+/// [`inspect`] over any store of blobs: `read(digest, limit)` returns a blob's verified
+/// bytes (an archive read in place, for `ocil inspect FILE.tar`).
+pub fn inspect_with<E>(
+    read: impl Fn(&Digest, u64) -> std::result::Result<Vec<u8>, E>,
+    desc: &Descriptor,
+) -> std::result::Result<Inspected, E>
+where
+    E: From<Error> + std::error::Error,
+{
     let may_be_doc = desc.size <= crate::JSON_LIMIT
         && !matches!(desc.media_type.kind(), Kind::Layer { .. } | Kind::Config | Kind::Empty);
     if !may_be_doc {
@@ -271,7 +288,7 @@ pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
             size: desc.size,
         });
     }
-    let bytes = layout.read_blob(&desc.digest, crate::JSON_LIMIT)?;
+    let bytes = read(&desc.digest, crate::JSON_LIMIT)?;
     let v: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(_) if !desc.media_type.kind().is_walkable() => {
@@ -281,7 +298,9 @@ pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
                 size: desc.size,
             });
         }
-        Err(source) => return Err(Error::InvalidJson { path: desc.digest.blob_path(), source }),
+        Err(source) => {
+            return Err(Error::InvalidJson { path: desc.digest.blob_path(), source }.into());
+        }
     };
     let subject = v.pointer("/subject/digest").and_then(Value::as_str).and_then(|s| s.parse().ok());
     match doc_kind(desc, &v) {
@@ -375,8 +394,7 @@ pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
                 config_note: None,
             };
             if config.media_type.kind() == Kind::Config {
-                match layout
-                    .read_blob(&config.digest, crate::JSON_LIMIT)
+                match read(&config.digest, crate::JSON_LIMIT)
                     .map(|b| serde_json::from_slice::<Value>(&b))
                 {
                     Ok(Ok(c)) => fill_config(&mut s, &c),

@@ -1,0 +1,189 @@
+//! What import and the in-place view share: the tree of an archive's entries (files,
+//! directories, links), the checks every tar entry passes before it joins the tree, link
+//! resolution inside the archive, and the [`Source`] the format planners read from.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
+
+use crate::path::{normalize_entry, resolve_hardlink, resolve_symlink};
+use crate::{Error, Result};
+
+/// One entry of the archive; `F` is what is known about a regular file.
+#[derive(Debug)]
+pub(crate) enum Node<F> {
+    File(F),
+    Dir,
+    Link { target: String },
+}
+
+/// Top-level names that must be regular files.
+const PROTECTED: [&str; 4] = ["oci-layout", "index.json", "manifest.json", "repositories"];
+
+fn is_protected(path: &str) -> bool {
+    PROTECTED.contains(&path) || path == "blobs" || path.starts_with("blobs/")
+}
+
+/// Whether an entry is one of the small JSON documents kept in memory (and refused when it
+/// is over the cap).
+pub(crate) fn keep_json(path: &str) -> bool {
+    PROTECTED.contains(&path) || (!path.contains('/') && path.ends_with(".json"))
+}
+
+/// `blobs/<alg>/<hex>` with a valid digest.
+pub(crate) fn blob_name(path: &str) -> Option<Digest> {
+    let rest = path.strip_prefix("blobs/")?;
+    let (alg, hex) = rest.split_once('/')?;
+    let alg = Algorithm::from_name(alg)?;
+    Digest::from_parts(alg, hex).ok()
+}
+
+/// A tar entry after the checks.
+pub(crate) enum Checked {
+    /// Nothing to record (the archive root, a PAX global header).
+    Skip,
+    /// A regular file.
+    File { path: String, size: u64 },
+    /// A directory.
+    Dir { path: String },
+    /// A symlink or hardlink, resolved to a path inside the archive.
+    Link { path: String, target: String },
+}
+
+/// Check one entry: a safe name, a type an image archive may hold, no link in place of a
+/// layout file or leading outside the archive, no JSON document over the cap.
+pub(crate) fn check_entry<R: Read>(entry: &tar::Entry<'_, R>) -> Result<(Checked, String)> {
+    let raw = entry.path_bytes().into_owned();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    let path = normalize_entry(&raw)
+        .map_err(|reason| Error::UnsafeEntry { entry: shown.clone(), reason })?;
+    let ty = entry.header().entry_type();
+    let Some(path) = path else {
+        // The archive root (`./`): only a directory makes sense there.
+        if !ty.is_dir() {
+            return Err(Error::UnsafeEntry { entry: shown, reason: "it names the archive root" });
+        }
+        return Ok((Checked::Skip, shown));
+    };
+    if ty.is_pax_global_extensions() {
+        return Ok((Checked::Skip, path));
+    }
+    let size = entry.size();
+    let checked = if ty.is_file() || ty == tar::EntryType::Continuous {
+        if keep_json(&path) && size > JSON_LIMIT {
+            return Err(Error::TooLarge { entry: path, size, limit: JSON_LIMIT });
+        }
+        Checked::File { path: path.clone(), size }
+    } else if ty.is_dir() {
+        Checked::Dir { path: path.clone() }
+    } else if ty.is_symlink() || ty.is_hard_link() {
+        let kind = if ty.is_symlink() { "symlink" } else { "hardlink" };
+        if is_protected(&path) {
+            return Err(Error::LinkNotAllowed { entry: path, kind });
+        }
+        let target_raw = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+        let target = String::from_utf8_lossy(&target_raw).into_owned();
+        let resolved = if ty.is_symlink() {
+            resolve_symlink(&path, &target)
+        } else {
+            resolve_hardlink(&target)
+        };
+        match resolved {
+            Some(t) if t != path => Checked::Link { path: path.clone(), target: t },
+            Some(_) => {
+                return Err(Error::LinkUnresolved {
+                    entry: path.clone(),
+                    target: path,
+                    reason: "is the link itself",
+                });
+            }
+            None => return Err(Error::LinkEscapes { entry: path, kind, target }),
+        }
+    } else {
+        let kind = match ty {
+            tar::EntryType::Char => "character device",
+            tar::EntryType::Block => "block device",
+            tar::EntryType::Fifo => "fifo",
+            tar::EntryType::GNUSparse => "sparse file",
+            _ => "entry of an unknown type",
+        };
+        return Err(Error::UnsupportedEntry { entry: path, kind });
+    };
+    Ok((checked, path))
+}
+
+/// Add a node; a path seen before is a duplicate (a directory repeated is allowed).
+pub(crate) fn insert<F>(
+    nodes: &mut BTreeMap<String, Node<F>>,
+    path: String,
+    node: Node<F>,
+) -> Result<()> {
+    match (nodes.get(&path), &node) {
+        (None, _) => {
+            nodes.insert(path, node);
+            Ok(())
+        }
+        (Some(Node::Dir), Node::Dir) => Ok(()),
+        (Some(_), _) => Err(Error::DuplicateEntry { entry: path }),
+    }
+}
+
+/// The regular file at `path`, following symlinks and hardlinks inside the archive.
+pub(crate) fn resolve<'a, F>(
+    nodes: &'a BTreeMap<String, Node<F>>,
+    path: &str,
+) -> Result<Option<(&'a str, &'a F)>> {
+    let mut cur = path;
+    for _ in 0..40 {
+        match nodes.get_key_value(cur) {
+            None if cur == path => return Ok(None),
+            None => {
+                return Err(Error::LinkUnresolved {
+                    entry: path.into(),
+                    target: cur.into(),
+                    reason: "is not in the archive",
+                });
+            }
+            Some((_, Node::Dir)) if cur == path => {
+                return Err(Error::NotAFile { entry: path.into() });
+            }
+            Some((_, Node::Dir)) => {
+                return Err(Error::LinkUnresolved {
+                    entry: path.into(),
+                    target: cur.into(),
+                    reason: "is a directory",
+                });
+            }
+            Some((k, Node::File(f))) => return Ok(Some((k.as_str(), f))),
+            Some((_, Node::Link { target })) => cur = target,
+        }
+    }
+    Err(Error::LinkUnresolved {
+        entry: path.into(),
+        target: cur.into(),
+        reason: "is part of a chain of links that is too long or loops",
+    })
+}
+
+/// What the planners need to know about a regular file.
+#[derive(Debug, Clone)]
+pub(crate) struct FileFacts {
+    /// Its digest: of its bytes (import, and the view for files not named by digest), or
+    /// the digest its `blobs/<alg>/<hex>` name says (the view checks it when it reads).
+    pub(crate) digest: Digest,
+    /// Its size.
+    pub(crate) size: u64,
+    /// Its first bytes (up to 8), to sniff compression.
+    pub(crate) head: Vec<u8>,
+}
+
+/// An archive as the format planners read it: staged for import, or indexed in place.
+pub(crate) trait Source {
+    /// Whether an entry (of any type) has this normalised path.
+    fn has(&self, path: &str) -> bool;
+    /// The regular file at `path` (after links): its real path and facts.
+    fn file(&self, path: &str) -> Result<Option<(String, FileFacts)>>;
+    /// The bytes of a file, capped at the JSON limit.
+    fn read_json(&self, path: &str) -> Result<Option<Vec<u8>>>;
+}
