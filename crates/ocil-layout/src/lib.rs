@@ -6,6 +6,7 @@
 //! - [`Descriptor`], [`Index`], [`Manifest`], [`Platform`]: spec data that keeps unknown fields;
 //! - [`Layout`]: the handle over a `cap_std` directory: `oci-layout`, atomic `index.json`
 //!   replacement under a cross-process lock, the verified blob store;
+//! - [`progress`]: the progress callbacks long operations report to;
 //! - [`walk`]: the one graph walk shared by fsck, gc and friends;
 //! - [`validate`]: structural validation per the image spec.
 //!
@@ -39,6 +40,7 @@ pub mod inspect;
 mod layout;
 mod lock;
 pub mod media_type;
+pub mod progress;
 pub mod reference;
 pub mod tags;
 pub mod validate;

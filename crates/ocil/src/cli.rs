@@ -39,6 +39,9 @@ pub(crate) enum Command {
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
+    /// Copy images between layouts (only missing blobs; --link hard-links)
+    #[command(long_about = crate::commands::copy::HELP)]
+    Copy(crate::commands::copy::CopyArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.

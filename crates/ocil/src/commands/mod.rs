@@ -1,6 +1,7 @@
 //! One file per subcommand; `run` dispatches.
 
 mod cat;
+pub(crate) mod copy;
 mod fsck;
 mod gc;
 mod import;
@@ -25,5 +26,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Untag(a) => tag::run_untag(a),
         Command::New(a) => new::run(a),
         Command::Import(a) => import::run(a),
+        Command::Copy(a) => copy::run(a),
     }
 }

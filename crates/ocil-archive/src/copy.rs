@@ -1,0 +1,660 @@
+//! Copy images between two layouts: `ocil copy SRC[:REF] DST[:TAG]`.
+//!
+//! 1. The images are chosen from SRC's `index.json` (read once: it is replaced by rename, so
+//!    the read is a snapshot): every entry, or the one `REF` names, or with a platform the
+//!    manifest of that platform inside the index `REF` names.
+//! 2. Their closure is walked in SRC (indexes, manifests, configs, layers, subjects), and
+//!    the referrers of every copied manifest or index found in SRC's store (documents whose
+//!    `subject` names one) join it, with their own closures, until nothing new comes.
+//! 3. Every blob of the closure that DST lacks is copied into a locked temp file in DST's
+//!    store, then hashed and checked against its digest and size, fsynced and renamed into
+//!    place. The copy uses `copy_file_range` (through `std::io::copy` between two files), so
+//!    the kernel copies, or reflinks on filesystems that can. With [`CopyOptions::link`], the
+//!    blob is hard-linked into the temp name instead (falling back to a copy across
+//!    filesystems), and the linked file is hashed before it is renamed, so what lands is
+//!    verified either way. Blobs DST already has (same size) are not touched.
+//! 4. Under DST's lock: every blob of the closure is checked to be present in DST, the
+//!    tags are checked (a tag naming a different image is an error unless
+//!    [`CopyOptions::force`]), and `index.json` is replaced once.
+//!
+//! Concurrent gc: copy does not lock SRC (two copies in opposite directions would
+//! deadlock). A gc on SRC can only remove blobs that SRC's `index.json` no longer reaches;
+//! if one of the copied images loses a blob that way, the copy of that blob fails, the copy
+//! stops with an error naming the blob, and DST's `index.json` is untouched: DST is never
+//! broken, and the blobs that did land are unreferenced until a retry or a gc. A gc on DST
+//! could remove blobs this copy landed but has not yet named (with `--prune=now`): the
+//! check under DST's lock in step 4 catches it, and the copy fails without naming them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Read, Seek};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cap_std::fs::{Dir, File};
+use ocil_layout::progress::Progress;
+use ocil_layout::walk::{self, LeafCheck, Severity, WalkOptions};
+use ocil_layout::{
+    ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, TEMP_PREFIX,
+};
+use serde_json::Value;
+
+/// How to copy.
+#[derive(Clone, Copy)]
+pub struct CopyOptions<'a> {
+    /// The entry of SRC to copy; `None`: every entry.
+    pub reference: Option<&'a Reference>,
+    /// The tag the copy gets in DST (needs `reference`). Without it, a tag `reference`
+    /// keeps its name; a digest reference makes an untagged entry.
+    pub tag: Option<&'a str>,
+    /// Copy only this platform's manifest (`os/arch[/variant]`) of the index `reference`
+    /// names.
+    pub platform: Option<&'a str>,
+    /// Hard-link blobs instead of copying them, when both layouts are on one filesystem.
+    pub link: bool,
+    /// Move tags of DST that name a different image.
+    pub force: bool,
+    /// Where progress goes.
+    pub progress: &'a dyn Progress,
+}
+
+impl std::fmt::Debug for CopyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOptions")
+            .field("reference", &self.reference)
+            .field("tag", &self.tag)
+            .field("platform", &self.platform)
+            .field("link", &self.link)
+            .field("force", &self.force)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `index.json` entry the copy added to DST (or found there already).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopiedImage {
+    /// The entry, as written to DST.
+    pub descriptor: Descriptor,
+    /// Its tag in DST, if any.
+    pub tag: Option<String>,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default)]
+pub struct CopyReport {
+    /// The entries, in order.
+    pub images: Vec<CopiedImage>,
+    /// Blobs in the closure (present in SRC).
+    pub blobs: usize,
+    /// Referrers that came along.
+    pub referrers: usize,
+    /// Blobs copied (bytes moved).
+    pub copied: usize,
+    /// Blobs hard-linked.
+    pub linked: usize,
+    /// Bytes of the blobs copied or linked.
+    pub bytes: u64,
+    /// Blobs DST already had.
+    pub present: usize,
+    /// Blobs that could not be linked (another filesystem) and were copied instead.
+    pub link_fallbacks: usize,
+}
+
+/// Why a copy failed. Nothing of a failed copy is named by DST's `index.json`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CopyError {
+    /// A layout operation failed (the error names the file or blob).
+    #[error(transparent)]
+    Layout(#[from] ocil_layout::Error),
+    /// The closure in SRC is broken: a blob is missing or a document is unreadable.
+    #[error("SRC is broken at {path}: {message}")]
+    Source {
+        /// From `index.json` to the blob.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A SRC blob's bytes do not match its name.
+    #[error("SRC blob `{path}` is corrupt: its content hashes to `{found}` ({size} bytes)")]
+    Corrupt {
+        /// Its path in SRC.
+        path: String,
+        /// What it hashes to.
+        found: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A SRC blob's size is not the size its descriptor gives.
+    #[error("SRC blob `{path}` has {found} bytes, its descriptor says {expected}")]
+    WrongSize {
+        /// Its path in SRC.
+        path: String,
+        /// The descriptor's size.
+        expected: u64,
+        /// The blob's size.
+        found: u64,
+    },
+    /// A SRC blob disappeared while it was copied (a gc on SRC?).
+    #[error(
+        "SRC blob `{path}` disappeared during the copy (a concurrent gc?); nothing was tagged: retry"
+    )]
+    Vanished {
+        /// Its path in SRC.
+        path: String,
+    },
+    /// A blob that landed in DST was gone before the commit (a gc on DST?).
+    #[error(
+        "blob `{digest}` disappeared from DST before the commit (a concurrent gc with --prune=now?); nothing was tagged: retry"
+    )]
+    VanishedFromDestination {
+        /// The blob.
+        digest: Digest,
+    },
+    /// I/O on a named file failed.
+    #[error("cannot {op} `{path}`")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A tag of DST already names a different image.
+    #[error("tag `{tag}` already names `{existing}` in DST, not `{new}` (use --force to move it)")]
+    TagConflict {
+        /// The tag.
+        tag: String,
+        /// What DST's tag names.
+        existing: Digest,
+        /// What the copy would tag.
+        new: Digest,
+    },
+    /// The options do not fit together or with SRC.
+    #[error("{0}")]
+    Usage(String),
+    /// `--platform` found no matching manifest.
+    #[error("`{reference}` has no manifest for platform `{platform}` (it has: {available})")]
+    NoSuchPlatform {
+        /// The reference.
+        reference: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
+}
+
+/// The result type of copies.
+pub type CopyResult<T> = std::result::Result<T, CopyError>;
+
+/// A root: a descriptor to copy, and what `index.json` entry it becomes (if any).
+struct Root {
+    desc: Descriptor,
+    entry: Option<Descriptor>,
+    tag: Option<String>,
+}
+
+/// Copy images from `src` to `dst`. See the module docs.
+pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<CopyReport> {
+    let index = src.read_index()?;
+    let roots = choose_roots(src, &index, opts)?;
+
+    // The closure, with referrers.
+    let mut descs: Vec<Descriptor> = roots.iter().map(|r| r.desc.clone()).collect();
+    let mut closure = walk_closure(src, &descs)?;
+    let mut referrers = 0;
+    let candidates = referrer_candidates(src, &closure)?;
+    loop {
+        let docs: HashSet<Digest> = closure.docs.iter().cloned().collect();
+        let new: Vec<Descriptor> = candidates
+            .iter()
+            .filter(|(d, (subject, _))| docs.contains(subject) && !closure.has(d))
+            .map(|(d, (_, desc))| {
+                let mut desc = desc.clone();
+                desc.digest = d.clone();
+                desc
+            })
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        referrers += new.len();
+        descs.extend(new);
+        closure = walk_closure(src, &descs)?;
+    }
+    // SRC index.json entries that are referrers of what is copied become DST entries too.
+    let mut roots = roots;
+    if opts.reference.is_some() {
+        let docs: HashSet<Digest> = closure.docs.iter().cloned().collect();
+        for e in &index.manifests {
+            if roots.iter().any(|r| r.desc.digest == e.digest) {
+                continue;
+            }
+            if let Some((subject, _)) = candidates.get(&e.digest)
+                && docs.contains(subject)
+            {
+                roots.push(Root {
+                    desc: e.clone(),
+                    entry: Some(e.clone()),
+                    tag: e.ref_name().map(str::to_owned),
+                });
+            }
+        }
+    }
+
+    // Blobs.
+    let mut report = CopyReport { blobs: closure.blobs.len(), referrers, ..CopyReport::default() };
+    let mut todo = Vec::new();
+    for (digest, size) in &closure.blobs {
+        match dst.stat_blob(digest)? {
+            Some(s) if s == *size => report.present += 1,
+            _ => todo.push((digest.clone(), *size)),
+        }
+    }
+    let total: u64 = todo.iter().map(|(_, s)| s).sum();
+    opts.progress.begin("copy", Some(total));
+    let mut blobs = BlobCopier { src, dst, dirs: HashMap::new(), progress: opts.progress };
+    let result = (|| {
+        for (digest, size) in &todo {
+            match blobs.transfer(digest, *size, opts.link)? {
+                How::Copied => report.copied += 1,
+                How::Linked => report.linked += 1,
+                How::FellBack => {
+                    report.copied += 1;
+                    report.link_fallbacks += 1;
+                }
+            }
+            report.bytes += size;
+        }
+        Ok::<(), CopyError>(())
+    })();
+    opts.progress.end();
+    result?;
+
+    // index.json, once, under DST's lock.
+    let lock = dst.lock()?;
+    for (digest, size) in &closure.blobs {
+        if dst.stat_blob(digest)? != Some(*size) {
+            return Err(CopyError::VanishedFromDestination { digest: digest.clone() });
+        }
+    }
+    let mut dst_index = dst.read_index()?;
+    for root in roots.iter().filter(|r| r.entry.is_some()) {
+        if let Some(tag) = &root.tag
+            && let Some(existing) = dst_index.manifests.iter().find(|d| d.ref_name() == Some(tag))
+            && existing.digest != root.desc.digest
+            && !opts.force
+        {
+            return Err(CopyError::TagConflict {
+                tag: tag.clone(),
+                existing: existing.digest.clone(),
+                new: root.desc.digest.clone(),
+            });
+        }
+    }
+    for root in roots {
+        let Some(mut entry) = root.entry else { continue };
+        match &root.tag {
+            Some(tag) => {
+                ocil_layout::tags::set_tag(&mut dst_index, &entry, tag)?;
+                if let Some(e) = dst_index.manifests.iter().find(|d| d.ref_name() == Some(tag)) {
+                    entry = e.clone();
+                }
+            }
+            None => {
+                if let Some(ann) = entry.annotations.as_mut() {
+                    ann.remove(ANNOTATION_REF_NAME);
+                    if ann.is_empty() {
+                        entry.annotations = None;
+                    }
+                }
+                let already = dst_index
+                    .manifests
+                    .iter()
+                    .any(|d| d.digest == entry.digest && d.ref_name().is_none());
+                if !already {
+                    dst_index.manifests.push(entry.clone());
+                }
+            }
+        }
+        report.images.push(CopiedImage { descriptor: entry, tag: root.tag });
+    }
+    dst.write_index(&dst_index, &lock)?;
+    Ok(report)
+}
+
+fn choose_roots(src: &Layout, index: &Index, opts: &CopyOptions<'_>) -> CopyResult<Vec<Root>> {
+    let Some(reference) = opts.reference else {
+        if opts.tag.is_some() {
+            return Err(CopyError::Usage(
+                "DST:TAG needs SRC:REF (which image should the tag name?)".into(),
+            ));
+        }
+        if opts.platform.is_some() {
+            return Err(CopyError::Usage("--platform needs SRC:REF".into()));
+        }
+        return Ok(index
+            .manifests
+            .iter()
+            .map(|d| Root {
+                desc: d.clone(),
+                entry: Some(d.clone()),
+                tag: d.ref_name().map(str::to_owned),
+            })
+            .collect());
+    };
+    let found = src.resolve(index, Some(reference))?;
+    let mut tag = match (opts.tag, reference) {
+        (Some(t), _) => Some(t.to_owned()),
+        (None, Reference::Tag(t)) => Some(t.clone()),
+        (None, Reference::Digest(_)) => None,
+    };
+    if let Some(t) = &tag {
+        ocil_layout::reference::validate_tag(t)?;
+    }
+    let Some(platform) = opts.platform else {
+        let entry = found.clone();
+        return Ok(vec![Root { desc: found, entry: Some(entry), tag: tag.take() }]);
+    };
+    if found.media_type.kind() != Kind::Index {
+        return Err(CopyError::Usage(format!(
+            "--platform: `{reference}` is a {}, not an index",
+            found.media_type.short()
+        )));
+    }
+    let bytes = src.read_blob(&found.digest, ocil_layout::JSON_LIMIT)?;
+    let child_index: Index = serde_json::from_slice(&bytes).map_err(|e| CopyError::Source {
+        path: found.digest.blob_path(),
+        message: format!("not a valid index: {e}"),
+    })?;
+    let Some(child) = child_index
+        .manifests
+        .iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
+    else {
+        let available: Vec<String> = child_index
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref().map(|p| p.display()))
+            .collect();
+        return Err(CopyError::NoSuchPlatform {
+            reference: reference.to_string(),
+            platform: platform.to_owned(),
+            available: if available.is_empty() { "none".into() } else { available.join(", ") },
+        });
+    };
+    let mut entry = child.clone();
+    entry.annotations = None;
+    Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag }])
+}
+
+/// The blobs to copy (present in SRC) and the documents among them.
+struct Closure {
+    blobs: BTreeMap<Digest, u64>,
+    docs: Vec<Digest>,
+}
+
+impl Closure {
+    fn has(&self, d: &Digest) -> bool {
+        self.blobs.contains_key(d)
+    }
+}
+
+fn walk_closure(src: &Layout, roots: &[Descriptor]) -> CopyResult<Closure> {
+    let opts = WalkOptions {
+        follow_subject: true,
+        sniff_unknown: true,
+        leaves: LeafCheck::Stat,
+        keep_bytes: false,
+        keep_documents: true,
+    };
+    let w = walk::walk(src, roots, opts);
+    if let Some(p) = w.problems.iter().find(|p| p.severity == Severity::Error) {
+        return Err(CopyError::Source { path: p.path.clone(), message: p.message.clone() });
+    }
+    let mut blobs = BTreeMap::new();
+    for node in w.nodes() {
+        // Absent nondistributable layers and missing subjects (warnings) stay absent.
+        if node.present == Some(false) {
+            continue;
+        }
+        if node.present.is_none() && src.stat_blob(&node.digest)?.is_none() {
+            continue;
+        }
+        blobs.insert(node.digest.clone(), node.size);
+    }
+    let docs = w.documents.iter().map(|d| d.digest.clone()).collect();
+    Ok(Closure { blobs, docs })
+}
+
+/// Every small JSON document in SRC's store with a `subject`: digest -> (subject, a
+/// descriptor for it).
+fn referrer_candidates(
+    src: &Layout,
+    closure: &Closure,
+) -> CopyResult<HashMap<Digest, (Digest, Descriptor)>> {
+    let mut out = HashMap::new();
+    let names = src.list_blob_names()?;
+    for d in names.digests {
+        if closure.has(&d) {
+            continue;
+        }
+        let Some(probe) = src.probe_blob(&d, 64, walk::SNIFF_LIMIT)? else { continue };
+        if probe.head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            continue;
+        }
+        let Ok(bytes) = src.read_blob(&d, walk::SNIFF_LIMIT) else { continue };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
+        let Some(subject) = v
+            .get("subject")
+            .and_then(|s| s.get("digest"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Digest>().ok())
+        else {
+            continue;
+        };
+        let media_type = match v.get("mediaType").and_then(Value::as_str) {
+            Some(t) => ocil_layout::MediaType::from(t),
+            None if v.get("manifests").is_some() => ocil_layout::MediaType::OciIndex,
+            None => ocil_layout::MediaType::OciManifest,
+        };
+        if !media_type.kind().is_walkable() {
+            continue;
+        }
+        let mut desc = Descriptor::new(media_type, d.clone(), bytes.len() as u64);
+        if let Some(a) = v.get("artifactType").and_then(Value::as_str) {
+            desc.artifact_type = Some(a.to_owned());
+        }
+        out.insert(d, (subject, desc));
+    }
+    Ok(out)
+}
+
+enum How {
+    Copied,
+    Linked,
+    FellBack,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn temp_name() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{TEMP_PREFIX}copy-{}-{n}-{nanos:08x}", std::process::id())
+}
+
+/// A temp file in DST's store: removed when dropped unless published.
+struct Temp<'a> {
+    dir: &'a Dir,
+    name: String,
+}
+
+impl Drop for Temp<'_> {
+    fn drop(&mut self) {
+        if !self.name.is_empty() {
+            let _ = self.dir.remove_file(&self.name);
+        }
+    }
+}
+
+/// Chunk for `copy_file_range`: progress is reported between chunks.
+const CHUNK: u64 = 16 * 1024 * 1024;
+
+struct BlobCopier<'a> {
+    src: &'a Layout,
+    dst: &'a Layout,
+    dirs: HashMap<Algorithm, (Dir, Dir)>,
+    progress: &'a dyn Progress,
+}
+
+impl BlobCopier<'_> {
+    /// `blobs/<alg>` of SRC and DST (created in DST).
+    fn dirs(&mut self, alg: Algorithm) -> CopyResult<&(Dir, Dir)> {
+        if !self.dirs.contains_key(&alg) {
+            let sub = format!("blobs/{alg}");
+            let s = self.src.dir().open_dir(&sub).map_err(|source| CopyError::Io {
+                op: "open",
+                path: sub.clone(),
+                source,
+            })?;
+            self.dst.dir().create_dir_all(&sub).map_err(|source| CopyError::Io {
+                op: "create",
+                path: sub.clone(),
+                source,
+            })?;
+            let d = self.dst.dir().open_dir(&sub).map_err(|source| CopyError::Io {
+                op: "open",
+                path: sub.clone(),
+                source,
+            })?;
+            self.dirs.insert(alg, (s, d));
+        }
+        Ok(&self.dirs[&alg])
+    }
+
+    fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> CopyResult<How> {
+        let progress = self.progress;
+        let (sdir, ddir) = self.dirs(digest.algorithm())?;
+        let name = digest.encoded();
+        let src_path = digest.blob_path();
+        let io_err = |op: &'static str, path: &str| {
+            let path = path.to_owned();
+            move |source: io::Error| CopyError::Io { op, path, source }
+        };
+        let mut temp = Temp { dir: ddir, name: temp_name() };
+        let tmp_path = format!("blobs/{}/{}", digest.algorithm(), temp.name);
+        let mut how = How::Copied;
+        let mut file = None;
+        if link {
+            match sdir.hard_link(&name, ddir, &temp.name) {
+                Ok(()) => {
+                    let f = ddir.open(&temp.name).map_err(io_err("open", &tmp_path))?;
+                    lock(&f).map_err(io_err("lock", &tmp_path))?;
+                    how = How::Linked;
+                    file = Some(f);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(CopyError::Vanished { path: src_path });
+                }
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                    how = How::FellBack;
+                }
+                // Filesystems without hard links, or a link count at its maximum: copy.
+                Err(e)
+                    if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
+                        || e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error()) =>
+                {
+                    how = How::FellBack;
+                }
+                Err(e) => return Err(CopyError::Io { op: "link", path: src_path, source: e }),
+            }
+        }
+        let file = match file {
+            Some(f) => {
+                // Hash the linked file: the bytes that will be published.
+                let found = hash(&f, digest.algorithm(), &tmp_path)?;
+                check(found, digest, size, &src_path)?;
+                progress.advance(size);
+                f
+            }
+            None => {
+                let from = match sdir.open(&name) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(CopyError::Vanished { path: src_path });
+                    }
+                    Err(e) => return Err(CopyError::Io { op: "open", path: src_path, source: e }),
+                };
+                let to = ddir
+                    .open_with(
+                        &temp.name,
+                        cap_std::fs::OpenOptions::new().read(true).write(true).create_new(true),
+                    )
+                    .map_err(io_err("create", &tmp_path))?;
+                lock(&to).map_err(io_err("lock", &tmp_path))?;
+                let mut from = from.into_std();
+                let mut to = to.into_std();
+                // `io::copy` between two files is `copy_file_range` on Linux (a reflink
+                // where the filesystem can), falling back to read/write elsewhere.
+                loop {
+                    let n = io::copy(&mut (&mut from).take(CHUNK), &mut to)
+                        .map_err(io_err("copy to", &tmp_path))?;
+                    if n == 0 {
+                        break;
+                    }
+                    progress.advance(n);
+                }
+                to.rewind().map_err(io_err("seek", &tmp_path))?;
+                let to = File::from_std(to);
+                let found = hash(&to, digest.algorithm(), &tmp_path)?;
+                check(found, digest, size, &src_path)?;
+                to
+            }
+        };
+        file.sync_all().map_err(io_err("fsync", &tmp_path))?;
+        ddir.rename(&temp.name, ddir, &name).map_err(io_err("rename into place", &tmp_path))?;
+        temp.name.clear();
+        drop(file);
+        Ok(how)
+    }
+}
+
+fn lock(f: &File) -> io::Result<()> {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(io::Error::from)
+}
+
+/// Digest (with `alg`) and size of an open file, read from its start.
+fn hash(f: &File, alg: Algorithm, path: &str) -> CopyResult<(Digest, u64)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = alg.hasher();
+    let mut r = f;
+    let mut size = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(CopyError::Io { op: "read", path: path.into(), source }),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hasher.finish(), size))
+}
+
+/// The bytes that landed must be the blob SRC names.
+fn check(found: (Digest, u64), digest: &Digest, size: u64, src_path: &str) -> CopyResult<()> {
+    if &found.0 != digest {
+        return Err(CopyError::Corrupt { path: src_path.into(), found: found.0, size: found.1 });
+    }
+    if found.1 != size {
+        return Err(CopyError::WrongSize { path: src_path.into(), expected: size, found: found.1 });
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! `ocil copy SRC[:REF] DST[:TAG]`: copy images between layouts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use ocil_archive::{CopyOptions, CopyReport};
+use ocil_layout::Layout;
+use serde::Serialize;
+
+use crate::progress::Bars;
+use crate::target::Target;
+use crate::{Outcome, output};
+
+pub(crate) const HELP: &str = "Copy images from one layout to another.
+
+SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist.
+Only blobs DST lacks are copied; each lands in a temp file in DST's store and is hashed and checked against its digest and size before it is renamed into place. Copies use copy_file_range (a reflink where the filesystem can); --link hard-links blobs instead (the linked file is hashed before it is published), falling back to a copy across filesystems.
+Referrers of the copied images found in SRC's store (signatures, SBOMs: documents whose `subject` names a copied manifest) come along.
+DST's index.json is replaced once, under DST's lock, after every blob has landed. A tag that already names a different image in DST is an error unless --force.
+SRC is not locked: if a gc on SRC removes a blob being copied, the copy fails and DST's index.json is untouched (retry).";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CopyArgs {
+    /// SRC, SRC:TAG or SRC@DIGEST
+    pub(crate) source: String,
+    /// DST or DST:TAG (DST is created when it does not exist)
+    pub(crate) destination: String,
+    /// Hard-link blobs when both layouts are on one filesystem
+    #[arg(long)]
+    pub(crate) link: bool,
+    /// Take this platform's image (os/arch[/variant]) of the index SRC:REF names
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+    /// Move tags that already name a different image in DST
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bar
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Serialize)]
+struct JsonImage<'a> {
+    digest: String,
+    media_type: &'a str,
+    size: u64,
+    tag: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    blobs: usize,
+    present: usize,
+    copied: usize,
+    linked: usize,
+    link_fallbacks: usize,
+    bytes: u64,
+    referrers: usize,
+    images: Vec<JsonImage<'a>>,
+}
+
+/// `DST` or `DST:TAG`: DST need not exist. The split is at the last `:` whose left side is
+/// an existing directory; failing that, at the last `:` whose right side is a plain tag.
+fn parse_destination(s: &str) -> Result<(PathBuf, Option<String>)> {
+    if Path::new(s).exists() {
+        return Ok((s.into(), None));
+    }
+    let colons: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
+    for &i in colons.iter().rev() {
+        if i > 0 && Path::new(&s[..i]).is_dir() {
+            return Ok((s[..i].into(), Some(s[i + 1..].to_owned())));
+        }
+    }
+    if let Some(&i) = colons.last()
+        && i > 0
+        && !s[i + 1..].contains('/')
+        && ocil_layout::reference::validate_tag(&s[i + 1..]).is_ok()
+    {
+        return Ok((s[..i].into(), Some(s[i + 1..].to_owned())));
+    }
+    Ok((s.into(), None))
+}
+
+/// What was made for DST, to undo after a failed copy.
+enum Made {
+    Nothing,
+    Dir,
+    Layout,
+}
+
+fn open_or_create(dir: &Path) -> Result<(Layout, Made)> {
+    let existed = dir.exists();
+    if existed && !dir.is_dir() {
+        anyhow::bail!("`{}` exists and is not a directory", dir.display());
+    }
+    let empty = existed && fs_err::read_dir(dir)?.next().is_none();
+    if !existed {
+        fs_err::create_dir_all(dir)?;
+    }
+    let cap = Dir::open_ambient_dir(dir, ambient_authority())
+        .with_context(|| format!("cannot open `{}`", dir.display()))?;
+    if existed && !empty {
+        let layout =
+            Layout::open(cap).with_context(|| format!("cannot open layout `{}`", dir.display()))?;
+        return Ok((layout, Made::Nothing));
+    }
+    let layout = Layout::create(cap)
+        .with_context(|| format!("cannot create a layout in `{}`", dir.display()))?;
+    Ok((layout, if existed { Made::Layout } else { Made::Dir }))
+}
+
+fn unmake(dir: &Path, made: Made) {
+    match made {
+        Made::Nothing => {}
+        Made::Dir => {
+            let _ = fs_err::remove_dir_all(dir);
+        }
+        Made::Layout => {
+            let _ = fs_err::remove_dir_all(dir.join(ocil_layout::BLOBS_DIR));
+            let _ = fs_err::remove_file(dir.join(ocil_layout::INDEX_FILE));
+            let _ = fs_err::remove_file(dir.join(ocil_layout::LAYOUT_FILE));
+        }
+    }
+}
+
+pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
+    let source = Target::parse(&a.source)?;
+    let src = source.open()?;
+    let (dst_dir, tag) = parse_destination(&a.destination)?;
+    let (dst, made) = open_or_create(&dst_dir)?;
+    let bars = Bars::new(a.quiet || a.json);
+    let opts = CopyOptions {
+        reference: source.reference.as_ref(),
+        tag: tag.as_deref(),
+        platform: a.platform.as_deref(),
+        link: a.link,
+        force: a.force,
+        progress: &bars,
+    };
+    let report = match ocil_archive::copy(&src, &dst, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            drop(dst);
+            unmake(&dst_dir, made);
+            return Err(anyhow::Error::new(e)).with_context(|| {
+                format!("cannot copy `{}` to `{}`", a.source, a.destination)
+            });
+        }
+    };
+    print_report(&a, &dst_dir, &report)?;
+    Ok(Outcome::Ok)
+}
+
+fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {
+    if a.json {
+        return output::json(&JsonReport {
+            blobs: r.blobs,
+            present: r.present,
+            copied: r.copied,
+            linked: r.linked,
+            link_fallbacks: r.link_fallbacks,
+            bytes: r.bytes,
+            referrers: r.referrers,
+            images: r
+                .images
+                .iter()
+                .map(|i| JsonImage {
+                    digest: i.descriptor.digest.to_string(),
+                    media_type: i.descriptor.media_type.as_str(),
+                    size: i.descriptor.size,
+                    tag: i.tag.as_deref(),
+                })
+                .collect(),
+        });
+    }
+    let mut out = output::stdout();
+    let how = if a.link {
+        format!("{} linked, {} copied", r.linked, r.copied)
+    } else {
+        format!("{} copied", r.copied)
+    };
+    writeln!(
+        out,
+        "copied {} image(s) to `{}`: {} blob(s), {how} ({}), {} already there{}",
+        r.images.len(),
+        dst.display(),
+        r.blobs,
+        output::size(r.bytes),
+        r.present,
+        if r.referrers > 0 { format!(", {} referrer(s)", r.referrers) } else { String::new() },
+    )?;
+    if r.link_fallbacks > 0 {
+        output::warn(&format!(
+            "{} blob(s) could not be hard-linked (another filesystem) and were copied",
+            r.link_fallbacks
+        ));
+    }
+    let rows: Vec<Vec<String>> = r
+        .images
+        .iter()
+        .map(|i| {
+            vec![
+                i.tag.clone().unwrap_or_else(|| "<untagged>".into()),
+                i.descriptor.digest.to_string(),
+                i.descriptor.media_type.short().to_owned(),
+            ]
+        })
+        .collect();
+    output::table(&mut out, &["TAG", "DIGEST", "TYPE"], &rows)?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Progress bars on stderr (indicatif), for the libraries' [`Progress`] callbacks.
+//!
+//! Bars are drawn only when stderr is a terminal and `--quiet` was not given; otherwise
+//! every callback is a no-op and nothing but the normal output appears.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ocil_layout::progress::Progress;
+
+/// One bar at a time, replaced at each `begin`.
+pub(crate) struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars on stderr unless `quiet` or stderr is not a terminal.
+    pub(crate) fn new(quiet: bool) -> Bars {
+        Bars { enabled: !quiet && std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+    }
+
+    fn with(&self, f: impl FnOnce(&ProgressBar)) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(guard) = self.bar.lock()
+            && let Some(bar) = guard.as_ref()
+        {
+            f(bar);
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn begin(&self, label: &str, total: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        let bar = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>8} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template("{prefix:>8} {spinner} {binary_bytes} {binary_bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_prefix(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar.tick();
+        if let Ok(mut guard) = self.bar.lock() {
+            if let Some(old) = guard.take() {
+                old.finish();
+            }
+            *guard = Some(bar);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.with(|b| b.inc(bytes));
+    }
+
+    fn end(&self) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut guard) = self.bar.lock()
+            && let Some(bar) = guard.take()
+        {
+            // The final state stays on screen: what was done, how fast.
+            bar.finish();
+        }
+    }
+}
