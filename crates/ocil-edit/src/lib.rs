@@ -5,3 +5,5 @@
 //! are edited losslessly: fields not asked to change keep their bytes and their order.
 
 #![warn(missing_docs, clippy::unwrap_used)]
+
+pub mod layer;

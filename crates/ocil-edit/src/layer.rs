@@ -1,0 +1,244 @@
+//! Layers: a directory packed as a reproducible tar ([`dir`]), or an existing tar checked and
+//! re-compressed ([`tar_in`]), streamed in one pass through the diff_id hash, a deterministic
+//! encoder and the layout's blob writer.
+//!
+//! The blob is *staged* (a locked temp file in `blobs/sha256/`, see
+//! [`ocil_layout::StagedBlob`]): the caller commits it under the layout lock, just before
+//! `index.json` names it, so a gc running in between cannot take it, whatever its grace period.
+//!
+//! Determinism: the same tar bytes give the same blob. gzip is written with header mtime 0, no
+//! file name, OS byte 255 and level 6; zstd at level 3, single-threaded, without a checksum
+//! or content size. (The bytes also depend on the compressor library's version: a new flate2
+//! or zstd may compress differently; the diff_id does not change.)
+//!
+//! Memory does not grow with the layer: everything streams through fixed buffers.
+
+pub mod dir;
+pub mod tar_in;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+
+use ocil_layout::{
+    Algorithm, Compression, Descriptor, Digest, Hasher, Layout, MediaType, StagedBlob,
+};
+
+pub use dir::{DirOptions, pack_dir, pack_dir_layer};
+pub use tar_in::{TarFacts, check_tar, tar_layer};
+
+/// The mtime of every entry of a packed directory when `SOURCE_DATE_EPOCH` is not given:
+/// 2000-01-01T00:00:00Z (a fixed date, as `ko` and Bazel's `rules_oci` use a fixed one).
+pub const DEFAULT_MTIME: u64 = 946_684_800;
+
+/// gzip level (the default of zlib, Go's `compress/gzip` and `docker`).
+pub const GZIP_LEVEL: u32 = 6;
+/// zstd level (the library's default, as containerd's).
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// What went wrong while building a layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// Reading the source failed.
+    #[error("cannot {op} `{path}`")]
+    Source {
+        /// What was being done.
+        op: &'static str,
+        /// The path, relative to the source directory (or the tar file's name).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file type a layer built by ocil does not carry.
+    #[error("`{path}` is a {kind}: {reason}")]
+    Unsupported {
+        /// The path relative to the source directory.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A file changed while it was packed.
+    #[error("`{path}` changed while it was being packed: {what}")]
+    Changed {
+        /// The path relative to the source directory.
+        path: String,
+        /// What changed.
+        what: String,
+    },
+    /// The input is not a tar archive ocil accepts as a layer.
+    #[error("`{source_name}` is not a usable layer tar: {reason}")]
+    BadTar {
+        /// The tar file's name as given.
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry of an input tar could escape the root it is extracted into.
+    #[error("`{source_name}`: entry `{entry}` {reason}")]
+    UnsafeEntry {
+        /// The tar file's name as given.
+        source_name: String,
+        /// The entry's name (lossy UTF-8).
+        entry: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The image's media type family has no layer type for this compression.
+    #[error("{family} images have no {compression} layer media type{hint}")]
+    NoMediaType {
+        /// `Docker` or `OCI`.
+        family: &'static str,
+        /// The compression asked for.
+        compression: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// Writing the blob failed.
+    #[error(transparent)]
+    Layout(#[from] ocil_layout::Error),
+    /// Writing the tar stream failed.
+    #[error("cannot write the layer blob")]
+    Write(#[source] io::Error),
+}
+
+/// A layer built and staged in the blob store, not yet committed.
+#[derive(Debug)]
+pub struct StagedLayer {
+    /// The compressed blob, in a locked temp file.
+    pub blob: StagedBlob,
+    /// sha256 of the uncompressed tar: the config's `rootfs.diff_ids` entry.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub tar_size: u64,
+    /// How the blob is compressed.
+    pub compression: Compression,
+    /// Things skipped on the way (sockets), one line each.
+    pub warnings: Vec<String>,
+}
+
+impl StagedLayer {
+    /// The layer's descriptor for a manifest of the given media type.
+    pub fn descriptor(&self, manifest_type: &MediaType) -> Result<Descriptor, LayerError> {
+        let media_type = layer_media_type(manifest_type, self.compression)?;
+        Ok(Descriptor::new(media_type, self.blob.digest().clone(), self.blob.size()))
+    }
+
+    /// Rename the blob into place (under the layout lock, before `index.json` names it).
+    pub fn commit(self) -> Result<ocil_layout::Stored, LayerError> {
+        Ok(self.blob.commit()?)
+    }
+}
+
+/// The layer media type for an image whose manifest has `manifest_type`: Docker layer types
+/// for Docker schema2 manifests, OCI types otherwise. Docker has only a gzip layer type (the
+/// table in SPEC-NOTES), so zstd and uncompressed layers on a Docker image are refused.
+pub fn layer_media_type(
+    manifest_type: &MediaType,
+    compression: Compression,
+) -> Result<MediaType, LayerError> {
+    if *manifest_type == MediaType::DockerManifest {
+        return match compression {
+            Compression::Gzip => Ok(MediaType::DockerLayerGzip),
+            Compression::Zstd => Err(LayerError::NoMediaType {
+                family: "Docker schema2",
+                compression: "zstd",
+                hint: " (use --compress gzip, or convert the image to OCI)",
+            }),
+            Compression::None => Err(LayerError::NoMediaType {
+                family: "Docker schema2",
+                compression: "uncompressed",
+                hint: " (use --compress gzip, or convert the image to OCI)",
+            }),
+        };
+    }
+    Ok(match compression {
+        Compression::None => MediaType::OciLayerTar,
+        Compression::Gzip => MediaType::OciLayerGzip,
+        Compression::Zstd => MediaType::OciLayerZstd,
+    })
+}
+
+/// The writer a tar stream goes into: hashes the uncompressed bytes (the diff_id), compresses
+/// them deterministically, and writes the result into the layout's blob writer.
+pub struct LayerSink {
+    encoder: Encoder,
+    diff_id: Hasher,
+    tar_size: u64,
+    compression: Compression,
+}
+
+enum Encoder {
+    None(ocil_layout::BlobWriter),
+    Gzip(flate2::write::GzEncoder<ocil_layout::BlobWriter>),
+    Zstd(zstd::stream::write::Encoder<'static, ocil_layout::BlobWriter>),
+}
+
+impl std::fmt::Debug for LayerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerSink")
+            .field("compression", &self.compression)
+            .field("tar_size", &self.tar_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LayerSink {
+    /// Start a layer blob in `layout`.
+    pub fn new(layout: &Layout, compression: Compression) -> Result<LayerSink, LayerError> {
+        let blob = layout.blob_writer()?;
+        let encoder = match compression {
+            Compression::None => Encoder::None(blob),
+            Compression::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(blob, flate2::Compression::new(GZIP_LEVEL)),
+            ),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(blob, ZSTD_LEVEL)
+                    .map_err(LayerError::Write)?;
+                enc.include_checksum(false).map_err(LayerError::Write)?;
+                enc.include_contentsize(false).map_err(LayerError::Write)?;
+                Encoder::Zstd(enc)
+            }
+        };
+        Ok(LayerSink { encoder, diff_id: Algorithm::Sha256.hasher(), tar_size: 0, compression })
+    }
+
+    /// Flush the encoder and stage the blob.
+    pub fn finish(self, warnings: Vec<String>) -> Result<StagedLayer, LayerError> {
+        let blob = match self.encoder {
+            Encoder::None(w) => w,
+            Encoder::Gzip(e) => e.finish().map_err(LayerError::Write)?,
+            Encoder::Zstd(e) => e.finish().map_err(LayerError::Write)?,
+        };
+        Ok(StagedLayer {
+            blob: blob.finish_staged()?,
+            diff_id: self.diff_id.finish(),
+            tar_size: self.tar_size,
+            compression: self.compression,
+            warnings,
+        })
+    }
+}
+
+impl Write for LayerSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.encoder {
+            Encoder::None(w) => w.write(buf)?,
+            Encoder::Gzip(e) => e.write(buf)?,
+            Encoder::Zstd(e) => e.write(buf)?,
+        };
+        self.diff_id.update(&buf[..n]);
+        self.tar_size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! An existing tar (plain, gzip or zstd) as a layer: decompressed, checked while it streams
+//! through, and passed on byte for byte, so its diff_id is the digest of the tar as given.
+//!
+//! Checks: it is a tar (the first header's checksum), it ends with an end-of-archive block
+//! (a tar cut at an entry boundary is refused), and no entry name or hard-link target is
+//! absolute or has a `..` component. Symlink targets may be anything: they are resolved
+//! inside the container's root when it is unpacked.
+
+use std::io::{self, Read, Write};
+
+use ocil_layout::{Compression, Layout};
+
+use super::{LayerError, LayerSink, StagedLayer};
+
+/// What a checked tar held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TarFacts {
+    /// The compression of the input.
+    pub input_compression: Compression,
+    /// The number of entries.
+    pub entries: u64,
+    /// The uncompressed size.
+    pub size: u64,
+}
+
+/// Read a (possibly compressed) tar from `reader`, check it, and write the uncompressed tar
+/// to `out` unchanged. `source_name` names the input in errors.
+pub fn check_tar(
+    reader: impl Read,
+    source_name: &str,
+    out: impl Write,
+) -> Result<TarFacts, LayerError> {
+    let bad = |reason: String| LayerError::BadTar { source_name: source_name.into(), reason };
+    let read_err =
+        |e: io::Error| LayerError::Source { op: "read", path: source_name.into(), source: e };
+    let (compression, input) = decompress(reader).map_err(|e| match e {
+        Sniffed::Io(e) => read_err(e),
+        Sniffed::Refused(r) => bad(r),
+    })?;
+    let mut tee = Tee { inner: input, out, count: 0, write_error: None };
+    let mut archive = tar::Archive::new(&mut tee);
+    let mut entries_seen = 0u64;
+    let mut last_end = 0u64;
+    let scanned = (|| -> Result<(), LayerError> {
+        let iter = archive.entries().map_err(read_err)?;
+        for entry in iter {
+            let entry = entry.map_err(|e| {
+                let msg = e.to_string();
+                if entries_seen == 0 && (msg.contains("cksum") || msg.contains("checksum mismatch"))
+                {
+                    bad("not a tar archive (its first header is not a valid tar header)".into())
+                } else if msg.contains("EOF") || msg.contains("failed to read entire block") {
+                    bad(format!("it is truncated, in or after entry {entries_seen}"))
+                } else {
+                    bad(format!("entry {}: {e}", entries_seen + 1))
+                }
+            })?;
+            entries_seen += 1;
+            let name = entry.path_bytes();
+            if let Some(reason) = unsafe_name(&name) {
+                return Err(LayerError::UnsafeEntry {
+                    source_name: source_name.into(),
+                    entry: String::from_utf8_lossy(&name).into_owned(),
+                    reason,
+                });
+            }
+            if entry.header().entry_type() == tar::EntryType::Link
+                && let Some(target) = entry.link_name_bytes()
+                && let Some(reason) = unsafe_name(&target)
+            {
+                return Err(LayerError::UnsafeEntry {
+                    source_name: source_name.into(),
+                    entry: String::from_utf8_lossy(&name).into_owned(),
+                    reason: match reason {
+                        "is an absolute path" => "is a hard link to an absolute path",
+                        _ => "is a hard link whose target has a `..` component",
+                    },
+                });
+            }
+            let size = entry.header().entry_size().map_err(|e| bad(e.to_string()))?;
+            last_end = entry.raw_file_position() + size.div_ceil(512) * 512;
+        }
+        Ok(())
+    })();
+    if let Some(w) = tee.write_error.take() {
+        return Err(LayerError::Write(w));
+    }
+    scanned?;
+    // The rest (end-of-archive blocks and padding) belongs to the diff_id too.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
+        Some(w) => LayerError::Write(w),
+        None => read_err(e),
+    })?;
+    if let Some(w) = tee.write_error.take() {
+        return Err(LayerError::Write(w));
+    }
+    if tee.count == 0 {
+        return Err(bad("it is empty".into()));
+    }
+    if tee.count < last_end + 512 {
+        return Err(bad(format!(
+            "it is truncated: it stops after {} bytes without an end-of-archive block",
+            tee.count
+        )));
+    }
+    Ok(TarFacts { input_compression: compression, entries: entries_seen, size: tee.count })
+}
+
+/// Check a tar and stage it (re-compressed as asked) as a layer blob of `layout`.
+pub fn tar_layer(
+    layout: &Layout,
+    reader: impl Read,
+    source_name: &str,
+    compression: Compression,
+) -> Result<StagedLayer, LayerError> {
+    let mut sink = LayerSink::new(layout, compression)?;
+    check_tar(reader, source_name, &mut sink)?;
+    sink.finish(Vec::new())
+}
+
+/// Why an entry name is refused: absolute, or a `..` component.
+fn unsafe_name(name: &[u8]) -> Option<&'static str> {
+    if name.starts_with(b"/") {
+        return Some("is an absolute path");
+    }
+    if name.split(|b| *b == b'/').any(|c| c == b"..") {
+        return Some("has a `..` component");
+    }
+    None
+}
+
+enum Sniffed {
+    Io(io::Error),
+    Refused(String),
+}
+
+fn decompress<'a>(
+    mut reader: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>), Sniffed> {
+    let mut head = [0u8; 6];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Sniffed::Io(e)),
+        }
+    }
+    let head = &head[..n];
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(Sniffed::Refused("it is xz-compressed; layers are gzip, zstd or plain".into()));
+    }
+    if head.starts_with(b"BZh") {
+        return Err(Sniffed::Refused(
+            "it is bzip2-compressed; layers are gzip, zstd or plain".into(),
+        ));
+    }
+    let compression = Compression::sniff(head);
+    let whole = io::Cursor::new(head.to_vec()).chain(reader);
+    Ok(match compression {
+        Compression::None => (compression, Box::new(whole)),
+        Compression::Gzip => (compression, Box::new(flate2::read::MultiGzDecoder::new(whole))),
+        Compression::Zstd => {
+            (compression, Box::new(zstd::stream::read::Decoder::new(whole).map_err(Sniffed::Io)?))
+        }
+    })
+}
+
+/// Passes what the tar parser reads on to `out`, counting it.
+struct Tee<R, W> {
+    inner: R,
+    out: W,
+    count: u64,
+    write_error: Option<io::Error>,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            let shown = io::Error::new(e.kind(), e.to_string());
+            self.write_error = Some(e);
+            return Err(shown);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
+}
