@@ -12,7 +12,11 @@ pub(crate) struct Hashed {
 /// Read buffer per worker: large reads keep the hasher busy.
 const BUF: usize = 1 << 20;
 
-pub(crate) fn verify_all(layout: &Layout, blobs: &[BlobInfo]) -> Hashed {
+pub(crate) fn verify_all(
+    layout: &Layout,
+    blobs: &[BlobInfo],
+    progress: &dyn ocil_layout::progress::Progress,
+) -> Hashed {
     // Largest first, so one big blob does not run alone at the end.
     let mut order: Vec<&BlobInfo> = blobs.iter().collect();
     order.sort_by_key(|b| std::cmp::Reverse(b.size));
@@ -20,7 +24,7 @@ pub(crate) fn verify_all(layout: &Layout, blobs: &[BlobInfo]) -> Hashed {
         .par_iter()
         .map_init(
             || vec![0u8; BUF],
-            |buf, b| match layout.hash_blob(&b.digest, buf) {
+            |buf, b| match layout.hash_blob(&b.digest, buf).inspect(|_| progress.advance(b.size)) {
                 Ok(stored) if stored.digest == b.digest => None,
                 Ok(stored) => Some(Problem {
                     severity: Severity::Error,

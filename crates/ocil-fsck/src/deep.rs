@@ -186,6 +186,7 @@ pub(crate) fn check_layers(
     layout: &Layout,
     w: &Walk,
     present: &HashMap<Digest, u64>,
+    progress: &dyn ocil_layout::progress::Progress,
 ) -> Vec<Problem> {
     let images = images(layout, w);
     // The algorithm each layer's diff_id is written in (sha256 unless a config says otherwise).
@@ -213,8 +214,16 @@ pub(crate) fn check_layers(
             }
         }
     }
-    let results: Vec<LayerResult> =
-        layers.par_iter().map(|(d, c, a)| check_layer(layout, w, d, *c, *a)).collect();
+    progress.begin("deep", Some(layers.iter().filter_map(|(d, _, _)| present.get(d)).sum()));
+    let results: Vec<LayerResult> = layers
+        .par_iter()
+        .map(|(d, c, a)| {
+            let r = check_layer(layout, w, d, *c, *a);
+            progress.advance(present.get(d).copied().unwrap_or(0));
+            r
+        })
+        .collect();
+    progress.end();
     let mut problems: Vec<Problem> = Vec::new();
     let mut diff_ids: HashMap<Digest, Digest> = HashMap::new();
     for r in results {

@@ -64,6 +64,16 @@ fn top(severity: Severity, code: &'static str, path: &str, message: String) -> P
 
 /// Check the layout in `dir`.
 pub fn check(dir: Dir, opts: &Options) -> Result<Report, Error> {
+    check_with_progress(dir, opts, &ocil_layout::progress::Silent)
+}
+
+/// [`check`], reporting the bytes hashed (phase `hash`) and, with [`Options::deep`], the
+/// layers decompressed (phase `deep`, counted in compressed bytes) to `progress`.
+pub fn check_with_progress(
+    dir: Dir,
+    opts: &Options,
+    progress: &dyn ocil_layout::progress::Progress,
+) -> Result<Report, Error> {
     let has_layout_file = dir.exists(LAYOUT_FILE);
     let has_index = dir.exists(INDEX_FILE);
     if !has_layout_file && !has_index {
@@ -136,7 +146,9 @@ pub fn check(dir: Dir, opts: &Options) -> Result<Report, Error> {
     }
     let present: HashMap<Digest, u64> =
         listing.blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
-    let hashed = blobs::verify_all(&layout, &listing.blobs);
+    progress.begin("hash", Some(listing.blobs.iter().map(|b| b.size).sum()));
+    let hashed = blobs::verify_all(&layout, &listing.blobs, progress);
+    progress.end();
     problems.extend(hashed.problems);
 
     // index.json
@@ -199,7 +211,7 @@ pub fn check(dir: Dir, opts: &Options) -> Result<Report, Error> {
         }
         problems.extend(structure(&layout, w));
         if opts.deep {
-            problems.extend(deep::check_layers(&layout, w, &present));
+            problems.extend(deep::check_layers(&layout, w, &present, progress));
         }
     }
     // A corrupt blob is reported once, by the hash pass; drop the walk's duplicate.

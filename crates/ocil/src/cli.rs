@@ -62,6 +62,9 @@ pub(crate) struct ImportArgs {
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
+    /// No progress bar
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -151,7 +154,7 @@ pub(crate) struct FsckArgs {
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
-    /// Print only errors and the summary
+    /// Print only errors and the summary (and no progress bar)
     #[arg(long, short)]
     pub(crate) quiet: bool,
 }

@@ -3,7 +3,7 @@
 //! Bars are drawn only when stderr is a terminal and `--quiet` was not given; otherwise
 //! every callback is a no-op and nothing but the normal output appears.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -59,6 +59,7 @@ impl Progress for Bars {
         if let Ok(mut guard) = self.bar.lock() {
             if let Some(old) = guard.take() {
                 old.finish();
+                let _ = writeln!(std::io::stderr());
             }
             *guard = Some(bar);
         }
@@ -75,8 +76,9 @@ impl Progress for Bars {
         if let Ok(mut guard) = self.bar.lock()
             && let Some(bar) = guard.take()
         {
-            // The final state stays on screen: what was done, how fast.
+            // The final state stays on screen (what was done, how fast), on its own line.
             bar.finish();
+            let _ = writeln!(std::io::stderr());
         }
     }
 }

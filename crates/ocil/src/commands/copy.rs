@@ -148,9 +148,8 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         Err(e) => {
             drop(dst);
             unmake(&dst_dir, made);
-            return Err(anyhow::Error::new(e)).with_context(|| {
-                format!("cannot copy `{}` to `{}`", a.source, a.destination)
-            });
+            return Err(anyhow::Error::new(e))
+                .with_context(|| format!("cannot copy `{}` to `{}`", a.source, a.destination));
         }
     };
     print_report(&a, &dst_dir, &report)?;

@@ -77,7 +77,8 @@ pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
 
 fn check_dir(dir: Dir, a: &FsckArgs, shown: &Path) -> Result<(Vec<Problem>, ocil_fsck::Stats)> {
     let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
-    let report = ocil_fsck::check(dir, &opts)
+    let bars = crate::progress::Bars::new(a.quiet || a.json);
+    let report = ocil_fsck::check_with_progress(dir, &opts, &bars)
         .with_context(|| format!("cannot check `{}`", shown.display()))?;
     Ok((report.problems, report.stats))
 }

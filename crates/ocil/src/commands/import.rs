@@ -8,9 +8,11 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use ocil_archive::{ImportOptions, ImportReport};
 use ocil_layout::Layout;
+use ocil_layout::progress::{Progress, ProgressReader};
 use serde::Serialize;
 
 use crate::cli::ImportArgs;
+use crate::progress::Bars;
 use crate::{Outcome, output};
 
 #[derive(Serialize)]
@@ -98,10 +100,24 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
     };
     let (layout, made) = open_or_create(&a.dir)?;
     let opts = ImportOptions { force: a.force };
+    let bars = Bars::new(a.quiet || a.json);
+    // The bar counts the archive's bytes as they are read (compressed, for a compressed
+    // archive), against its size when it is a file.
+    let total = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
+    bars.begin("import", total);
     let result = match file {
-        Some(f) => ocil_archive::import(std::io::BufReader::new(f), &layout, &opts),
-        None => ocil_archive::import(std::io::stdin().lock(), &layout, &opts),
+        Some(f) => ocil_archive::import(
+            ProgressReader::new(std::io::BufReader::new(f), &bars),
+            &layout,
+            &opts,
+        ),
+        None => ocil_archive::import(
+            ProgressReader::new(std::io::stdin().lock(), &bars),
+            &layout,
+            &opts,
+        ),
     };
+    bars.end();
     let report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -1,0 +1,109 @@
+//! The crate's error type. Every variant names the document (a blob path, `index.json`, or a
+//! member path inside a document) or the reference it is about; sources stay out of the
+//! message for the chain printer to add.
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong with an edit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A layout operation failed (I/O, a missing or corrupt blob, a bad reference).
+    #[error(transparent)]
+    Layout(#[from] ocil_layout::Error),
+    /// A document is not valid JSON, or not a JSON object.
+    #[error("`{path}` is not a valid JSON object")]
+    InvalidJson {
+        /// The document (blob path, or blob path and member).
+        path: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A document has the same key twice: which one a reader keeps is undefined, so an edit
+    /// would change meaning behind the user's back.
+    #[error("`{path}` has the key `{key}` more than once; refusing to edit an ambiguous document")]
+    DuplicateKey {
+        /// The document.
+        path: String,
+        /// The repeated key.
+        key: String,
+    },
+    /// A member has a type the edit cannot work with.
+    #[error("`{path}`: member `{key}` is not {expected}")]
+    WrongType {
+        /// The document.
+        path: String,
+        /// The member.
+        key: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A value cannot be serialised (never for the types this crate writes).
+    #[error("cannot serialise `{what}`")]
+    Serialize {
+        /// What was being serialised.
+        what: String,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The reference names an index (or manifest list) and no platform was chosen.
+    #[error(
+        "`{reference}` is a multi-platform {kind}: choose --platform ({}) or --all-platforms",
+        platforms.join(", ")
+    )]
+    PlatformRequired {
+        /// The reference as given.
+        reference: String,
+        /// `index` or `manifest list`.
+        kind: &'static str,
+        /// The platforms of its images.
+        platforms: Vec<String>,
+    },
+    /// No image of the index has the requested platform.
+    #[error("`{reference}` has no image for platform `{platform}` (platforms: {})", platforms.join(", "))]
+    PlatformNotFound {
+        /// The reference as given.
+        reference: String,
+        /// The requested platform.
+        platform: String,
+        /// The platforms it has.
+        platforms: Vec<String>,
+    },
+    /// Several different images of the index match the requested platform.
+    #[error("platform `{platform}` matches several images of `{reference}`: {}", candidates.join(", "))]
+    PlatformAmbiguous {
+        /// The reference as given.
+        reference: String,
+        /// The requested platform.
+        platform: String,
+        /// The matching images (`os/arch[/variant]` and digest).
+        candidates: Vec<String>,
+    },
+    /// The reference names something that is not an image (an artifact, a layer, ...).
+    #[error("`{reference}` is not an image: {reason}")]
+    NotAnImage {
+        /// The reference as given.
+        reference: String,
+        /// What it is instead.
+        reason: String,
+    },
+    /// The reference names a digest that no `index.json` entry has.
+    #[error("no `index.json` entry has digest `{digest}` (edits start from an entry)")]
+    NotAnEntry {
+        /// The digest.
+        digest: ocil_layout::Digest,
+    },
+    /// A value given for an edit is not valid.
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidValue {
+        /// What the value is for.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+}
