@@ -59,6 +59,7 @@ mod doc;
 mod edit;
 mod error;
 mod image;
+pub mod layer;
 
 pub use doc::JsonDoc;
 pub use edit::{
