@@ -133,6 +133,14 @@ pub enum Error {
         /// The normalised path.
         entry: String,
     },
+    /// A compressed archive read in place keeps only its JSON documents in memory.
+    #[error(
+        "archive entry `{entry}` cannot be read in place: the archive is compressed, and only its JSON documents are kept (import it to read the rest)"
+    )]
+    NotKept {
+        /// The normalised path.
+        entry: String,
+    },
     /// A JSON document of the archive does not parse.
     #[error("archive entry `{entry}` is not valid JSON")]
     InvalidJson {
@@ -276,6 +284,7 @@ impl Error {
             Error::DigestMismatch { .. } => "DIGEST_MISMATCH",
             Error::MissingEntry { .. } => "ENTRY_MISSING",
             Error::NotAFile { .. } => "ENTRY_NOT_A_FILE",
+            Error::NotKept { .. } => return None,
             Error::InvalidJson { entry, .. } => match entry.as_str() {
                 "manifest.json" => "DOCKER_MANIFEST_INVALID",
                 "index.json" => "INDEX_INVALID",
@@ -310,6 +319,7 @@ impl Error {
             | Error::DigestMismatch { entry, .. }
             | Error::MissingEntry { entry, .. }
             | Error::NotAFile { entry }
+            | Error::NotKept { entry }
             | Error::InvalidJson { entry, .. }
             | Error::InvalidConfig { entry, .. }
             | Error::Stage { entry, .. } => Some(entry),

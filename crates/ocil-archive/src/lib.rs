@@ -69,6 +69,8 @@ mod scan;
 mod source;
 mod stage;
 mod stream;
+mod tar_index;
+mod view;
 
 use std::io::Read;
 
@@ -76,6 +78,7 @@ use ocil_layout::{Compression, Descriptor, Layout};
 
 pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, copy};
 pub use error::{Error, Result};
+pub use view::ArchiveView;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 
 /// How to import.

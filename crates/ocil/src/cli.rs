@@ -39,9 +39,15 @@ pub(crate) enum Command {
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
+    /// Export images of one or more layouts into one archive (OCI or docker load)
+    #[command(long_about = crate::commands::export::HELP)]
+    Export(crate::commands::export::ExportArgs),
     /// Copy images between layouts (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
+    /// Append layers (directories or tars) to an image
+    #[command(long_about = crate::commands::append::HELP)]
+    Append(crate::commands::append::AppendArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.
@@ -111,7 +117,9 @@ pub(crate) struct InitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
-    /// The layout directory
+    /// The layout directory, or an archive (.tar, .tar.gz, .tar.zst) read in place: an
+    /// uncompressed tar by offset, a compressed one in one pass keeping only its JSON
+    /// documents
     pub(crate) dir: String,
     /// Print JSON
     #[arg(long)]
@@ -120,7 +128,9 @@ pub(crate) struct LsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry)
+    /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry); or the same with an
+    /// archive FILE (.tar, .tar.gz, .tar.zst) read in place, without extracting it (a
+    /// compressed archive is read in one pass keeping only its JSON documents)
     pub(crate) target: String,
     /// Print the manifest's (or index's) exact bytes
     #[arg(long, conflicts_with = "json")]

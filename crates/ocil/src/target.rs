@@ -1,12 +1,14 @@
-//! `DIR`, `DIR:REF` and `DIR@DIGEST` on the command line.
+//! `DIR`, `DIR:REF` and `DIR@DIGEST` on the command line, and the same with an archive
+//! file (`FILE.tar:REF`) for the commands that read archives in place.
 //!
-//! The split is at the last `@` (then the last `:`) whose left side is an existing
-//! directory, so directory names that contain `:` still work: `ocil ls a:b` opens `a:b` when
-//! it is a directory, and `ocil inspect a:b:v1` opens `a:b` with tag `v1`.
+//! The split is at the last `@` (then the last `:`) whose left side exists (a directory, or
+//! a file), so names that contain `:` still work: `ocil ls a:b` opens `a:b` when it exists,
+//! and `ocil inspect a:b:v1` opens `a:b` with tag `v1`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ocil_archive::ArchiveView;
 use ocil_layout::{Index, Layout, Reference};
 
 /// A parsed target.
@@ -18,13 +20,13 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(s: &str) -> Result<Target> {
-        if Path::new(s).is_dir() {
+        if Path::new(s).exists() {
             return Ok(Target { dir: s.into(), reference: None });
         }
         for sep in ['@', ':'] {
             for (i, _) in s.match_indices(sep).collect::<Vec<_>>().into_iter().rev() {
                 let (left, right) = (&s[..i], &s[i + 1..]);
-                if !left.is_empty() && Path::new(left).is_dir() {
+                if !left.is_empty() && Path::new(left).exists() {
                     let reference = if sep == '@' {
                         Reference::Digest(
                             right.parse().with_context(|| format!("invalid digest in `{s}`"))?,
@@ -37,20 +39,28 @@ impl Target {
                 }
             }
         }
-        // No prefix is a directory. When `s` itself does not exist either, the directory
-        // part of `DIR:TAG` / `DIR@DIGEST` is what is missing: name it, rather than let the
-        // command complain about a missing reference or a directory called `DIR:TAG`.
-        if !Path::new(s).exists()
-            && let Some(i) = s.rfind('@').or_else(|| s.rfind(':'))
+        // Nothing exists under any split: the directory part of `DIR:TAG` / `DIR@DIGEST`
+        // is what is missing: name it, rather than let the command complain about a missing
+        // reference or a directory called `DIR:TAG`.
+        if let Some(i) = s.rfind('@').or_else(|| s.rfind(':'))
             && i > 0
         {
-            let left = &s[..i];
-            if Path::new(left).exists() {
-                anyhow::bail!("`{left}` is not a directory");
-            }
-            anyhow::bail!("no such directory `{left}`");
+            anyhow::bail!("no such directory `{}`", &s[..i]);
         }
         Ok(Target { dir: s.into(), reference: None })
+    }
+
+    /// Whether the path is an existing file (an archive), not a directory.
+    pub(crate) fn is_archive(&self) -> bool {
+        self.dir.exists() && !self.dir.is_dir()
+    }
+
+    /// Open the archive file and index it in place.
+    pub(crate) fn open_archive(&self) -> Result<ArchiveView> {
+        let path = self.dir.display();
+        let file = std::fs::File::open(&self.dir)
+            .with_context(|| format!("cannot open archive `{path}`"))?;
+        ArchiveView::open(file).with_context(|| format!("cannot read archive `{path}`"))
     }
 
     pub(crate) fn open(&self) -> Result<Layout> {

@@ -1,19 +1,66 @@
-//! `ocil inspect DIR[:REF|@DIGEST]`.
+//! `ocil inspect DIR[:REF|@DIGEST]` and `ocil inspect FILE[:REF|@DIGEST]` (an archive,
+//! read in place).
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use ocil_archive::ArchiveView;
 use ocil_layout::inspect::{ImageSummary, IndexSummary, Inspected, inspect};
-use ocil_layout::{Descriptor, Digest};
+use ocil_layout::{Descriptor, Digest, Index, Layout, Reference};
 
 use crate::cli::InspectArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
+/// Where the images are: a layout directory or an archive read in place.
+enum Store {
+    Dir(Layout),
+    Archive(ArchiveView),
+}
+
+impl Store {
+    fn resolve(&self, index: &Index, reference: Option<&Reference>) -> Result<Descriptor> {
+        Ok(match self {
+            Store::Dir(layout) => layout.resolve(index, reference)?,
+            Store::Archive(view) => view.resolve(reference)?,
+        })
+    }
+
+    fn inspect(&self, desc: &Descriptor) -> Result<Inspected> {
+        Ok(match self {
+            Store::Dir(layout) => inspect(layout, desc)?,
+            Store::Archive(view) => view.inspect(desc)?,
+        })
+    }
+
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        Ok(match self {
+            Store::Dir(layout) => layout.read_blob(digest, ocil_layout::JSON_LIMIT)?,
+            Store::Archive(view) => view.read_blob(digest, ocil_layout::JSON_LIMIT)?,
+        })
+    }
+}
+
 pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     let target = Target::parse(&a.target)?;
-    let layout = target.open()?;
-    let index = target.read_index_lenient(&layout)?;
+    let (store, index) = if target.is_archive() {
+        let view = target.open_archive()?;
+        let index = view.index().clone();
+        (Store::Archive(view), index)
+    } else {
+        let layout = target.open()?;
+        let index = target.read_index_lenient(&layout)?;
+        (Store::Dir(layout), index)
+    };
+    let out = run_on(&a, &target, &store, &index);
+    if target.is_archive() {
+        // Errors about the archive's content name the archive, then the entry.
+        return out.with_context(|| format!("cannot read archive `{}`", target.dir.display()));
+    }
+    out
+}
+
+fn run_on(a: &InspectArgs, target: &Target, store: &Store, index: &Index) -> Result<Outcome> {
     if target.reference.is_none() && index.manifests.len() != 1 {
         let dir = target.dir.display();
         if index.manifests.is_empty() {
@@ -39,8 +86,8 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
             names.join(", ")
         );
     }
-    let mut desc = layout.resolve(&index, target.reference.as_ref())?;
-    let mut inspected = inspect(&layout, &desc)?;
+    let mut desc = store.resolve(index, target.reference.as_ref())?;
+    let mut inspected = store.inspect(&desc)?;
     if let (Some(platform), Inspected::Image(s)) = (&a.platform, &inspected)
         && !s.platform.as_deref().is_some_and(|p| platform_matches(p, platform))
     {
@@ -64,10 +111,10 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
                 format!("no platform `{platform}` in `{}` (has: {})", idx.digest, have.join(", "))
             })?;
         desc = Descriptor::new(child.media_type.as_str().into(), child.digest.clone(), child.size);
-        inspected = inspect(&layout, &desc)?;
+        inspected = store.inspect(&desc)?;
     }
     if a.raw {
-        let bytes = layout.read_blob(&desc.digest, ocil_layout::JSON_LIMIT)?;
+        let bytes = store.read_blob(&desc.digest)?;
         let mut out = output::stdout();
         out.write_all(&bytes)?;
         out.flush()?;

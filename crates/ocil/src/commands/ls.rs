@@ -1,9 +1,9 @@
-//! `ocil ls DIR`.
+//! `ocil ls DIR` and `ocil ls FILE` (an archive, read in place).
 
 use std::io::Write;
 
-use anyhow::Result;
-use ocil_layout::inspect::summarize_entries;
+use anyhow::{Context, Result};
+use ocil_layout::inspect::{EntrySummary, summarize_entries};
 
 use crate::cli::LsArgs;
 use crate::target::Target;
@@ -12,12 +12,24 @@ use crate::{Outcome, output};
 pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
     let target = Target::parse(&a.dir)?;
     if target.reference.is_some() {
-        anyhow::bail!("`ocil ls` takes a layout directory, not a reference: `{}`", a.dir);
+        let what = if target.is_archive() { "an archive" } else { "a layout directory" };
+        anyhow::bail!("`ocil ls` takes {what}, not a reference: `{}`", a.dir);
     }
-    let layout = target.open()?;
-    let index = target.read_index_lenient(&layout)?;
-    let rows = summarize_entries(&layout, &index);
-    if a.json {
+    let rows = if target.is_archive() {
+        let view = target.open_archive()?;
+        view.summarize_entries()
+            .with_context(|| format!("cannot read archive `{}`", target.dir.display()))?
+    } else {
+        let layout = target.open()?;
+        let index = target.read_index_lenient(&layout)?;
+        summarize_entries(&layout, &index)
+    };
+    print(&rows, a.json)
+}
+
+/// The table (or JSON) of `ocil ls`, the same for a directory and an archive.
+fn print(rows: &[EntrySummary], json: bool) -> Result<Outcome> {
+    if json {
         output::json(&rows)?;
         return Ok(Outcome::Ok);
     }
