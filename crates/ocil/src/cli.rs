@@ -39,15 +39,9 @@ pub(crate) enum Command {
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
-    /// Export images of one or more layouts into one archive (OCI or docker load)
-    #[command(long_about = crate::commands::export::HELP)]
-    Export(crate::commands::export::ExportArgs),
     /// Copy images between layouts (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
-    /// Append layers (directories or tars) to an image
-    #[command(long_about = crate::commands::append::HELP)]
-    Append(crate::commands::append::AppendArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.
