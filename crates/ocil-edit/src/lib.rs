@@ -55,6 +55,7 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+pub mod append;
 mod doc;
 mod edit;
 mod error;

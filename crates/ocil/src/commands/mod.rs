@@ -1,5 +1,6 @@
 //! One file per subcommand; `run` dispatches.
 
+pub(crate) mod append;
 mod cat;
 pub(crate) mod copy;
 mod fsck;
@@ -27,5 +28,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::New(a) => new::run(a),
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
+        Command::Append(a) => append::run(a),
     }
 }

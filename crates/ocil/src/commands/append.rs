@@ -1,0 +1,195 @@
+//! `ocil append DIR:REF PATH...`: each PATH (a directory, or a tar: plain, gzip or zstd)
+//! becomes one layer on top of the image.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use ocil_edit::append::{NewLayer, append_layers};
+use ocil_edit::layer::{self, DirOptions, StagedLayer};
+use ocil_edit::{EditTarget, History, Platforms};
+use ocil_layout::{Compression, Layout, Reference, image_new};
+
+use crate::target::Target;
+use crate::{Outcome, output};
+
+pub(crate) const HELP: &str = "Append layers to an image: each PATH becomes one layer.
+
+A directory is packed as a reproducible tar: entries sorted by name, every mtime SOURCE_DATE_EPOCH (default 2000-01-01T00:00:00Z), uid/gid 0 and no user names (--keep-owner keeps the numeric ids), no xattrs, permission bits kept (setuid, sticky too), symlinks stored as symlinks and never followed, files linked several times inside the tree stored as hard links, FIFOs kept. Sockets are skipped with a warning; device files are refused (build such a layer as a tar, as root).
+A file is read as a tar (plain, gzip or zstd): it is checked (a tar, not truncated, no absolute or `..` names or hard-link targets) and stored as it is, re-compressed as --compress says; its diff_id is the digest of the uncompressed tar.
+The manifest's layers, the config's rootfs.diff_ids and history (created from --created, else SOURCE_DATE_EPOCH, else 2000-01-01T00:00:00Z like the packed files: umoci 0.4's stat crashes on history entries without one) each get one entry per PATH. Docker-typed images get Docker layer types (gzip only: zstd and none are refused), OCI images OCI types.
+Layers are built before the layout is locked; under the lock they are published and index.json is replaced once. Without --tag the tag moves to the new image; with --tag NEW the old one stays.
+For an index (or manifest list): --platform edits one image, --all-platforms every image (attestations stay attached).";
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompressArg {
+    /// gzip, level 6 (docker's and umoci's default)
+    Gzip,
+    /// zstd, level 3 (OCI images only)
+    Zstd,
+    /// A plain tar (OCI images only)
+    None,
+}
+
+impl CompressArg {
+    fn compression(self) -> Compression {
+        match self {
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Zstd => Compression::Zstd,
+            CompressArg::None => Compression::None,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AppendArgs {
+    /// DIR:TAG or DIR@DIGEST of the image (or index)
+    pub(crate) target: String,
+    /// Directories or tar files, one layer each, in order
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Tag the new image NEW (the old tag stays where it was)
+    #[arg(long, value_name = "NEW")]
+    pub(crate) tag: Option<String>,
+    /// Layer compression
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub(crate) compress: CompressArg,
+    /// Keep the numeric uid/gid of packed files (default: 0)
+    #[arg(long)]
+    pub(crate) keep_owner: bool,
+    /// For an index: edit this platform's image (os/arch[/variant])
+    #[arg(long, conflicts_with = "all_platforms")]
+    pub(crate) platform: Option<String>,
+    /// For an index: edit every image
+    #[arg(long)]
+    pub(crate) all_platforms: bool,
+    /// `comment` of the history entries
+    #[arg(long, value_name = "C")]
+    pub(crate) history_comment: Option<String>,
+    /// `created` of the history entries (RFC 3339); default: SOURCE_DATE_EPOCH, else 2000-01-01
+    #[arg(long, value_name = "T")]
+    pub(crate) created: Option<String>,
+}
+
+pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
+    let target = Target::parse(&a.target)?;
+    let Some(reference) = &target.reference else {
+        anyhow::bail!("`ocil append` needs DIR:TAG or DIR@DIGEST, got `{}`", a.target);
+    };
+    if let Some(t) = &a.tag {
+        ocil_layout::reference::validate_tag(t).with_context(|| format!("invalid --tag `{t}`"))?;
+    }
+    let platforms = match (&a.platform, a.all_platforms) {
+        (Some(p), _) => Platforms::One(Box::new(image_new::parse_platform(p)?)),
+        (None, true) => Platforms::All,
+        (None, false) => Platforms::Unspecified,
+    };
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().filter(|v| !v.is_empty());
+    let mtime = match &epoch {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("invalid SOURCE_DATE_EPOCH `{v}`: expected a number of seconds")
+        })?,
+        None => layer::DEFAULT_MTIME,
+    };
+    // History entries always carry `created` (the packed files' mtime by default): umoci
+    // 0.4's `stat` crashes on a history entry without one.
+    let created = match &a.created {
+        Some(c) => c.clone(),
+        None => image_new::rfc3339(mtime as i64),
+    };
+    let compression = a.compress.compression();
+    let opts = DirOptions { mtime, keep_owner: a.keep_owner };
+    let layout = target.open()?;
+
+    // Build every layer before taking the lock: they are staged (locked temp files) until
+    // the edit publishes them.
+    let mut layers = Vec::new();
+    for path in &a.paths {
+        let (staged, what) = build(&layout, path, &opts, compression)?;
+        for w in &staged.warnings {
+            output::warn(&format!("{}: {w}", path.display()));
+        }
+        let history = History {
+            created: Some(created.clone()),
+            created_by: Some(format!("ocil append: {what} {}", base_name(path))),
+            comment: a.history_comment.clone(),
+            ..History::default()
+        };
+        layers.push(NewLayer { layer: staged, history });
+    }
+    let summary: Vec<(String, String, u64)> = layers
+        .iter()
+        .map(|l| {
+            (l.layer.blob.digest().to_string(), l.layer.diff_id.to_string(), l.layer.blob.size())
+        })
+        .collect();
+
+    let lock = layout.lock().with_context(|| format!("cannot lock `{}`", target.dir.display()))?;
+    let edit = EditTarget { reference, platforms, new_tag: a.tag.as_deref() };
+    let edited = append_layers(&layout, &lock, &edit, layers)
+        .with_context(|| format!("cannot append to `{}`", a.target))?;
+    drop(lock);
+
+    let mut out = output::stdout();
+    use std::io::Write as _;
+    for (path, (digest, diff_id, size)) in a.paths.iter().zip(&summary) {
+        writeln!(
+            out,
+            "layer {digest} ({}, {}) diff_id {diff_id} <- {}",
+            compression.as_str(),
+            output::size(*size),
+            path.display()
+        )?;
+    }
+    for image in &edited.images {
+        let platform = image.platform.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default();
+        writeln!(out, "image {} -> {}{platform}", image.before, image.after)?;
+    }
+    let name = match (&a.tag, reference) {
+        (Some(t), _) => t.clone(),
+        (None, Reference::Tag(t)) => t.clone(),
+        (None, Reference::Digest(_)) => "entry".into(),
+    };
+    writeln!(out, "{name} -> {}", edited.after.digest)?;
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// Build one layer: a directory is packed, a file read as a tar.
+fn build(
+    layout: &Layout,
+    path: &Path,
+    opts: &DirOptions,
+    compression: Compression,
+) -> Result<(StagedLayer, &'static str)> {
+    let meta = fs_err::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("no such file or directory `{}`", path.display())
+        }
+        _ => anyhow::Error::new(e),
+    })?;
+    if meta.is_dir() {
+        let dir = Dir::open_ambient_dir(path, ambient_authority())
+            .with_context(|| format!("cannot open directory `{}`", path.display()))?;
+        let staged = layer::pack_dir_layer(layout, &dir, opts, compression)
+            .with_context(|| format!("cannot pack directory `{}`", path.display()))?;
+        Ok((staged, "directory"))
+    } else {
+        let file = fs_err::File::open(path)?;
+        let staged = layer::tar_layer(layout, file, &path.display().to_string(), compression)
+            .with_context(|| format!("cannot use `{}` as a layer", path.display()))?;
+        Ok((staged, "tar"))
+    }
+}
+
+/// The last component of a path (`.` and `..` resolved by name only), for `created_by`:
+/// the same directory under another temp path gives the same history.
+fn base_name(path: &Path) -> String {
+    match path.file_name() {
+        Some(n) => n.to_string_lossy().into_owned(),
+        None => path.display().to_string(),
+    }
+}
