@@ -36,6 +36,15 @@ pub(crate) enum Command {
     Untag(UntagArgs),
     /// Create an empty image (no layers) to build on
     New(NewArgs),
+    /// Change an image's config (env, entrypoint, cmd, labels, ...), losslessly
+    #[command(long_about = crate::commands::config::HELP)]
+    Config(Box<crate::commands::config::ConfigArgs>),
+    /// Set or remove annotations on a manifest, an index or an index.json entry
+    #[command(long_about = crate::commands::annotate::HELP)]
+    Annotate(crate::commands::annotate::AnnotateArgs),
+    /// Remove an image from index.json (a tag, or every entry with a digest); --gc collects
+    #[command(long_about = crate::commands::rm::HELP)]
+    Rm(crate::commands::rm::RmArgs),
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),

@@ -1,7 +1,9 @@
 //! One file per subcommand; `run` dispatches.
 
+pub(crate) mod annotate;
 pub(crate) mod append;
 mod cat;
+pub(crate) mod config;
 pub(crate) mod copy;
 mod fsck;
 mod gc;
@@ -10,6 +12,7 @@ mod init;
 mod inspect;
 mod ls;
 mod new;
+pub(crate) mod rm;
 mod tag;
 
 use crate::Outcome;
@@ -26,6 +29,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Tag(a) => tag::run_tag(a),
         Command::Untag(a) => tag::run_untag(a),
         Command::New(a) => new::run(a),
+        Command::Config(a) => config::run(*a),
+        Command::Annotate(a) => annotate::run(a),
+        Command::Rm(a) => rm::run(a),
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Append(a) => append::run(a),

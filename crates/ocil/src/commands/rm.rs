@@ -1,0 +1,95 @@
+//! `ocil rm DIR:REF [--gc]`: remove `index.json` entries (a tag's, or every entry with a
+//! digest), then, with `--gc`, collect under the same lock.
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, Result, bail};
+use ocil_layout::{Reference, reference};
+
+use crate::commands::gc::parse_age;
+use crate::target::Target;
+use crate::{Outcome, output};
+
+pub(crate) const HELP: &str = "Remove an image from index.json: DIR:TAG removes the entries that tag names, DIR@DIGEST every entry with that digest.
+With --gc, blobs nothing reaches any more are then removed, under the same lock (so nothing can re-reference them in between), with `ocil gc`'s rules: every remaining entry is a root, referrers of live images stay, unreferenced blobs younger than --prune (default 10m) are kept for writers that do not take ocil's lock.";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RmArgs {
+    /// DIR:TAG or DIR@DIGEST
+    pub(crate) target: String,
+    /// Then remove the blobs nothing reaches any more
+    #[arg(long)]
+    pub(crate) gc: bool,
+    /// With --gc: keep unreferenced blobs younger than this (`now`, `30s`, `10m`, `2h`, `1d`)
+    #[arg(long, default_value = "10m", value_name = "AGE", requires = "gc")]
+    pub(crate) prune: String,
+}
+
+pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
+    let target = Target::parse(&a.target)?;
+    let Some(r) = &target.reference else {
+        bail!("`ocil rm` needs DIR:TAG or DIR@DIGEST, got `{}`", a.target);
+    };
+    let grace = parse_age(&a.prune)?;
+    let layout = target.open()?;
+    let lock = layout.lock().with_context(|| format!("cannot lock `{}`", target.dir.display()))?;
+    let mut index = layout
+        .read_index()
+        .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
+    let positions: Vec<usize> = match r {
+        Reference::Tag(t) => {
+            reference::entries_named(&index, t).into_iter().map(|(i, _)| i).collect()
+        }
+        Reference::Digest(d) => index
+            .manifests
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| &e.digest == d)
+            .map(|(i, _)| i)
+            .collect(),
+    };
+    if positions.is_empty() {
+        // The same message as every other command for an unknown tag.
+        if let Reference::Tag(_) = r {
+            layout.resolve(&index, Some(r))?;
+        }
+        bail!("no `index.json` entry is `{r}` in `{}`", target.dir.display());
+    }
+    let mut removed = Vec::new();
+    let mut i = 0;
+    index.manifests.retain(|e| {
+        let gone = positions.contains(&i);
+        i += 1;
+        if gone {
+            removed.push(e.clone());
+        }
+        !gone
+    });
+    layout.write_index(&index, &lock)?;
+    let gc = if a.gc {
+        let opts = ocil_gc::Options { grace, ..Default::default() };
+        let plan = ocil_gc::plan(&layout, &opts).with_context(|| {
+            format!("gc of `{}` stopped (the entries are removed)", target.dir.display())
+        })?;
+        let report = plan
+            .apply(&layout, &lock)
+            .with_context(|| format!("gc of `{}` incomplete", target.dir.display()))?;
+        Some((plan, report))
+    } else {
+        None
+    };
+    drop(lock);
+    for e in &removed {
+        let name = e.ref_name().map_or_else(|| "(untagged)".to_owned(), str::to_owned);
+        println!("removed {name} {}", e.digest);
+    }
+    if let Some((plan, report)) = gc {
+        println!(
+            "gc: removed {} blob(s), {}; kept {} young blob(s) (--prune={})",
+            report.removed_blobs,
+            output::size(report.removed_bytes),
+            plan.young.len(),
+            a.prune
+        );
+    }
+    Ok(Outcome::Ok)
+}
