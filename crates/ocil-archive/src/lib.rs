@@ -26,6 +26,9 @@
 //! [`copy()`] copies images between two layouts: only the blobs the destination lacks,
 //! each verified as it lands (hard links or `copy_file_range`), referrers included.
 //!
+//! [`export`] writes images of one or more layouts into one archive (OCI, or OCI plus
+//! Docker's `manifest.json`), deterministically, as a stream.
+//!
 //! [`scan`] reads any tar without writing anything: its kind, entries, unsafe names and the
 //! digest of the uncompressed stream (a layer's diff_id), for `ocil fsck FILE`.
 //!
@@ -63,6 +66,11 @@ mod commit;
 pub mod copy;
 mod docker;
 mod error;
+mod export;
+mod export_docker;
+mod export_error;
+mod export_plan;
+mod export_tar;
 mod oci;
 mod path;
 mod scan;
@@ -78,6 +86,10 @@ use ocil_layout::{Compression, Descriptor, Layout};
 
 pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, copy};
 pub use error::{Error, Result};
+pub use export::{
+    ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export,
+};
+pub use export_error::ExportError;
 pub use view::ArchiveView;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 

@@ -8,6 +8,7 @@
 //!   replacement under a cross-process lock, the verified blob store;
 //! - [`progress`]: the progress callbacks long operations report to;
 //! - [`walk`]: the one graph walk shared by fsck, gc and friends;
+//! - [`referrer`]: stored documents whose `subject` names another manifest;
 //! - [`validate`]: structural validation per the image spec.
 //!
 //! # Example
@@ -42,6 +43,7 @@ mod lock;
 pub mod media_type;
 pub mod progress;
 pub mod reference;
+pub mod referrer;
 pub mod tags;
 pub mod validate;
 pub mod walk;

@@ -48,6 +48,9 @@ pub(crate) enum Command {
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
+    /// Export images of one or more layouts into one archive (OCI or docker load)
+    #[command(long_about = crate::commands::export::HELP)]
+    Export(crate::commands::export::ExportArgs),
     /// Copy images between layouts (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),

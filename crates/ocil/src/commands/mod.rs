@@ -5,6 +5,7 @@ pub(crate) mod append;
 mod cat;
 pub(crate) mod config;
 pub(crate) mod copy;
+pub(crate) mod export;
 mod fsck;
 mod gc;
 mod import;
@@ -35,5 +36,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Append(a) => append::run(a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -1,0 +1,270 @@
+//! Export: images of one or more layouts into one archive, written as a stream.
+//!
+//! The archive is an image layout in a tar (`--format oci`, what skopeo's `oci-archive:` and
+//! [`import`](crate::import) read), optionally with Docker's `manifest.json` beside it
+//! (`--format docker`, as Docker 25+ `docker save` writes: `docker load` and OCI readers both
+//! accept it). Its `index.json` holds the exported entries as their sources list them
+//! (tags, `io.containerd.image.name`, other annotations); its blob store every blob their
+//! graphs reach, and the referrers (signatures, SBOMs: documents whose `subject` is an
+//! exported manifest) found in the sources' stores, each blob once.
+//!
+//! Entry order is fixed, so the same input gives the same bytes: `oci-layout`, `index.json`,
+//! `manifest.json`, the `blobs/` directories, then the blobs: manifests, indexes and configs
+//! first, then layers, each group by digest. The small documents come first so that a reader
+//! of a stream (`ocil export ... | ssh host ocil import -`) learns what the archive holds
+//! from its first kilobytes, before the layers; [`import`](crate::import) stages every file
+//! as it arrives whatever the order, so the order costs it nothing. Headers are ustar with
+//! mtime [`ExportOptions::mtime`], uid/gid 0, modes 0644/0755; gzip and zstd use fixed
+//! settings.
+//!
+//! Every blob is streamed from the store (never read whole) and hashed as it is copied; a
+//! blob that does not match its digest aborts the export with an error naming it, and the
+//! stream then ends without an end-of-archive marker (a reader sees it truncated).
+//!
+//! The sources' locks are held from the first read to the last byte: a concurrent `ocil gc`
+//! (or any ocil writer) waits, so no blob can vanish under the export. Several sources are
+//! locked in a fixed order (device and inode of their directories), the same directory once.
+
+use std::io::Write;
+
+use ocil_layout::progress::{Progress, ProgressReader, Silent};
+use ocil_layout::{
+    Compression, Descriptor, INDEX_FILE, Index, LAYOUT_FILE, LAYOUT_VERSION, Layout, LockGuard,
+    MediaType, Reference,
+};
+
+use crate::export_docker::{self, DockerEntry};
+use crate::export_error::ExportError;
+use crate::export_plan::{self, Plan};
+use crate::export_tar::{CopyError, Sink, TarWriter};
+
+/// One source of images: a layout and what to take from it.
+#[derive(Debug)]
+pub struct ExportSource<'a> {
+    /// The layout.
+    pub layout: &'a Layout,
+    /// How to name it in errors (the directory as the user gave it).
+    pub name: String,
+    /// The image to take (a tag, full name or digest); `None` for every `index.json` entry.
+    pub reference: Option<Reference>,
+}
+
+/// The archive's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveFormat {
+    /// An image layout in a tar.
+    #[default]
+    Oci,
+    /// An image layout plus `manifest.json` (Docker 25+ `docker save`).
+    Docker,
+}
+
+impl ArchiveFormat {
+    /// `oci` or `docker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveFormat::Oci => "oci",
+            ArchiveFormat::Docker => "docker",
+        }
+    }
+}
+
+/// How to export.
+#[derive(Clone)]
+pub struct ExportOptions<'a> {
+    /// The archive's format.
+    pub format: ArchiveFormat,
+    /// Compression of the whole archive.
+    pub compression: Compression,
+    /// Modification time of every entry (seconds since the epoch; 0, or `SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+    /// Docker format: the repository of tags that have no full name (`NAME:tag`).
+    pub repo: Option<String>,
+    /// Docker format: the platform (`os/arch[/variant]`) to take from index entries.
+    pub platform: Option<String>,
+    /// Include referrers found in the sources' stores.
+    pub referrers: bool,
+    /// Where progress goes: one `export` phase over the blobs' bytes.
+    pub progress: &'a dyn Progress,
+}
+
+impl std::fmt::Debug for ExportOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportOptions")
+            .field("format", &self.format)
+            .field("compression", &self.compression)
+            .field("mtime", &self.mtime)
+            .field("repo", &self.repo)
+            .field("platform", &self.platform)
+            .field("referrers", &self.referrers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ExportOptions<'_> {
+    fn default() -> Self {
+        ExportOptions {
+            format: ArchiveFormat::Oci,
+            compression: Compression::None,
+            mtime: 0,
+            repo: None,
+            platform: None,
+            referrers: true,
+            progress: &Silent,
+        }
+    }
+}
+
+/// One exported `index.json` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedImage {
+    /// The entry, as the archive's `index.json` lists it.
+    pub descriptor: Descriptor,
+    /// The position of its source in the sources given.
+    pub source: usize,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// The archive's `index.json` entries, in order.
+    pub images: Vec<ExportedImage>,
+    /// Docker format: `(RepoTags, config digest)` of each `manifest.json` entry.
+    pub docker_images: Vec<(Vec<String>, ocil_layout::Digest)>,
+    /// Blobs written.
+    pub blobs: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Referrers found in the sources' stores and included.
+    pub referrers: usize,
+}
+
+/// Export images from `sources` into one archive written to `out`. See the module docs.
+///
+/// `out` gets the archive's bytes as they are made; on error it holds a prefix of an
+/// archive with no end marker, which the caller should discard.
+pub fn export(
+    sources: &[ExportSource<'_>],
+    out: impl Write,
+    opts: &ExportOptions<'_>,
+) -> Result<ExportReport, ExportError> {
+    let _locks = lock_all(sources)?;
+    let plan = export_plan::plan(sources, opts)?;
+    let docker = match opts.format {
+        ArchiveFormat::Oci => None,
+        ArchiveFormat::Docker => Some(export_docker::plan(sources, &plan.entries, opts)?),
+    };
+    write(sources, &plan, docker.as_deref(), out, opts)?;
+    Ok(ExportReport {
+        images: plan
+            .entries
+            .iter()
+            .map(|e| ExportedImage { descriptor: e.descriptor.clone(), source: e.source })
+            .collect(),
+        docker_images: docker
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| (d.repo_tags, d.config))
+            .collect(),
+        blobs: plan.blobs.len(),
+        bytes: plan.blobs.iter().map(|b| b.size).sum(),
+        referrers: plan.referrers,
+    })
+}
+
+/// Lock every distinct source directory, in the order of (device, inode).
+fn lock_all(sources: &[ExportSource<'_>]) -> Result<Vec<LockGuard>, ExportError> {
+    use cap_std::fs::MetadataExt as _;
+    let mut keyed = Vec::new();
+    for s in sources {
+        let meta = s.layout.dir().dir_metadata().map_err(|e| {
+            ExportError::source(&s.name)(ocil_layout::Error::Io {
+                op: "stat",
+                path: ".".into(),
+                source: e,
+            })
+        })?;
+        keyed.push(((meta.dev(), meta.ino()), s));
+    }
+    keyed.sort_by_key(|(k, _)| *k);
+    keyed.dedup_by_key(|(k, _)| *k);
+    keyed.into_iter().map(|(_, s)| s.layout.lock().map_err(ExportError::source(&s.name))).collect()
+}
+
+fn write(
+    sources: &[ExportSource<'_>],
+    plan: &Plan,
+    docker: Option<&[DockerEntry]>,
+    out: impl Write,
+    opts: &ExportOptions<'_>,
+) -> Result<(), ExportError> {
+    let w = ExportError::write;
+    let sink = Sink::new(out, opts.compression).map_err(w)?;
+    let mut tar = TarWriter::new(sink, opts.mtime);
+    let header = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
+    tar.file(LAYOUT_FILE, header.as_bytes()).map_err(w)?;
+    let index = Index {
+        manifests: plan.entries.iter().map(|e| e.descriptor.clone()).collect(),
+        ..Index::empty()
+    };
+    debug_assert_eq!(index.media_type, Some(MediaType::OciIndex));
+    let index_bytes = serde_json::to_vec(&index).expect("an index always serialises");
+    tar.file(INDEX_FILE, &index_bytes).map_err(w)?;
+    if let Some(entries) = docker {
+        tar.file("manifest.json", &export_docker::manifest_json(entries)).map_err(w)?;
+    }
+    tar.dir("blobs/").map_err(w)?;
+    let mut algs: Vec<_> = plan.blobs.iter().map(|b| b.digest.algorithm()).collect();
+    algs.sort();
+    algs.dedup();
+    for alg in algs {
+        tar.dir(&format!("blobs/{alg}/")).map_err(w)?;
+    }
+    let total = plan.blobs.iter().map(|b| b.size).sum();
+    opts.progress.begin("export", Some(total));
+    let result = write_blobs(sources, plan, &mut tar, opts.progress);
+    opts.progress.end();
+    result?;
+    let sink = tar.finish().map_err(w)?;
+    sink.finish().map_err(w)?;
+    Ok(())
+}
+
+fn write_blobs<W: Write>(
+    sources: &[ExportSource<'_>],
+    plan: &Plan,
+    tar: &mut TarWriter<W>,
+    progress: &dyn Progress,
+) -> Result<(), ExportError> {
+    for b in &plan.blobs {
+        let src = &sources[b.source];
+        let reader = src
+            .layout
+            .open_blob(&b.digest, Some(b.size))
+            .map_err(ExportError::source(&src.name))?;
+        let reader = ProgressReader::new(reader, progress);
+        tar.file_from(&b.digest.blob_path(), b.size, reader).map_err(|e| match e {
+            CopyError::Write(e) => ExportError::Write { source: e },
+            CopyError::Read(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                ExportError::BlobCorrupt {
+                    layout: src.name.clone(),
+                    digest: b.digest.clone(),
+                    reason: e.to_string(),
+                }
+            }
+            CopyError::Read(e) => ExportError::source(&src.name)(ocil_layout::Error::Io {
+                op: "read",
+                path: b.digest.blob_path(),
+                source: e,
+            }),
+            CopyError::Size { expected, found } => ExportError::BlobCorrupt {
+                layout: src.name.clone(),
+                digest: b.digest.clone(),
+                reason: format!(
+                    "it holds {found} bytes, not the {expected} it had when the export started"
+                ),
+            },
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! `--format docker`: the `manifest.json` that `docker load` reads, next to the OCI layout
+//! files, as Docker 25+ `docker save` writes it.
+//!
+//! Each exported image manifest becomes one `manifest.json` entry: `Config` and `Layers` are
+//! paths of blobs in the same archive (`blobs/sha256/<hex>`), `RepoTags` the `name:tag` of
+//! every archive entry naming it. The name is `--repo NAME` when given, else the entry's
+//! `io.containerd.image.name`, else its tag when that is a full name (`example.com/app:v1`);
+//! a bare tag without any of these is an error (docker-archive has no tag without a name).
+//! An index entry gives the image of `--platform`, or its only image (attestation manifests,
+//! platform `unknown/unknown`, do not count). zstd layers are refused.
+
+use ocil_layout::{
+    ANNOTATION_CONTAINERD_NAME, Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, Manifest,
+};
+use serde_json::{Value, json};
+
+use crate::export::{ExportOptions, ExportSource};
+use crate::export_error::ExportError;
+use crate::export_plan::Selected;
+
+/// One `manifest.json` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct DockerEntry {
+    pub(crate) manifest: Digest,
+    pub(crate) config: Digest,
+    pub(crate) repo_tags: Vec<String>,
+    pub(crate) layers: Vec<Digest>,
+}
+
+impl DockerEntry {
+    fn json(&self) -> Value {
+        json!({
+            "Config": self.config.blob_path(),
+            "RepoTags": self.repo_tags,
+            "Layers": self.layers.iter().map(Digest::blob_path).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// `manifest.json`'s bytes.
+pub(crate) fn manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
+    let v = Value::Array(entries.iter().map(DockerEntry::json).collect());
+    serde_json::to_vec(&v).expect("JSON values always serialise")
+}
+
+/// The `manifest.json` entries for the archive's entries, one per image, tags merged.
+pub(crate) fn plan(
+    sources: &[ExportSource<'_>],
+    entries: &[Selected],
+    opts: &ExportOptions<'_>,
+) -> Result<Vec<DockerEntry>, ExportError> {
+    let mut out: Vec<DockerEntry> = Vec::new();
+    for e in entries {
+        let src = &sources[e.source];
+        let d = &e.descriptor;
+        let label = match d.ref_name() {
+            Some(t) => format!("`{t}`"),
+            None => format!("`{}`", d.digest),
+        };
+        let manifest_desc = image_of(src, d, &label, opts)?;
+        let bytes = src
+            .layout
+            .read_blob(&manifest_desc.digest, JSON_LIMIT)
+            .map_err(ExportError::source(&src.name))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
+                layout: src.name.clone(),
+                image: label.clone(),
+                media_type: format!(
+                    "{} that does not parse as a manifest",
+                    manifest_desc.media_type
+                ),
+            })?;
+        if manifest.config.media_type.kind() != Kind::Config {
+            return Err(ExportError::NotAnImage {
+                layout: src.name.clone(),
+                image: label,
+                media_type: format!("manifest with config `{}`", manifest.config.media_type),
+            });
+        }
+        for l in &manifest.layers {
+            if matches!(l.media_type.kind(), Kind::Layer { compression: Compression::Zstd, .. }) {
+                return Err(ExportError::ZstdLayer {
+                    layout: src.name.clone(),
+                    image: label,
+                    layer: l.digest.clone(),
+                });
+            }
+        }
+        let repo_tag = repo_tag(src, d, opts)?;
+        match out.iter_mut().find(|x| x.manifest == manifest_desc.digest) {
+            Some(x) => {
+                if let Some(t) = repo_tag
+                    && !x.repo_tags.contains(&t)
+                {
+                    x.repo_tags.push(t);
+                }
+            }
+            None => out.push(DockerEntry {
+                manifest: manifest_desc.digest.clone(),
+                config: manifest.config.digest.clone(),
+                repo_tags: repo_tag.into_iter().collect(),
+                layers: manifest.layers.iter().map(|l| l.digest.clone()).collect(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The image manifest an entry stands for.
+fn image_of(
+    src: &ExportSource<'_>,
+    d: &Descriptor,
+    label: &str,
+    opts: &ExportOptions<'_>,
+) -> Result<Descriptor, ExportError> {
+    match d.media_type.kind() {
+        Kind::Manifest => Ok(d.clone()),
+        Kind::Index => {
+            let bytes = src
+                .layout
+                .read_blob(&d.digest, JSON_LIMIT)
+                .map_err(ExportError::source(&src.name))?;
+            let index: Index =
+                serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
+                    layout: src.name.clone(),
+                    image: label.to_owned(),
+                    media_type: format!("{} that does not parse as an index", d.media_type),
+                })?;
+            let images: Vec<&Descriptor> = index
+                .manifests
+                .iter()
+                .filter(|m| m.media_type.kind() == Kind::Manifest)
+                .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
+                .collect();
+            let platforms: Vec<String> = images
+                .iter()
+                .map(|m| {
+                    m.platform.as_ref().map_or_else(|| "(no platform)".into(), |p| p.display())
+                })
+                .collect();
+            match &opts.platform {
+                Some(spec) => images
+                    .iter()
+                    .find(|m| m.platform.as_ref().is_some_and(|p| p.matches(spec)))
+                    .map(|m| (*m).clone())
+                    .ok_or_else(|| ExportError::NoSuchPlatform {
+                        layout: src.name.clone(),
+                        image: label.to_owned(),
+                        platform: spec.clone(),
+                        platforms,
+                    }),
+                None if images.len() == 1 => Ok(images[0].clone()),
+                None => Err(ExportError::NeedsPlatform {
+                    layout: src.name.clone(),
+                    image: label.to_owned(),
+                    platforms,
+                }),
+            }
+        }
+        _ => Err(ExportError::NotAnImage {
+            layout: src.name.clone(),
+            image: label.to_owned(),
+            media_type: d.media_type.to_string(),
+        }),
+    }
+}
+
+/// Whether a full name ends with a tag (`:tag` after the last `/`).
+fn has_tag(name: &str) -> bool {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.contains(':')
+}
+
+/// The `name:tag` of an entry, `None` for an untagged one.
+fn repo_tag(
+    src: &ExportSource<'_>,
+    d: &Descriptor,
+    opts: &ExportOptions<'_>,
+) -> Result<Option<String>, ExportError> {
+    let tag = d.ref_name();
+    let full = d.annotation(ANNOTATION_CONTAINERD_NAME);
+    Ok(match (tag, &opts.repo, full) {
+        (Some(t), Some(repo), _) if !t.contains('/') => Some(format!("{repo}:{t}")),
+        (_, _, Some(n)) if has_tag(n) => Some(n.to_owned()),
+        (Some(t), _, Some(n)) if !t.contains('/') => Some(format!("{n}:{t}")),
+        (Some(t), _, _) if t.contains('/') => {
+            Some(if has_tag(t) { t.to_owned() } else { format!("{t}:latest") })
+        }
+        (Some(t), _, _) => {
+            return Err(ExportError::NoRepository { layout: src.name.clone(), tag: t.to_owned() });
+        }
+        (None, _, Some(n)) => Some(if has_tag(n) { n.to_owned() } else { format!("{n}:latest") }),
+        (None, _, None) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_and_without_tags() {
+        assert!(has_tag("example.com/app:v1"));
+        assert!(has_tag("app:v1"));
+        assert!(!has_tag("example.com:5000/app"));
+        assert!(!has_tag("app"));
+    }
+}

@@ -1,0 +1,272 @@
+//! The archive writer: ustar headers written by hand-picked fields (mtime fixed, uid/gid 0,
+//! no user or group names, modes 0644/0755), so the same entries always give the same bytes,
+//! over an optional gzip or zstd encoder with fixed settings.
+//!
+//! Unlike `tar::Builder`, nothing is written on drop: a failed export never ends its stream
+//! with an end-of-archive marker, so a reader on the other side of a pipe sees a truncated
+//! archive, never a short one that looks complete.
+
+use std::io::{self, Read, Write};
+
+use ocil_layout::Compression;
+
+/// The output, compressed or not.
+pub(crate) enum Sink<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Sink<W> {
+    pub(crate) fn new(out: W, compression: Compression) -> io::Result<Sink<W>> {
+        Ok(match compression {
+            Compression::None => Sink::Plain(out),
+            // A fixed header: mtime 0, no file name, OS "unknown".
+            Compression::Gzip => Sink::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(out, flate2::Compression::default()),
+            ),
+            // Level 3, single-threaded: the same input gives the same frame.
+            Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+        })
+    }
+
+    /// Finish the compressed stream; the underlying writer, flushed.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        let mut out = match self {
+            Sink::Plain(w) => w,
+            Sink::Gzip(e) => e.finish()?,
+            Sink::Zstd(e) => e.finish()?,
+        };
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(e) => e.write(buf),
+            Sink::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(buf),
+            Sink::Gzip(e) => e.write_all(buf),
+            Sink::Zstd(e) => e.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(e) => e.flush(),
+            Sink::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+const BLOCK: usize = 512;
+
+/// Why copying an entry's data failed.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// Reading the source (including its digest check at EOF).
+    Read(io::Error),
+    /// The source ended early or ran long.
+    Size { expected: u64, found: u64 },
+    /// Writing the archive.
+    Write(io::Error),
+}
+
+/// A tar stream being written.
+pub(crate) struct TarWriter<W: Write> {
+    out: W,
+    mtime: u64,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> TarWriter<W> {
+    pub(crate) fn new(out: W, mtime: u64) -> TarWriter<W> {
+        TarWriter { out, mtime, buf: vec![0u8; 1 << 20] }
+    }
+
+    fn header(&self, path: &str, size: u64, kind: tar::EntryType) -> tar::Header {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h.set_entry_type(kind);
+        // ustar's name field holds 100 bytes (a longer path goes in a PAX record first, and
+        // the name keeps its first 100 bytes, as Go's archive/tar does).
+        let name = &mut h.as_old_mut().name;
+        let n = path.len().min(name.len());
+        name[..n].copy_from_slice(&path.as_bytes()[..n]);
+        h.set_cksum();
+        h
+    }
+
+    /// The header of an entry, preceded by a PAX `path` record when the path is too long
+    /// for ustar's name field (`blobs/sha512/<128 hex>`).
+    fn write_header(&mut self, path: &str, size: u64, kind: tar::EntryType) -> io::Result<()> {
+        if path.len() > 100 {
+            let record = pax_record("path", path);
+            let pax = self.header("PaxHeader", record.len() as u64, tar::EntryType::XHeader);
+            self.out.write_all(pax.as_bytes())?;
+            self.out.write_all(&record)?;
+            self.pad(record.len() as u64)?;
+        }
+        let h = self.header(path, size, kind);
+        self.out.write_all(h.as_bytes())
+    }
+
+    /// A directory entry (`path` ends with `/`).
+    pub(crate) fn dir(&mut self, path: &str) -> io::Result<()> {
+        self.write_header(path, 0, tar::EntryType::Directory)
+    }
+
+    /// A file from memory.
+    pub(crate) fn file(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_header(path, bytes.len() as u64, tar::EntryType::Regular)?;
+        self.out.write_all(bytes)?;
+        self.pad(bytes.len() as u64)
+    }
+
+    /// A file of `size` bytes streamed from `reader`, which must give exactly that many.
+    pub(crate) fn file_from(
+        &mut self,
+        path: &str,
+        size: u64,
+        mut reader: impl Read,
+    ) -> Result<(), CopyError> {
+        self.write_header(path, size, tar::EntryType::Regular).map_err(CopyError::Write)?;
+        let mut copied = 0u64;
+        loop {
+            let n = match reader.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CopyError::Read(e)),
+            };
+            copied += n as u64;
+            if copied > size {
+                return Err(CopyError::Size { expected: size, found: copied });
+            }
+            self.out.write_all(&self.buf[..n]).map_err(CopyError::Write)?;
+        }
+        if copied != size {
+            return Err(CopyError::Size { expected: size, found: copied });
+        }
+        self.pad(size).map_err(CopyError::Write)
+    }
+
+    fn pad(&mut self, size: u64) -> io::Result<()> {
+        let rest = (size % BLOCK as u64) as usize;
+        if rest != 0 {
+            self.out.write_all(&[0u8; BLOCK][..BLOCK - rest])?;
+        }
+        Ok(())
+    }
+
+    /// The end-of-archive marker (two zero blocks); the writer back.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(&[0u8; 2 * BLOCK])?;
+        Ok(self.out)
+    }
+}
+
+/// One PAX record: `<length> <key>=<value>\n`, the length counting itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = key.len() + value.len() + 3; // space, `=`, newline
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    format!("{len} {key}={value}\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_with_fixed_metadata() {
+        let mut t = TarWriter::new(Vec::new(), 7);
+        t.dir("blobs/").unwrap();
+        t.file("oci-layout", b"{}").unwrap();
+        let long = format!("blobs/sha512/{}", "a".repeat(128));
+        t.file_from(&long, 3, &b"abc"[..]).unwrap();
+        let bytes = t.finish().unwrap();
+        assert_eq!(bytes.len() % 512, 0);
+        let mut a = tar::Archive::new(&bytes[..]);
+        let got: Vec<(String, u64, u32, u64, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.size().unwrap(),
+                    h.mode().unwrap(),
+                    h.mtime().unwrap(),
+                    h.uid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("blobs/".into(), 0, 0o755, 7, 0),
+                ("oci-layout".into(), 2, 0o644, 7, 0),
+                (long, 3, 0o644, 7, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn pax_records_count_their_own_length() {
+        assert_eq!(pax_record("path", "a"), b"9 path=a\n");
+        let r = pax_record("path", &"x".repeat(90));
+        assert_eq!(r.len(), 99);
+        assert!(r.starts_with(b"99 path="));
+        let r = pax_record("path", &"x".repeat(100));
+        assert_eq!(r.len(), 110);
+        assert!(r.starts_with(b"110 path="));
+    }
+
+    #[test]
+    fn a_short_or_long_source_is_an_error() {
+        let mut t = TarWriter::new(Vec::new(), 0);
+        assert!(matches!(
+            t.file_from("x", 4, &b"abc"[..]),
+            Err(CopyError::Size { expected: 4, found: 3 })
+        ));
+        let mut t = TarWriter::new(Vec::new(), 0);
+        assert!(matches!(
+            t.file_from("x", 2, &b"abc"[..]),
+            Err(CopyError::Size { expected: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn compressed_sinks_are_deterministic() {
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let make = || {
+                let mut s = Sink::new(Vec::new(), c).unwrap();
+                s.write_all(&b"hello ".repeat(1000)).unwrap();
+                s.finish().unwrap()
+            };
+            let a = make();
+            assert_eq!(a, make());
+            assert_eq!(Compression::sniff(&a), c);
+        }
+    }
+}
