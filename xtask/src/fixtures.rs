@@ -49,9 +49,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
         println!("testdata/ is up to date");
     } else {
-        let layouts = testdata.join("layouts");
-        if layouts.exists() {
-            fs_err::remove_dir_all(&layouts)?;
+        for sub in ["layouts", "hostile"] {
+            if testdata.join(sub).exists() {
+                fs_err::remove_dir_all(testdata.join(sub))?;
+            }
         }
         write_all(&testdata)?;
         println!("wrote {}", testdata.display());
@@ -78,6 +79,7 @@ fn write_all(testdata: &Path) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(&Value::Object(expected))?;
     bytes.push(b'\n');
     fs_err::write(testdata.join("expected.json"), bytes)?;
+    crate::hostile::write(&testdata.join("hostile"))?;
     Ok(())
 }
 
@@ -90,9 +92,8 @@ fn compare(new: &Path, old: &Path) -> Result<Vec<String>> {
                 set.insert(name.to_owned());
             }
         }
-        let layouts = root.join("layouts");
-        if layouts.exists() {
-            for entry in walkdir::WalkDir::new(&layouts) {
+        for sub in ["layouts", "hostile"].map(|d| root.join(d)).iter().filter(|d| d.exists()) {
+            for entry in walkdir::WalkDir::new(sub) {
                 let entry = entry?;
                 if !entry.file_type().is_dir() {
                     let rel = entry.path().strip_prefix(root)?;
@@ -341,6 +342,7 @@ fn readme(cases: &[Case]) -> String {
          `expected.json` holds the same facts in machine-readable form, per case: `blobs_on_disk` (temp files not counted), `reachable_on_disk`, and the digests that are `unreachable`, `live_referrers`, `gc_removes`, `missing` and `corrupt`, the `temp_files`, and the exit code fsck should give (`fsck_exit`).\n\
          \"Unreachable\" means not reachable from `index.json` through indexes, manifests, configs and layers (following `subject` only from a reachable document).\n\
          A \"live referrer\" is unreachable but is an artifact manifest whose `subject` is reachable, or a blob of one: ocil's gc keeps those, so `gc_removes` = `unreachable` minus `live_referrers`.\n\n\
+         `hostile/` holds archives that ocil must refuse, with their own README and `expected.json` (`xtask/src/hostile.rs`).\n\n\
          ## Cases\n\n",
     );
     for c in cases {

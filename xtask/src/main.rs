@@ -16,6 +16,7 @@ mod ci;
 mod fixtures;
 mod r#gen;
 mod gen_cmd;
+mod hostile;
 mod tidy;
 
 use std::path::{Path, PathBuf};
