@@ -56,6 +56,7 @@
 #![warn(missing_docs, clippy::unwrap_used)]
 
 pub mod append;
+pub mod convert;
 mod doc;
 mod edit;
 mod error;

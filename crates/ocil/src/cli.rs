@@ -54,6 +54,9 @@ pub(crate) enum Command {
     /// Copy images between layouts (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
+    /// Convert an image or index between Docker and OCI media types (--compress recompresses)
+    #[command(long_about = crate::commands::convert::HELP)]
+    Convert(crate::commands::convert::ConvertArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.

@@ -4,6 +4,7 @@ pub(crate) mod annotate;
 pub(crate) mod append;
 mod cat;
 pub(crate) mod config;
+pub(crate) mod convert;
 pub(crate) mod copy;
 pub(crate) mod export;
 mod fsck;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Append(a) => append::run(a),
+        Command::Convert(a) => convert::run(a),
         Command::Export(a) => export::run(a),
     }
 }
