@@ -61,6 +61,7 @@ mod doc;
 mod edit;
 mod error;
 mod image;
+pub mod index;
 pub mod layer;
 
 pub use doc::JsonDoc;

@@ -15,7 +15,7 @@ use crate::{Outcome, output};
 /// Where the images are: a layout directory or an archive read in place.
 enum Store {
     Dir(Layout),
-    Archive(ArchiveView),
+    Archive(Box<ArchiveView>),
 }
 
 impl Store {
@@ -46,7 +46,7 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     let (store, index) = if target.is_archive() {
         let view = target.open_archive()?;
         let index = view.index().clone();
-        (Store::Archive(view), index)
+        (Store::Archive(Box::new(view)), index)
     } else {
         let layout = target.open()?;
         let index = target.read_index_lenient(&layout)?;

@@ -10,6 +10,7 @@ pub(crate) mod export;
 mod fsck;
 mod gc;
 mod import;
+pub(crate) mod index;
 mod init;
 mod inspect;
 mod ls;
@@ -36,8 +37,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rm(a) => rm::run(a),
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
-        Command::Append(a) => append::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::Append(a) => append::run(a),
+        Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
     }
 }
