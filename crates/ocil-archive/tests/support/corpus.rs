@@ -112,7 +112,11 @@ pub(crate) struct Image {
 
 impl Image {
     pub(crate) fn new(content: &str) -> Image {
-        let layer = layer_tar(content);
+        Image::from_layer(layer_tar(content))
+    }
+
+    /// An image over this (uncompressed) layer.
+    pub(crate) fn from_layer(layer: Vec<u8>) -> Image {
         let config = format!(
             r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
             sha256(&layer)

@@ -11,6 +11,8 @@
 //! - skopeo as an oracle: its import of the peer-made OCI archive gives our manifest digest,
 //!   and it reads back what we import from a docker-save archive.
 //!
+//! - crashes: `ocil import` killed at random moments (`crash.rs`).
+//!
 //! Without `shared/` (or skopeo), those tests print a skip message and pass, except under
 //! `CI=true`, where they fail.
 
@@ -20,6 +22,8 @@
 mod corpus;
 #[path = "../../../ocil-archive/tests/support/hostile.rs"]
 mod hostile;
+
+mod crash;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
