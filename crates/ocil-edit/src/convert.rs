@@ -225,7 +225,7 @@ pub fn convert(
         after.platform = start.platform.clone();
     }
     let old = index.clone();
-    retarget(&mut index, opts.reference, pos, &entry, &after, opts.new_tag)?;
+    retarget(&mut index, opts.reference, Some(pos), &entry, &after, opts.new_tag)?;
     let index_written = index != old;
     if index_written {
         layout.write_index(&index, lock)?;

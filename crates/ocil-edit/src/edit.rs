@@ -149,7 +149,7 @@ pub fn edit_images(
     f: impl FnMut(&mut Image) -> Result<()>,
 ) -> Result<Edited> {
     let mut index = layout.read_index()?;
-    let (pos, entry) = resolve(&index, target.reference)?;
+    let (pos, entry) = resolve(layout, &index, target.reference, target.new_tag)?;
     let selected = select(layout, &entry, target)?;
     let mut ctx = Ctx {
         layout,
@@ -185,7 +185,7 @@ pub fn edit_entry_index(
     f: impl FnOnce(&mut JsonDoc) -> Result<()>,
 ) -> Result<Edited> {
     let mut index = layout.read_index()?;
-    let (pos, entry) = resolve(&index, reference)?;
+    let (pos, entry) = resolve(layout, &index, reference, new_tag)?;
     if entry.media_type.kind() != Kind::Index {
         return Err(Error::NotAnImage {
             reference: reference.to_string(),
@@ -206,11 +206,20 @@ pub fn edit_entry_index(
     Ok(Edited { before: entry, after, images: Vec::new(), attestations_moved: 0, index_written })
 }
 
-/// The `index.json` entry a reference names.
-fn resolve(index: &Index, r: &Reference) -> Result<(usize, Descriptor)> {
+/// The `index.json` entry a reference names (its position), or, for a digest no entry has
+/// when the result gets a new tag, the blob in the store.
+fn resolve(
+    layout: &Layout,
+    index: &Index,
+    r: &Reference,
+    new_tag: Option<&str>,
+) -> Result<(Option<usize>, Descriptor)> {
     match reference::resolve_entry(index, r)? {
-        Some(found) => Ok(found),
+        Some((i, d)) => Ok((Some(i), d)),
         None => match r {
+            Reference::Digest(d) if new_tag.is_some() && layout.has_blob(d)? => {
+                Ok((None, layout.resolve(index, Some(r))?))
+            }
             Reference::Digest(d) => Err(Error::NotAnEntry { digest: d.clone() }),
             Reference::Tag(t) => {
                 Err(ocil_layout::Error::RefNotFound { reference: t.clone(), hint: String::new() }
@@ -227,7 +236,7 @@ fn commit(
     layout: &Layout,
     lock: &LockGuard,
     target: &EditTarget<'_>,
-    pos: usize,
+    pos: Option<usize>,
     before: &Descriptor,
     after: &Descriptor,
 ) -> Result<bool> {
@@ -243,11 +252,12 @@ fn commit(
 /// Point `index.json` at an edited image: with `new_tag`, set (or move) that tag to
 /// `after` and leave the old entry; without, replace the entry at `pos` (and, for a tag
 /// reference, every other entry that tag names with the same digest) by `after`, keeping
-/// its annotations.
+/// its annotations. `pos` is `None` for a blob that is not an entry: then `new_tag` is
+/// required.
 pub fn retarget(
     index: &mut Index,
     r: &Reference,
-    pos: usize,
+    pos: Option<usize>,
     before: &Descriptor,
     after: &Descriptor,
     new_tag: Option<&str>,
@@ -256,6 +266,9 @@ pub fn retarget(
         tags::set_tag(index, after, tag)?;
         return Ok(());
     }
+    let Some(pos) = pos else {
+        return Err(Error::NotAnEntry { digest: before.digest.clone() });
+    };
     let mut positions = vec![pos];
     if let Reference::Tag(t) = r {
         positions.extend(
@@ -388,11 +401,21 @@ fn collect(
         }
         match child.media_type.kind() {
             Kind::Index => collect(layout, &child, depth + 1, out)?,
-            Kind::Manifest => {
-                if let Some(platform) = image_platform(layout, &child)? {
-                    out.push(Candidate { digest: child.digest.clone(), platform });
+            Kind::Manifest => match image_platform(layout, &child) {
+                Ok(Some(platform)) => {
+                    out.push(Candidate { digest: child.digest.clone(), platform })
                 }
-            }
+                Ok(None) => {}
+                // A shallow layout (olot's, say) lacks the other platforms' manifests: a
+                // listed platform is enough to choose; editing a missing image still fails.
+                Err(Error::Layout(e)) if e.is_not_found() && child.platform.is_some() => {
+                    out.push(Candidate {
+                        digest: child.digest.clone(),
+                        platform: child.platform.clone(),
+                    });
+                }
+                Err(e) => return Err(e),
+            },
             _ => {}
         }
     }

@@ -91,7 +91,9 @@ pub enum Error {
         reason: String,
     },
     /// The reference names a digest that no `index.json` entry has.
-    #[error("no `index.json` entry has digest `{digest}` (edits start from an entry)")]
+    #[error(
+        "no `index.json` entry has digest `{digest}`: to edit a blob that is not an entry, give the result a new tag"
+    )]
     NotAnEntry {
         /// The digest.
         digest: ocil_layout::Digest,
