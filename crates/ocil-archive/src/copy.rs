@@ -359,7 +359,7 @@ fn choose_roots(src: &Layout, index: &Index, opts: &CopyOptions<'_>) -> CopyResu
     };
     if found.media_type.kind() != Kind::Index {
         return Err(CopyError::Usage(format!(
-            "--platform: `{reference}` is a {}, not an index",
+            "--platform: `{reference}` is not an index (it is a `{}`)",
             found.media_type.short()
         )));
     }

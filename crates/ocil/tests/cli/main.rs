@@ -1,15 +1,20 @@
 //! CLI tests of the `ocil` binary, in one test binary (ruff's pattern).
 //!
+//! - `archive_view`: `ocil ls FILE` and `ocil inspect FILE` on archives read in place;
 //! - `usage`: help, version, bad arguments, missing directories, non-layouts (snapshots);
 //! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
+//! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
 //! - `lock`: `ocil` writers wait for the layout lock.
 //!
 //! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
 //! rewrites them (review every change), and with `CI=true` insta writes nothing.
 
+mod archive_view;
 mod bad_input;
 mod commands;
+mod convert;
+mod copy;
 mod lock;
 mod support;
 mod usage;
