@@ -1,5 +1,6 @@
 //! CLI tests of the `ocil` binary, in one test binary (ruff's pattern).
 //!
+//! - `archive_view`: `ocil ls FILE` and `ocil inspect FILE` on archives read in place;
 //! - `usage`: help, version, bad arguments, missing directories, non-layouts (snapshots);
 //! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
@@ -9,6 +10,7 @@
 //! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
 //! rewrites them (review every change), and with `CI=true` insta writes nothing.
 
+mod archive_view;
 mod bad_input;
 mod commands;
 mod convert;

@@ -1,0 +1,96 @@
+//! `ocil ls FILE` and `ocil inspect FILE[:REF|@DIGEST]`: archives read in place, without
+//! extracting (snapshots). The archives are skopeo's, from the peer-made fixtures in
+//! `shared/`, copied into the test's directory (plain and gzip-compressed), and hostile ones
+//! from `testdata/hostile/`.
+
+use std::path::Path;
+
+use crate::support::{TestDir, shared_dir, snap};
+
+/// Copy the peer-made archives in as `docker.tar`, `v3.tar`, `multi.tar` and
+/// `docker.tar.gz`; `None` when `shared/` is absent (outside CI).
+fn archives(t: &TestDir) -> Option<()> {
+    let peer = shared_dir()?.join("fixtures/peer-made");
+    for (from, to) in [
+        ("skopeo-docker-archive/app.tar", "docker.tar"),
+        ("skopeo-oci-archive/app-v3.tar", "v3.tar"),
+        ("skopeo-oci-archive-index/multi.tar", "multi.tar"),
+    ] {
+        fs_err::copy(peer.join(from), t.join(to)).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &fs_err::read(t.join("docker.tar")).unwrap()).unwrap();
+    fs_err::write(t.join("docker.tar.gz"), gz.finish().unwrap()).unwrap();
+    Some(())
+}
+
+#[test]
+fn ls_archives_in_place() {
+    let t = TestDir::new();
+    if archives(&t).is_none() {
+        return;
+    }
+    snap!(t, "ls_docker_archive", t.ocil().args(["ls", "docker.tar"]));
+    snap!(t, "ls_docker_archive_gzip", t.ocil().args(["ls", "docker.tar.gz"]));
+    snap!(t, "ls_oci_archive", t.ocil().args(["ls", "v3.tar"]));
+    snap!(t, "ls_oci_archive_index", t.ocil().args(["ls", "multi.tar"]));
+    snap!(t, "ls_oci_archive_json", t.ocil().args(["ls", "--json", "multi.tar"]));
+    snap!(t, "ls_archive_with_a_reference", t.ocil().args(["ls", "v3.tar:v3"]));
+    // Nothing was extracted beside the archives.
+    let names: Vec<String> = fs_err::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn inspect_archives_in_place() {
+    let t = TestDir::new();
+    if archives(&t).is_none() {
+        return;
+    }
+    snap!(t, "inspect_docker_archive_tag", t.ocil().args(["inspect", "docker.tar:v1"]));
+    snap!(
+        t,
+        "inspect_docker_archive_gzip_json",
+        t.ocil().args(["inspect", "--json", "docker.tar.gz:latest"])
+    );
+    snap!(t, "inspect_docker_archive_two_tags", t.ocil().args(["inspect", "docker.tar"]));
+    snap!(t, "inspect_oci_archive_only_image", t.ocil().args(["inspect", "v3.tar"]));
+    snap!(t, "inspect_oci_archive_raw", t.ocil().args(["inspect", "--raw", "v3.tar:v3"]));
+    snap!(t, "inspect_oci_archive_index", t.ocil().args(["inspect", "multi.tar:multi"]));
+    snap!(
+        t,
+        "inspect_oci_archive_platform",
+        t.ocil().args(["inspect", "--platform", "linux/arm64", "multi.tar"])
+    );
+    let layer = "sha256:f47bbcac59ed1e4b29b81cb05ddacfb723cf7661e05cee9f39114e41c8666b6c";
+    snap!(t, "inspect_archive_layer", t.ocil().args(["inspect", &format!("docker.tar@{layer}")]));
+    snap!(
+        t,
+        "inspect_compressed_archive_layer",
+        t.ocil().args(["inspect", &format!("docker.tar.gz@{layer}")])
+    );
+    snap!(t, "inspect_archive_unknown_tag", t.ocil().args(["inspect", "docker.tar:v9"]));
+    snap!(t, "inspect_missing_archive_with_tag", t.ocil().args(["inspect", "nope.tar:v1"]));
+}
+
+#[test]
+fn hostile_archives_are_refused_in_place() {
+    let t = TestDir::new();
+    let hostile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/hostile");
+    for name in
+        ["dotdot-entry", "symlink-index-json", "index-json-over-16-mib", "truncated-in-an-entry"]
+    {
+        fs_err::copy(hostile.join(format!("{name}.tar")), t.join(format!("{name}.tar"))).unwrap();
+    }
+    snap!(t, "ls_hostile_dotdot", t.ocil().args(["ls", "dotdot-entry.tar"]));
+    snap!(t, "inspect_hostile_symlink", t.ocil().args(["inspect", "symlink-index-json.tar"]));
+    snap!(t, "ls_hostile_too_large", t.ocil().args(["ls", "index-json-over-16-mib.tar"]));
+    snap!(
+        t,
+        "inspect_hostile_truncated",
+        t.ocil().args(["inspect", "truncated-in-an-entry.tar:v1"])
+    );
+}
