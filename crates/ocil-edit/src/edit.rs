@@ -187,9 +187,9 @@ pub fn edit_entry_index(
     let mut index = layout.read_index()?;
     let (pos, entry) = resolve(layout, &index, reference, new_tag)?;
     if entry.media_type.kind() != Kind::Index {
-        return Err(Error::NotAnImage {
+        return Err(Error::NotAnIndex {
             reference: reference.to_string(),
-            reason: format!("a `{}`, not an index or manifest list", entry.media_type),
+            media_type: entry.media_type.to_string(),
         });
     }
     let mut doc = read_doc(layout, &entry.digest)?;

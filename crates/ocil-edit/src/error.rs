@@ -90,6 +90,14 @@ pub enum Error {
         /// What it is instead.
         reason: String,
     },
+    /// The reference names an image where an index (or manifest list) is needed.
+    #[error("`{reference}` is a `{media_type}`, not an index or manifest list")]
+    NotAnIndex {
+        /// The reference as given.
+        reference: String,
+        /// What it is.
+        media_type: String,
+    },
     /// The reference names a digest that no `index.json` entry has.
     #[error(
         "no `index.json` entry has digest `{digest}`: to edit a blob that is not an entry, give the result a new tag"

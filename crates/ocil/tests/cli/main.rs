@@ -5,6 +5,7 @@
 //! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
 //! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
+//! - `edit`: `config`, `annotate`, `rm` and their refusals (snapshots);
 //! - `lock`: `ocil` writers wait for the layout lock.
 //!
 //! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
@@ -15,6 +16,7 @@ mod bad_input;
 mod commands;
 mod convert;
 mod copy;
+mod edit;
 mod lock;
 mod support;
 mod usage;
