@@ -242,6 +242,27 @@ impl TarIndex {
             return Ok(d.clone());
         }
         let alg = blob_name(path).map_or(Algorithm::Sha256, |d| d.algorithm());
+        let d = self.hash(path, f, alg)?;
+        *f.digest.borrow_mut() = Some(d.clone());
+        Ok(d)
+    }
+
+    /// A reader over a file's bytes, by offset. It shares the file position with the
+    /// index's handle: read it to the end before reading other entries.
+    pub(crate) fn reader(&self, path: &str, f: &IndexedFile) -> Result<Box<dyn Read + '_>> {
+        let Some(file) = &self.file else {
+            return Err(Error::NotKept { entry: path.into() });
+        };
+        let mut own = file.borrow().try_clone().map_err(|e| read_error(e, &Some(path.into())))?;
+        own.seek(SeekFrom::Start(f.offset)).map_err(|e| read_error(e, &Some(path.into())))?;
+        Ok(Box::new(own.take(f.size)))
+    }
+
+    /// Hash a file's bytes by offset with `alg`.
+    pub(crate) fn hash(&self, path: &str, f: &IndexedFile, alg: Algorithm) -> Result<Digest> {
+        if let Some(d) = &f.data {
+            return Ok(alg.digest_of(d));
+        }
         let Some(file) = &self.file else {
             return Err(Error::NotKept { entry: path.into() });
         };
@@ -256,8 +277,6 @@ impl TarIndex {
             h.update(&buf[..want]);
             rest -= want as u64;
         }
-        let d = h.finish();
-        *f.digest.borrow_mut() = Some(d.clone());
-        Ok(d)
+        Ok(h.finish())
     }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
+use std::io::Read;
 
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
 use ocil_layout::{
@@ -53,6 +54,14 @@ impl Source for TarIndex {
         check_name(real, &bytes)?;
         Ok(Some(bytes))
     }
+}
+
+fn check_digest(path: &str, bytes: &[u8], digest: &Digest) -> Result<()> {
+    let found = digest.algorithm().digest_of(bytes);
+    if &found != digest {
+        return Err(Error::DigestMismatch { entry: path.into(), found });
+    }
+    Ok(())
 }
 
 /// A `blobs/<alg>/<hex>` entry must hash to its name.
@@ -148,10 +157,7 @@ impl ArchiveView {
             Some(Located::Memory(d)) => Ok(d.clone()),
             Some(Located::Entry(path, f)) => {
                 let bytes = self.tar.read(path, f, limit)?;
-                let found = digest.algorithm().digest_of(&bytes);
-                if &found != digest {
-                    return Err(Error::DigestMismatch { entry: path.into(), found });
-                }
+                check_digest(path, &bytes, digest)?;
                 Ok(bytes)
             }
             None => Err(Error::MissingEntry {
@@ -159,6 +165,31 @@ impl ArchiveView {
                 what: format!("blob `{digest}`"),
             }),
         }
+    }
+
+    /// A blob's exact bytes as a reader, after checking them against the digest (a layer of
+    /// an uncompressed archive is hashed by offset first, then read again: a corrupt blob
+    /// never reaches the reader). A layer of a compressed archive cannot be read in place.
+    pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>> {
+        let (path, f) = match self.locate(digest)? {
+            Some(Located::Memory(d)) => return Ok(Box::new(&d[..])),
+            Some(Located::Entry(path, f)) => (path, f),
+            None => {
+                return Err(Error::MissingEntry {
+                    entry: digest.blob_path(),
+                    what: format!("blob `{digest}`"),
+                });
+            }
+        };
+        if let Some(d) = &f.data {
+            check_digest(path, d, digest)?;
+            return Ok(Box::new(&d[..]));
+        }
+        let found = self.tar.hash(path, f, digest.algorithm())?;
+        if &found != digest {
+            return Err(Error::DigestMismatch { entry: path.into(), found });
+        }
+        self.tar.reader(path, f)
     }
 
     /// Resolve a reference as `Layout::resolve` does: an entry of [`Self::index`] by tag

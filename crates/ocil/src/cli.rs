@@ -160,7 +160,8 @@ pub(crate) struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CatArgs {
-    /// DIR@DIGEST, or DIR:TAG for the entry's manifest
+    /// DIR@DIGEST, or DIR:TAG for the entry's manifest; or the same with an archive FILE
+    /// read in place (a compressed archive gives only its JSON documents)
     pub(crate) target: String,
 }
 

@@ -1,4 +1,5 @@
-//! `ocil cat DIR@DIGEST`: verify the blob, then write its bytes to stdout.
+//! `ocil cat DIR@DIGEST` (or `FILE@DIGEST`, an archive read in place): verify the blob, then
+//! write its bytes to stdout.
 
 use std::io::{Read, Write};
 
@@ -13,6 +14,21 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
     let Some(reference) = &target.reference else {
         anyhow::bail!("`ocil cat` needs DIR@DIGEST or DIR:TAG, got `{}`", a.target);
     };
+    if target.is_archive() {
+        let view = target.open_archive()?;
+        let file = target.dir.display();
+        let desc = view
+            .resolve(Some(reference))
+            .with_context(|| format!("cannot read archive `{file}`"))?;
+        let mut reader = view
+            .open_blob(&desc.digest)
+            .with_context(|| format!("cannot read archive `{file}`"))?;
+        let mut out = output::stdout();
+        std::io::copy(&mut reader, &mut out)
+            .with_context(|| format!("cannot read `{}` from `{file}`", desc.digest))?;
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
     let layout = target.open()?;
     let index = layout
         .read_index()

@@ -94,3 +94,45 @@ fn hostile_archives_are_refused_in_place() {
         t.ocil().args(["inspect", "truncated-in-an-entry.tar:v1"])
     );
 }
+
+#[test]
+fn cat_reads_verified_blobs_in_place() {
+    use sha2::{Digest as _, Sha256};
+    let t = TestDir::new();
+    if archives(&t).is_none() {
+        return;
+    }
+    // Every blob the import of the archive gives: the same bytes from the archive in place.
+    t.run(&["import", "docker.tar", "imported"]);
+    let mut n = 0;
+    for e in fs_err::read_dir(t.join("imported/blobs/sha256")).unwrap() {
+        let hex = e.unwrap().file_name().into_string().unwrap();
+        let out = t.ocil().args(["cat", &format!("docker.tar@sha256:{hex}")]).output().unwrap();
+        assert!(out.status.success(), "{hex}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(hex::encode(Sha256::digest(&out.stdout)), hex);
+        n += 1;
+    }
+    assert_eq!(n, 4);
+    let config = "sha256:bec55cea057a214f1684143f30fa83e2c9097688d515d3b5e2617ef01ff76de3";
+    let layer = "sha256:f47bbcac59ed1e4b29b81cb05ddacfb723cf7661e05cee9f39114e41c8666b6c";
+    snap!(
+        t,
+        "cat_compressed_archive_config",
+        t.ocil().args(["cat", &format!("docker.tar.gz@{config}")])
+    );
+    snap!(
+        t,
+        "cat_compressed_archive_layer",
+        t.ocil().args(["cat", &format!("docker.tar.gz@{layer}")])
+    );
+    // A blob whose bytes do not match its name never reaches stdout.
+    let hostile = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/hostile/unreferenced-blob-not-matching-its-name.tar");
+    fs_err::copy(hostile, t.join("bad.tar")).unwrap();
+    let name = hex::encode(Sha256::digest(b"what the name says"));
+    snap!(
+        t,
+        "cat_corrupt_blob_in_archive",
+        t.ocil().args(["cat", &format!("bad.tar@sha256:{name}")])
+    );
+}
