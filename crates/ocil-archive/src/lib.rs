@@ -29,6 +29,11 @@
 //! [`export`] writes images of one or more layouts into one archive (OCI, or OCI plus
 //! Docker's `manifest.json`), deterministically, as a stream.
 //!
+//! [`ArchiveView`] reads an archive in place, for `ocil ls FILE` and `ocil inspect FILE`:
+//! the tar is indexed once (entry -> offset and size) and entries are read by offset; a
+//! compressed archive is read in one pass that keeps only its JSON documents. The images,
+//! tags and digests are planned by import's own code; hostile archives get import's errors.
+//!
 //! [`scan`] reads any tar without writing anything: its kind, entries, unsafe names and the
 //! digest of the uncompressed stream (a layer's diff_id), for `ocil fsck FILE`.
 //!
