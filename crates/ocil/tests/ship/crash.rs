@@ -1,0 +1,88 @@
+//! `ocil copy` killed (SIGKILL) at seeded random moments: DST stays a valid layout (fsck
+//! finds no error), and each of its tags is either absent or names exactly the image SRC
+//! tags (no partial tags); a final uninterrupted copy completes the job.
+//!
+//! The moments are seeded delays between 0 and the measured duration of an uninterrupted
+//! run; the wait is polling `try_wait`, not a sleep the checks depend on.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Rng, build, ocil, tags};
+
+const IMAGES: usize = 12;
+const KILLS: usize = 20;
+
+/// Run `ocil copy` and kill it after `delay` unless it finished. Whether it was killed.
+fn copy_and_kill(src: &Path, dst: &Path, link: bool, delay: Duration) -> bool {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocil"));
+    cmd.arg("copy");
+    if link {
+        cmd.arg("--link");
+    }
+    let mut child =
+        cmd.arg(src).arg(dst).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + delay;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    assert!(
+        status.success() || status.signal() == Some(9),
+        "ocil copy failed on its own: {status}"
+    );
+    !status.success()
+}
+
+fn check(src: &Path, dst: &Path) {
+    let fsck = crate::support::run(
+        env!("CARGO_BIN_EXE_ocil"),
+        ["fsck".as_ref(), "--json".as_ref(), dst.as_os_str()],
+    );
+    let report: serde_json::Value = serde_json::from_str(&fsck.stdout)
+        .unwrap_or_else(|e| panic!("fsck output ({e}): {}{}", fsck.stdout, fsck.stderr));
+    assert_eq!(report["errors"], 0, "DST is broken: {report}");
+    let want = tags(src);
+    for (tag, digest) in tags(dst) {
+        assert_eq!(want.get(&tag), Some(&digest), "DST tag `{tag}` names something SRC does not");
+    }
+}
+
+#[test]
+fn copy_killed_at_random_moments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut rng = Rng(0x5eed);
+    build(&src, IMAGES, 512 * 1024, &mut rng);
+    // The duration of an uninterrupted copy.
+    let probe = tmp.path().join("probe");
+    ocil(["init".as_ref(), probe.as_os_str()]);
+    let start = Instant::now();
+    ocil(["copy".as_ref(), src.as_os_str(), probe.as_os_str()]);
+    let full = start.elapsed().max(Duration::from_millis(5));
+    let mut killed = 0;
+    for round in 0..KILLS {
+        let dst = tmp.path().join(format!("dst{round}"));
+        ocil(["init".as_ref(), dst.as_os_str()]);
+        // Two kills into the same DST (the second finds part of the blobs there), then a
+        // full run.
+        for _ in 0..2 {
+            let delay = Duration::from_micros(rng.below(full.as_micros() as u64 + 1));
+            killed += usize::from(copy_and_kill(&src, &dst, round % 2 == 1, delay));
+            check(&src, &dst);
+        }
+        ocil(["copy".as_ref(), src.as_os_str(), dst.as_os_str()]);
+        check(&src, &dst);
+        assert_eq!(tags(&dst), tags(&src));
+        fs_err::remove_dir_all(&dst).unwrap();
+    }
+    assert!(killed > 0, "no run was killed: the kill moments are too late");
+}

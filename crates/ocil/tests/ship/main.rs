@@ -1,0 +1,16 @@
+//! Shipping images between layouts: `ocil copy` and `ocil convert` against the peer tools as
+//! oracles, `ocil copy` killed at random moments, and the progress bars under a terminal.
+//!
+//! - `interop`: skopeo and umoci accept our copies; `skopeo copy` between layouts gives the
+//!   same digests as `ocil copy`; `skopeo copy --format v2s2` picks the same media types as
+//!   `ocil convert --to docker`, and skopeo reads what `ocil convert --to oci` writes;
+//! - `crash`: SIGKILL at seeded moments; DST is fsck-clean and has no partial tags;
+//! - `progress`: under a pseudo-terminal (`script` from util-linux) a bar is drawn on
+//!   stderr; with stderr piped, or `--quiet`, nothing but the normal output.
+//!
+//! Under `CI=true` a missing peer tool fails the test instead of skipping it.
+
+mod crash;
+mod interop;
+mod progress;
+mod support;

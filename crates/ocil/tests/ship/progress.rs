@@ -1,0 +1,58 @@
+//! Progress bars: drawn on stderr under a terminal, never when stderr is piped or with
+//! `--quiet`. The terminal is a pseudo-terminal from `script` (util-linux).
+
+use std::path::Path;
+
+use crate::support::{Rng, build, ocil, require_tool, run};
+
+/// Run `ocil args` under `script`, stdout and stderr both on the pseudo-terminal; what the
+/// terminal showed.
+fn under_pty(cwd: &Path, args: &str) -> String {
+    let cmd = format!("cd '{}' && '{}' {args}", cwd.display(), env!("CARGO_BIN_EXE_ocil"));
+    let out = run("script", ["-qec", &cmd, "/dev/null"]);
+    assert!(out.ok, "script -c `{cmd}`: {}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+#[test]
+fn bars_only_on_a_terminal() {
+    if !require_tool("script") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    build(&t.join("src"), 2, 64 * 1024, &mut Rng(3));
+    ocil([
+        "export".as_ref(),
+        t.join("src").as_os_str(),
+        "-o".as_ref(),
+        t.join("a.tar").as_os_str(),
+    ]);
+
+    for (args, label) in [
+        ("copy src dst", "copy"),
+        ("import a.tar imp", "import"),
+        ("export src -o b.tar", "export"),
+        ("fsck src", "hash"),
+        ("convert src:i0 --to oci --compress zstd --tag z", "convert"),
+    ] {
+        let shown = under_pty(t, args);
+        assert!(shown.contains(label) && shown.contains("B/s"), "no bar for `{args}`:\n{shown}");
+        // The normal output is there too.
+        assert!(shown.lines().count() >= 2, "{shown}");
+    }
+    // --quiet: no bar on the terminal either.
+    let shown = under_pty(t, "copy --quiet src dst2");
+    assert!(!shown.contains("B/s"), "a bar despite --quiet:\n{shown}");
+
+    // Piped: stderr is empty, stdout is the report.
+    let out = run(
+        env!("CARGO_BIN_EXE_ocil"),
+        ["copy".as_ref(), t.join("src").as_os_str(), t.join("dst3").as_os_str()],
+    );
+    assert!(out.ok);
+    assert_eq!(out.stderr, "");
+    assert!(out.stdout.starts_with("copied 4 image(s)"), "{}", out.stdout);
+    let out = run(env!("CARGO_BIN_EXE_ocil"), ["fsck".as_ref(), t.join("src").as_os_str()]);
+    assert_eq!(out.stderr, "");
+}
