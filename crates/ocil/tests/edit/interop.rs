@@ -306,3 +306,107 @@ fn docker_manifest_list_stays_docker() {
         }
     }
 }
+
+/// The index `tag` names: its children's `(digest, platform os/arch[/variant], annotations)`.
+fn listed(dir: &Path, tag: &str) -> Vec<(String, String, Value)> {
+    blob_json(dir, &digest_of(dir, tag))["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|c| {
+            let p = &c["platform"];
+            let mut platform = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap_or_default(),
+                p["architecture"].as_str().unwrap_or_default()
+            );
+            if let Some(v) = p["variant"].as_str() {
+                platform = format!("{platform}/{v}");
+            }
+            (c["digest"].as_str().expect("digest").to_owned(), platform, c["annotations"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn conformance_regclient_indexes() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let Some(dir) =
+        copy_shared("conformance/regclient-regclient/testdata/testrepo", &tmp.path().join("l"))
+    else {
+        return;
+    };
+    let d = arg(&dir);
+    assert_fsck_clean(&dir, "regclient's testrepo as shipped");
+
+    // v1: two images and two `unknown/unknown` attestations pointing at them.
+    let before = listed(&dir, "v1");
+    let out =
+        ocil_ok(&["config", &format!("{d}:v1"), "--all-platforms", "--env", "E=1", "--tag", "v1e"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("attestations re-attached: 2"));
+    let after = listed(&dir, "v1e");
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.1, b.1, "platforms stay in order");
+        if b.1 == "unknown/unknown" {
+            assert_eq!(a.0, b.0, "an attestation is not edited");
+            let old_subject = b.2["vnd.docker.reference.digest"].as_str().expect("subject");
+            let i = before.iter().position(|x| x.0 == old_subject).expect("subject in the index");
+            assert_eq!(a.2["vnd.docker.reference.digest"], after[i].0.as_str());
+        } else {
+            assert_ne!(a.0, b.0);
+        }
+    }
+    // b1: `linux/arm` is ambiguous (v6 and v7); `linux/arm/v7` is one image.
+    let out = ocil(&["config", &format!("{d}:b1"), "--platform", "linux/arm", "--env", "X=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matches several images"));
+    ocil_ok(&["config", &format!("{d}:b1"), "--platform", "linux/arm/v7", "--env", "X=1"]);
+    ocil_ok(&["config", &format!("{d}:v3"), "--all-platforms", "--label", "l=1"]);
+    ocil_ok(&["annotate", &format!("{d}:v2"), "org.example.edited=1"]);
+    assert_fsck_clean(&dir, "after the edits");
+    if have_peer("skopeo") {
+        for tag in ["v1e", "v3", "v2", "b1"] {
+            let to = format!("oci:{}:{tag}", arg(&tmp.path().join("copy")));
+            peer_ok("skopeo", &["copy", "--all", &format!("oci:{d}:{tag}"), &to]);
+        }
+        let s = skopeo_inspect(&format!("oci:{d}:b1"), Some("arm")).expect("skopeo");
+        assert!(s["Env"].as_array().expect("Env").contains(&json!("X=1")), "{s}");
+    }
+}
+
+#[test]
+fn conformance_olot_shallow_index() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let Some(dir) =
+        copy_shared("conformance/containers-olot/tests/data/ocilayout1", &tmp.path().join("l"))
+    else {
+        return;
+    };
+    let d = arg(&dir);
+    let fsck_errors = |ctx: &str| {
+        let out = ocil(&["fsck", "--json", d]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("fsck --json");
+        let mut e: Vec<String> = v["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .filter(|p| p["severity"] == "error")
+            .map(|p| format!("{} {}", p["code"], p["digest"]))
+            .collect();
+        e.sort();
+        e.dedup();
+        assert!(!e.is_empty(), "{ctx}: the fixture is shallow");
+        e
+    };
+    let before = fsck_errors("before");
+    // Only linux/amd64 is present; the other platforms are chosen by their listing alone.
+    let out =
+        ocil_ok(&["config", &format!("{d}:latest"), "--platform", "linux/amd64", "--env", "X=1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("attestations re-attached: 1"));
+    assert_eq!(fsck_errors("after"), before, "the edit adds no problem");
+    let out =
+        ocil(&["config", &format!("{d}:latest"), "--platform", "linux/s390x", "--env", "X=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is missing"));
+}
