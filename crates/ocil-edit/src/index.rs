@@ -333,12 +333,13 @@ fn remove_attestations(
 /// The children an added source contributes: one image with its platform from its config,
 /// or the children of an index as listed.
 fn source_children(source: &IndexSource<'_>) -> Result<Vec<Child>> {
+    let bad =
+        |reason: String| Error::InvalidValue { what: "--add", value: source.label.into(), reason };
     let index = source.layout.read_index()?;
-    let Some((_, entry)) = reference::resolve_entry(&index, source.reference)? else {
-        let Reference::Digest(digest) = source.reference else {
-            unreachable!("a tag resolves or errors");
-        };
-        return Err(Error::NotAnEntry { digest: digest.clone() });
+    let entry = match reference::resolve_entry(&index, source.reference) {
+        Ok(Some((_, entry))) => entry,
+        Ok(None) => return Err(bad("no `index.json` entry has this digest".into())),
+        Err(e) => return Err(bad(e.to_string())),
     };
     match entry.media_type.kind() {
         Kind::Manifest => {

@@ -6,6 +6,7 @@
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
 //! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
 //! - `edit`: `config`, `annotate`, `rm` and their refusals (snapshots);
+//! - `layers`: `append` and `index`, and their refusals (snapshots);
 //! - `lock`: `ocil` writers wait for the layout lock.
 //!
 //! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
@@ -17,6 +18,7 @@ mod commands;
 mod convert;
 mod copy;
 mod edit;
+mod layers;
 mod lock;
 mod support;
 mod usage;
