@@ -20,6 +20,7 @@
 
 #[path = "../../../ocil-archive/tests/support/corpus.rs"]
 mod corpus;
+mod export;
 #[path = "../../../ocil-archive/tests/support/hostile.rs"]
 mod hostile;
 
