@@ -1,9 +1,10 @@
 //! `ocil config` killed with SIGKILL at seeded random moments, many times: fsck stays
 //! clean, and each tag names the old image or the new one, never nothing.
 //!
-//! The kill moments are seeded delays between 0 and the median length of an uninterrupted
-//! run; the delay is a wait on the child (polling `try_wait`), not a sleep the checks depend
-//! on: whatever the moment, the same properties must hold.
+//! The kill moments are seeded delays between 0 and 1.5 times the median length of an
+//! uninterrupted run (most runs are killed, some finish); the delay is a wait on the child
+//! (polling `try_wait`), not a sleep the checks depend on: whatever the moment, the same
+//! properties must hold.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -95,6 +96,16 @@ fn is_edit_of(dir: &Path, old: &str, new: &str, var: &str) -> bool {
         })
 }
 
+fn blob_count(dir: &Path) -> usize {
+    fs_err::read_dir(dir.join("blobs/sha256"))
+        .expect("blobs/sha256")
+        .filter(|e| {
+            let name = e.as_ref().expect("entry").file_name();
+            !name.to_string_lossy().starts_with('.')
+        })
+        .count()
+}
+
 fn build(dir: &Path) {
     let d = arg(dir);
     ocil_ok(&["init", d]);
@@ -152,20 +163,26 @@ fn config_killed_at_random_moments_leaves_old_or_new_images() {
     let full = runs[runs.len() / 2];
 
     let mut killed = 0;
+    // Runs killed after writing some blobs but before replacing index.json.
+    let mut partial = 0;
     for k in 0..KILLS {
         let before: BTreeMap<String, String> = tags(dir);
+        let blobs_before = blob_count(dir);
         let r = rng.below(TAGS as u64 + 1) as usize;
         let target = if r == TAGS { "multi".to_owned() } else { format!("k{r}") };
         let var = format!("N{k}=1");
         let new_tag = (k % 4 == 3).then(|| format!("n{k}"));
         let args = config_args(d, &target, &var, new_tag.as_deref());
-        let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
+        // Up to 1.5 runs: most are killed, some finish.
+        let delay = full.mul_f64(rng.below(1500) as f64 / 1000.0);
         let ctx = format!("kill {k}: {args:?} after {delay:?} of {full:?}");
-        if run_and_kill(&args, delay) {
-            killed += 1;
-        }
+        let was_killed = run_and_kill(&args, delay);
+        killed += usize::from(was_killed);
         assert_fsck_clean(dir, &ctx);
         let after = tags(dir);
+        if was_killed && after == before && blob_count(dir) > blobs_before {
+            partial += 1;
+        }
         for (tag, old) in &before {
             let now = after.get(tag).unwrap_or_else(|| panic!("{ctx}: `{tag}` vanished"));
             if new_tag.is_none() && tag == &target && now != old {
@@ -190,8 +207,12 @@ fn config_killed_at_random_moments_leaves_old_or_new_images() {
             assert_fsck_clean(dir, &format!("{ctx}, then gc"));
         }
     }
-    eprintln!("config: {killed} of {KILLS} runs killed (median run {full:?})");
+    eprintln!(
+        "config: {killed} of {KILLS} runs killed, {partial} after writing blobs and before index.json (median run {full:?})"
+    );
     assert!(killed >= KILLS / 5, "only {killed} of {KILLS} runs were interrupted");
+    assert!(killed < KILLS, "no run finished: the new-image side was never checked");
+    assert!(partial > 0, "no run was killed between its blobs and index.json");
     let out = ocil_ok(&["gc", "--prune=now", "--json", d]);
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(v["report"]["removed_blobs"].is_u64());
