@@ -101,18 +101,42 @@ fn open_or_create(dir: &Path) -> Result<(Layout, Made)> {
     }
     let empty = existed && fs_err::read_dir(dir)?.next().is_none();
     if !existed {
-        fs_err::create_dir_all(dir)?;
+        // Made beside DST under a temp name and renamed into place: a kill leaves either no
+        // DST or a complete empty layout (and at worst a temp directory beside it).
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => Path::new(".").to_path_buf(),
+        };
+        fs_err::create_dir_all(&parent)?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = parent.join(format!(
+            "{}layout-{}-{name}",
+            ocil_layout::TEMP_PREFIX,
+            std::process::id()
+        ));
+        fs_err::create_dir(&tmp)?;
+        let made = Dir::open_ambient_dir(&tmp, ambient_authority())
+            .map_err(anyhow::Error::from)
+            .and_then(|cap| Layout::create(cap).map_err(anyhow::Error::from))
+            .and_then(|layout| {
+                drop(layout);
+                fs_err::rename(&tmp, dir).map_err(anyhow::Error::from)
+            });
+        if let Err(e) = made {
+            let _ = fs_err::remove_dir_all(&tmp);
+            return Err(e.context(format!("cannot create a layout in `{}`", dir.display())));
+        }
     }
     let cap = Dir::open_ambient_dir(dir, ambient_authority())
         .with_context(|| format!("cannot open `{}`", dir.display()))?;
-    if existed && !empty {
+    if !existed || !empty {
         let layout =
             Layout::open(cap).with_context(|| format!("cannot open layout `{}`", dir.display()))?;
-        return Ok((layout, Made::Nothing));
+        return Ok((layout, if existed { Made::Nothing } else { Made::Dir }));
     }
     let layout = Layout::create(cap)
         .with_context(|| format!("cannot create a layout in `{}`", dir.display()))?;
-    Ok((layout, if existed { Made::Layout } else { Made::Dir }))
+    Ok((layout, Made::Layout))
 }
 
 fn unmake(dir: &Path, made: Made) {
