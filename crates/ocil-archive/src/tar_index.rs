@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::File;
+use cap_std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
 use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};

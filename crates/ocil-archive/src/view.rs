@@ -7,7 +7,7 @@
 //! are read through [`ArchiveView::read_blob`], which checks every blob against its digest.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
+use cap_std::fs::File;
 use std::io::Read;
 
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};

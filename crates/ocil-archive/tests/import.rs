@@ -299,7 +299,7 @@ fn check_error(failures: &mut Vec<String>, h: &hostile::Hostile, e: &ocil_archiv
 fn the_hostile_corpus_is_refused_in_place_with_the_same_errors() {
     let mut failures = Vec::new();
     for h in &hostile::corpus() {
-        let file = std::fs::File::open(&h.path).unwrap();
+        let file = cap_std::fs::File::from_std(std::fs::File::open(&h.path).unwrap());
         // The view plans lazily: listing reads what the images use.
         let result = ArchiveView::open(file).and_then(|v| v.summarize_entries().map(|_| v));
         match (result, h.view_refuses) {

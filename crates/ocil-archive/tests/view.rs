@@ -50,6 +50,10 @@ fn archives() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+fn open(path: &std::path::Path) -> cap_std::fs::File {
+    cap_std::fs::File::from_std(std::fs::File::open(path).unwrap())
+}
+
 #[test]
 fn the_view_shows_what_an_import_gives_in_every_compression() {
     for (name, plain) in archives() {
@@ -67,7 +71,7 @@ fn the_view_shows_what_an_import_gives_in_every_compression() {
             let what = format!("{name} ({compression})");
             let path = tmp.path().join(format!("{name}.tar"));
             std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
-            let view = ArchiveView::open(std::fs::File::open(&path).unwrap()).unwrap();
+            let view = ArchiveView::open(open(&path)).unwrap();
             assert_eq!(view.compression().as_str(), compression, "{what}");
             assert_eq!(view.seekable(), compression == "none", "{what}");
             assert_eq!(
@@ -113,7 +117,7 @@ fn a_layer_of_a_compressed_archive_is_not_kept_but_still_listed() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("a.tar.gz");
     std::fs::write(&path, corpus::gzip(&img.oci_archive(Some("v1")))).unwrap();
-    let view = ArchiveView::open(std::fs::File::open(&path).unwrap()).unwrap();
+    let view = ArchiveView::open(open(&path)).unwrap();
     let layer: ocil_layout::Digest = corpus::sha256(&img.layer).parse().unwrap();
     assert_eq!(view.blob_size(&layer).unwrap(), Some(img.layer.len() as u64));
     let err = view.read_blob(&layer, 1 << 20).unwrap_err();
@@ -129,7 +133,7 @@ fn a_pipe_is_read_in_one_pass() {
     let bytes = img.docker_archive(&["app:v1"]);
     let (reader, mut writer) = std::io::pipe().unwrap();
     let feeder = std::thread::spawn(move || writer.write_all(&bytes));
-    let file = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    let file = cap_std::fs::File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
     let view = ArchiveView::open(file).unwrap();
     feeder.join().unwrap().unwrap();
     assert!(!view.seekable());

@@ -60,7 +60,15 @@ impl Target {
         let path = self.dir.display();
         let file = std::fs::File::open(&self.dir)
             .with_context(|| format!("cannot open archive `{path}`"))?;
-        ArchiveView::open(file).with_context(|| format!("cannot read archive `{path}`"))
+        let file = cap_std::fs::File::from_std(file);
+        match ArchiveView::open(file) {
+            Ok(view) => Ok(view),
+            // Not a tar at all: the user most likely meant a directory.
+            Err(e) if matches!(e.code(), Some("NOT_A_TAR" | "ARCHIVE_EMPTY")) => {
+                anyhow::bail!("`{path}` is neither a layout directory nor an image archive ({e})")
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read archive `{path}`")),
+        }
     }
 
     pub(crate) fn open(&self) -> Result<Layout> {
