@@ -672,3 +672,162 @@ fn skopeo_reads_every_image_of_our_docker_archives() {
     }
     assert_eq!(checked, 13);
 }
+
+/// Adds an image of four 4 MiB (random, not tar) layers to `layout`, tagged `big`: enough
+/// bytes for an export to take a while.
+fn add_big_image(layout: &Path, seed: u64) {
+    let mut x = seed;
+    let mut layers = Vec::new();
+    for _ in 0..4 {
+        let mut bytes = vec![0u8; 4 << 20];
+        for chunk in bytes.chunks_mut(8) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        let hex = hex::encode(Sha256::digest(&bytes));
+        fs_err::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
+        layers.push(json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": format!("sha256:{hex}"),
+            "size": bytes.len(),
+        }));
+    }
+    let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+    let config = put_doc(
+        layout,
+        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}),
+    );
+    let manifest = put_doc(
+        layout,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": layers,
+        }),
+    );
+    let mut idx = index(layout);
+    idx["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest.0,
+        "size": manifest.1,
+        "annotations": {"org.opencontainers.image.ref.name": "big"},
+    }));
+    fs_err::write(layout.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+/// `ocil export -o FILE` killed (SIGKILL) at seeded moments between its start and the end of
+/// an uninterrupted run: FILE is absent or complete (the same bytes as an uninterrupted
+/// export), nothing else appears beside it, and the source is unchanged. The delay is a
+/// wait on the child (polling), not a sleep the checks depend on.
+#[test]
+fn a_killed_export_leaves_no_file_or_a_complete_one() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
+    add_big_image(&src, 7);
+    let before = snapshot(&src);
+    let reference = tmp.path().join("reference.tar.zst");
+    let started = Instant::now();
+    ok(&ocil(&["export", s(&src), "-o", s(&reference)]), "reference export");
+    let full = started.elapsed();
+    let want = sha256_file(&reference);
+    let out_dir = tmp.path().join("out");
+    fs_err::create_dir(&out_dir).unwrap();
+    let target = out_dir.join("a.tar.zst");
+    let mut x: u64 = 0x5eed;
+    let (mut killed, mut complete) = (0, 0);
+    for _ in 0..20 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = full.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64 * 1.1);
+        if target.exists() {
+            fs_err::remove_file(&target).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
+            .args(["export", s(&src), "-o", s(&target)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + delay;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        assert!(
+            status.success() || status.signal() == Some(9),
+            "export failed on its own: {status}"
+        );
+        if !status.success() {
+            killed += 1;
+        }
+        let left: Vec<String> = fs_err::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        match left.as_slice() {
+            [] => assert!(!status.success(), "a finished export left no file"),
+            [name] if name == "a.tar.zst" => {
+                assert_eq!(sha256_file(&target), want, "a partial archive under the name");
+                complete += 1;
+            }
+            other => panic!("left beside the archive: {other:?}"),
+        }
+        assert_eq!(snapshot(&src), before, "the source changed");
+    }
+    assert!(killed >= 5, "only {killed} of 20 runs were killed (full run {full:?})");
+    println!("{killed} killed, {complete} complete archives");
+}
+
+/// While an export streams (here: stalled on a full pipe), it holds the source's lock: a
+/// gc waits, and the archive read afterwards is complete.
+#[test]
+fn gc_waits_for_an_export_in_progress() {
+    use std::time::{Duration, Instant};
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
+    add_big_image(&src, 11);
+    let mut export = Command::new(env!("CARGO_BIN_EXE_ocil"))
+        .args(["export", s(&src), "-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The export takes the lock before its first byte, and blocks on the full pipe.
+    let layout = ocil_layout::Layout::open_ambient(&src).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while layout.try_lock().unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the export never took the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut gc = Command::new(env!("CARGO_BIN_EXE_ocil"))
+        .args(["gc", "--prune=now", s(&src)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A bounded poll: the claim is only that gc has not finished while the export runs.
+    for _ in 0..30 {
+        assert!(gc.try_wait().unwrap().is_none(), "gc finished during the export");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut archive = Vec::new();
+    export.stdout.take().unwrap().read_to_end(&mut archive).unwrap();
+    assert!(export.wait().unwrap().success());
+    let gc = gc.wait_with_output().unwrap();
+    assert!(gc.status.success(), "{gc:?}");
+    let dst = tmp.path().join("dst");
+    let out = run(env!("CARGO_BIN_EXE_ocil"), &["import", "-", s(&dst)], Some(&archive));
+    ok(&out, "import");
+    assert_eq!(entries(&dst), entries(&src));
+    assert_eq!(blobs(&dst), blobs(&src), "gc removed only the garbage, after the export");
+}
