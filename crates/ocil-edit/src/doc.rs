@@ -8,7 +8,8 @@
 //! [`JsonDoc::object_mut`] and follow the same rules.
 //!
 //! Output is compact (no whitespace between members), so the same edit of the same input
-//! gives the same bytes every time.
+//! gives the same bytes every time. Keys are written the standard way (a key spelled with a
+//! needless escape, `"\u0061"`, comes out as `"a"`); values keep their text.
 
 use std::collections::HashSet;
 use std::fmt;

@@ -79,7 +79,10 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
     };
     drop(lock);
     for e in &removed {
-        let name = e.ref_name().map_or_else(|| "(untagged)".to_owned(), str::to_owned);
+        let name = e
+            .ref_name()
+            .or_else(|| e.annotation(ocil_layout::ANNOTATION_CONTAINERD_NAME))
+            .unwrap_or("(untagged)");
         println!("removed {name} {}", e.digest);
     }
     if let Some((plan, report)) = gc {
