@@ -442,6 +442,70 @@ mod tests {
         );
     }
 
+    /// Seeded random edits against a model (a list of key/value pairs): the output parses to
+    /// the model's object, in the model's order, and untouched members keep their text.
+    #[test]
+    fn random_edits_match_a_model() {
+        let mut seed = 0x6a73_6f6e_646f_6321_u64;
+        let mut below = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let texts = ["1.0", "\"\\u003c\"", "[1, 2]", "{\"a\" : null}", "true", "-0", "\"x\""];
+        for round in 0..200 {
+            let n = below(6);
+            let mut input = String::from("{ ");
+            let mut model: Vec<(String, Value, Option<String>)> = Vec::new();
+            for i in 0..n {
+                let t = texts[below(texts.len() as u64) as usize];
+                if i > 0 {
+                    input.push_str(" , ");
+                }
+                input.push_str(&format!("\"k{i}\" :{t}"));
+                model.push((format!("k{i}"), serde_json::from_str(t).unwrap(), Some(t.into())));
+            }
+            input.push_str(" }");
+            let mut doc = JsonDoc::parse(input.as_bytes(), "x").unwrap();
+            for _ in 0..below(4) {
+                let key = format!("k{}", below(8));
+                let pos = model.iter().position(|(k, _, _)| *k == key);
+                if below(3) == 0 {
+                    assert_eq!(doc.remove(&key), pos.is_some());
+                    if let Some(p) = pos {
+                        model.remove(p);
+                    }
+                } else {
+                    let v = serde_json::json!({ "r": round });
+                    doc.set(&key, &v).unwrap();
+                    match pos {
+                        Some(p) if model[p].1 != v => model[p] = (key, v, None),
+                        Some(_) => {}
+                        None => model.push((key, v, None)),
+                    }
+                }
+            }
+            let out = String::from_utf8(doc.to_vec()).unwrap();
+            if !doc.is_changed() {
+                assert_eq!(out, input);
+                continue;
+            }
+            let back = JsonDoc::parse(out.as_bytes(), "y").unwrap();
+            assert_eq!(
+                back.keys().collect::<Vec<_>>(),
+                model.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(),
+                "{input} -> {out}"
+            );
+            for (k, v, text) in &model {
+                assert_eq!(&back.get::<Value>(k).unwrap().unwrap(), v);
+                if let Some(t) = text {
+                    assert_eq!(back.get_raw(k).unwrap().get(), t, "{input} -> {out}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn refuses_duplicates_and_non_objects() {
         let err = JsonDoc::parse(br#"{"a":1,"b":2,"a":3}"#, "blobs/sha256/x").unwrap_err();
