@@ -1,0 +1,20 @@
+//! `ocil append` and `ocil index` against independent truth, in one test binary:
+//!
+//! - `interop`: the peers read what we wrote. `umoci stat` and `umoci unpack --rootless`
+//!   (the appended files appear in the bundle's rootfs with their modes, contents, symlink
+//!   target and hard link), `skopeo inspect` and `skopeo copy --all`, `ocil fsck --deep`
+//!   (diff_ids right); Docker-typed images, which umoci 0.4.7 and skopeo 1.9.3 cannot read
+//!   from a layout, are checked with GNU tar, gzip and sha256sum instead.
+//! - `crash`: `ocil append` killed with SIGKILL at seeded random moments: fsck clean, the
+//!   tag at the old or the new image.
+//!
+//! Under `CI=true` a missing peer tool or a missing `shared/` fails; outside CI it skips
+//! with a note.
+
+#[allow(dead_code, reason = "the gc tests' helpers, shared by path; not all are used here")]
+#[path = "../gc/layout.rs"]
+mod layout;
+
+mod crash;
+mod interop;
+mod support;
