@@ -17,6 +17,7 @@ mod bad_input;
 mod commands;
 mod convert;
 mod copy;
+mod export;
 mod edit;
 mod layers;
 mod lock;
