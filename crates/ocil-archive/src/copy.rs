@@ -19,9 +19,11 @@
 //!
 //! Concurrent gc: copy does not lock SRC (two copies in opposite directions would
 //! deadlock). A gc on SRC can only remove blobs that SRC's `index.json` no longer reaches;
-//! if one of the copied images loses a blob that way, the copy of that blob fails, the copy
-//! stops with an error naming the blob, and DST's `index.json` is untouched: DST is never
-//! broken, and the blobs that did land are unreferenced until a retry or a gc. A gc on DST
+//! if one of the copied images loses a blob that way, the copy of that blob fails. When
+//! SRC's `index.json` changed meanwhile, the copy starts over from the new one (up to three
+//! times, reusing what landed); otherwise it stops with an error naming the blob, and DST's
+//! `index.json` is untouched: DST is never broken, and the blobs that did land are
+//! unreferenced until a retry or a gc. A gc on DST
 //! could remove blobs this copy landed but has not yet named (with `--prune=now`): the
 //! check under DST's lock in step 4 catches it, and the copy fails without naming them.
 
@@ -197,8 +199,35 @@ struct Root {
 
 /// Copy images from `src` to `dst`. See the module docs.
 pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<CopyReport> {
-    let index = src.read_index()?;
-    let roots = choose_roots(src, &index, opts)?;
+    let mut attempt = 0;
+    // What landed, over every attempt.
+    let mut landed = CopyReport::default();
+    loop {
+        let index = src.read_index()?;
+        match copy_once(src, dst, &index, opts, &mut landed) {
+            // A blob vanished from SRC: when SRC's index.json changed meanwhile (a gc after
+            // an untag), start over from the new one; blobs that landed are reused.
+            Err(CopyError::Vanished { .. } | CopyError::Source { .. })
+                if attempt < RETRIES && src.read_index().is_ok_and(|now| now != index) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often a copy starts over when SRC changes under it.
+const RETRIES: usize = 3;
+
+fn copy_once(
+    src: &Layout,
+    dst: &Layout,
+    index: &Index,
+    opts: &CopyOptions<'_>,
+    landed: &mut CopyReport,
+) -> CopyResult<CopyReport> {
+    let roots = choose_roots(src, index, opts)?;
 
     // The closure, with referrers.
     let mut descs: Vec<Descriptor> = roots.iter().map(|r| r.desc.clone()).collect();
@@ -248,7 +277,7 @@ pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<Co
     let mut todo = Vec::new();
     for (digest, size) in &closure.blobs {
         match dst.stat_blob(digest)? {
-            Some(s) if s == *size => report.present += 1,
+            Some(s) if s == *size => {}
             _ => todo.push((digest.clone(), *size)),
         }
     }
@@ -258,19 +287,25 @@ pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<Co
     let result = (|| {
         for (digest, size) in &todo {
             match blobs.transfer(digest, *size, opts.link)? {
-                How::Copied => report.copied += 1,
-                How::Linked => report.linked += 1,
+                How::Copied => landed.copied += 1,
+                How::Linked => landed.linked += 1,
                 How::FellBack => {
-                    report.copied += 1;
-                    report.link_fallbacks += 1;
+                    landed.copied += 1;
+                    landed.link_fallbacks += 1;
                 }
             }
-            report.bytes += size;
+            landed.bytes += size;
         }
         Ok::<(), CopyError>(())
     })();
     opts.progress.end();
     result?;
+    report.copied = landed.copied;
+    report.linked = landed.linked;
+    report.link_fallbacks = landed.link_fallbacks;
+    report.bytes = landed.bytes;
+    // Blobs that landed in an earlier attempt and left the closure since are not counted.
+    report.present = report.blobs.saturating_sub(report.copied + report.linked);
 
     // index.json, once, under DST's lock.
     let lock = dst.lock()?;

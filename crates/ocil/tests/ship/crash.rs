@@ -43,6 +43,11 @@ fn copy_and_kill(src: &Path, dst: &Path, link: bool, delay: Duration) -> bool {
 }
 
 fn check(src: &Path, dst: &Path) {
+    check_against(&tags(src), dst);
+}
+
+/// DST is fsck-clean and each of its tags names what `want` gives that tag.
+fn check_against(want: &std::collections::BTreeMap<String, String>, dst: &Path) {
     let fsck = crate::support::run(
         env!("CARGO_BIN_EXE_ocil"),
         ["fsck".as_ref(), "--json".as_ref(), dst.as_os_str()],
@@ -50,7 +55,6 @@ fn check(src: &Path, dst: &Path) {
     let report: serde_json::Value = serde_json::from_str(&fsck.stdout)
         .unwrap_or_else(|e| panic!("fsck output ({e}): {}{}", fsck.stdout, fsck.stderr));
     assert_eq!(report["errors"], 0, "DST is broken: {report}");
-    let want = tags(src);
     for (tag, digest) in tags(dst) {
         assert_eq!(want.get(&tag), Some(&digest), "DST tag `{tag}` names something SRC does not");
     }
@@ -90,4 +94,47 @@ fn copy_killed_at_random_moments() {
         fs_err::remove_dir_all(&dst).unwrap();
     }
     assert!(killed > 0, "no run was killed: the kill moments are too late");
+}
+
+/// `ocil copy` while SRC loses images to `ocil untag` + `ocil gc --prune=now`: each copy
+/// either succeeds or fails naming what disappeared, and DST is never broken: fsck finds no
+/// error and every tag in DST names the image SRC gave it at the start.
+#[test]
+fn copy_while_gc_runs_on_src() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build(&src, IMAGES, 256 * 1024, &mut Rng(0x6c));
+    let original = tags(&src);
+    let gc_src = src.clone();
+    let gc = std::thread::spawn(move || {
+        for i in 0..IMAGES {
+            ocil(["untag", &crate::support::at(&gc_src, &format!("i{i}"))]);
+            ocil(["gc".as_ref(), "--prune=now".as_ref(), gc_src.as_os_str()]);
+        }
+    });
+    for round in 0.. {
+        let dst = tmp.path().join(format!("dst{round}"));
+        let out = crate::support::run(
+            env!("CARGO_BIN_EXE_ocil"),
+            ["copy".as_ref(), src.as_os_str(), dst.as_os_str()],
+        );
+        if !out.ok {
+            assert!(
+                out.stderr.contains("disappeared") || out.stderr.contains("SRC is broken"),
+                "an unexpected failure: {}",
+                out.stderr
+            );
+        }
+        if dst.exists() {
+            check_against(&original, &dst);
+        }
+        if gc.is_finished() {
+            break;
+        }
+    }
+    gc.join().unwrap();
+    // Whatever the interleaving, a copy after the gcs is complete.
+    let last = tmp.path().join("last");
+    ocil(["copy".as_ref(), src.as_os_str(), last.as_os_str()]);
+    check(&src, &last);
 }
