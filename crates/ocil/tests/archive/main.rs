@@ -665,6 +665,60 @@ fn skopeo_inspect_agrees_with_inspect_in_place() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `(config digest, layer digests)` of an image, from a manifest as JSON.
+fn image_key(v: &Value) -> (String, Vec<String>) {
+    let digest = |d: &Value| d["digest"].as_str().unwrap_or_default().to_owned();
+    (digest(&v["config"]), v["layers"].as_array().into_iter().flatten().map(digest).collect())
+}
+
+#[test]
+fn skopeo_reads_the_same_images_from_every_docker_archive() {
+    let Some(shared) = shared() else { return };
+    if !have("skopeo") {
+        return;
+    }
+    let mut files = vec![shared.join("fixtures/peer-made/skopeo-docker-archive/app.tar")];
+    files.extend(
+        archive_cases(&shared)
+            .iter()
+            .filter(|c| {
+                c.kind == "docker-save"
+                    && c.verdict == "valid"
+                    && !c.warnings.contains("LEGACY_FORMAT")
+            })
+            .map(|c| shared.join("conformance").join(&c.path)),
+    );
+    let mut failures = Vec::new();
+    let mut images = 0;
+    for file in &files {
+        let f = s(file);
+        // skopeo: every image of manifest.json, by position.
+        let mut theirs = BTreeSet::new();
+        for n in 0.. {
+            let out =
+                run("skopeo", &["inspect", "--raw", &format!("docker-archive:{f}:@{n}")], None);
+            if out.code != 0 {
+                break;
+            }
+            theirs.insert(image_key(&serde_json::from_str(&out.stdout).unwrap()));
+        }
+        // ocil, in place: every entry of `ls`, through `inspect --raw`.
+        let mut ours = BTreeSet::new();
+        for row in ls_rows(&["ls", "--json", f]).unwrap().as_array().unwrap() {
+            let digest = row["digest"].as_str().unwrap();
+            let out = ocil(&["inspect", "--raw", &format!("{f}@{digest}")]);
+            assert_eq!(out.code, 0, "{f}@{digest}: {}", out.stderr);
+            ours.insert(image_key(&out.json()));
+        }
+        if theirs.is_empty() || theirs != ours {
+            failures.push(format!("{f}: skopeo {theirs:?}\nocil {ours:?}"));
+        }
+        images += ours.len();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(images >= 5, "only {images} images compared");
+}
+
 #[test]
 fn import_reads_stdin_and_creates_dir() {
     let img = corpus::Image::new("stdin\n");
