@@ -15,8 +15,6 @@
 
 pub mod dir;
 pub mod tar_in;
-#[cfg(test)]
-mod tests;
 
 use std::io::{self, Write};
 

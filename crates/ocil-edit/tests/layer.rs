@@ -1,4 +1,4 @@
-//! The tar builder and the tar checker against GNU tar: `tar -tv` lists what we wrote with
+//! `ocil_edit::layer`: the tar builder and the tar checker against GNU tar: `tar -tv` lists what we wrote with
 //! the names, modes, owners, times and link targets we meant, `tar -x` recreates the tree,
 //! and the same tree packs to the same bytes.
 
@@ -12,7 +12,10 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use ocil_layout::{Compression, Layout, MediaType};
 
-use super::*;
+use ocil_edit::layer::{
+    DEFAULT_MTIME, DirOptions, LayerError, TarFacts, check_tar, layer_media_type, pack_dir,
+    pack_dir_layer,
+};
 
 use std::fs as fsx;
 
