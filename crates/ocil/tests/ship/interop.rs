@@ -112,3 +112,55 @@ fn convert_matches_skopeo() {
     let fsck = ocil(["fsck".as_ref(), "--deep".as_ref(), src.as_os_str()]);
     assert!(fsck.stdout.contains("clean: 0 errors"), "{}", fsck.stdout);
 }
+
+/// The shape of a tagged index: its entry's and own media types, then per child: the
+/// descriptor's media type, platform, the manifest's own `mediaType` (when
+/// `with_own_types`), config media type and digest, and the layers' media types and digests.
+fn index_shape(layout: &std::path::Path, tag: &str, with_own_types: bool) -> Vec<String> {
+    use crate::support::doc;
+    let entry = crate::support::index(layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap()
+        .clone();
+    let digest = entry["digest"].as_str().unwrap();
+    let index = doc(layout, digest);
+    let mut out = vec![entry["mediaType"].to_string(), index["mediaType"].to_string()];
+    for child in index["manifests"].as_array().unwrap() {
+        let m = doc(layout, child["digest"].as_str().unwrap());
+        out.push(format!("{} {}", child["mediaType"], child["platform"]));
+        if with_own_types {
+            out.push(m["mediaType"].to_string());
+        }
+        out.push(format!("{} {}", m["config"]["mediaType"], m["config"]["digest"]));
+        for l in m["layers"].as_array().unwrap() {
+            out.push(format!("{} {}", l["mediaType"], l["digest"]));
+        }
+    }
+    out
+}
+
+/// buildah pushed one two-platform list as OCI (`buildah-index`) and as v2s2
+/// (`buildah-index-docker`): converting either to the other's family gives the other's
+/// media types, configs and layers. (buildah's OCI manifests omit their own `mediaType`;
+/// ours keep the member they had as Docker, so that one is compared only towards Docker.)
+#[test]
+fn convert_matches_buildah() {
+    let Some(shared) = crate::support::shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let oci = tmp.path().join("oci");
+    let docker = tmp.path().join("docker");
+    let peer = shared.join("fixtures/peer-made");
+    crate::support::copy_tree(&peer.join("buildah-index/layout"), &oci);
+    crate::support::copy_tree(&peer.join("buildah-index-docker/layout"), &docker);
+    ocil(["convert", &at(&oci, "multi"), "--to", "docker", "--tag", "d"]);
+    assert_eq!(index_shape(&oci, "d", true), index_shape(&docker, "multi", true));
+    ocil(["convert", &at(&docker, "multi"), "--to", "oci", "--tag", "o"]);
+    assert_eq!(index_shape(&docker, "o", false), index_shape(&oci, "multi", false));
+    for layout in [&oci, &docker] {
+        let fsck = ocil(["fsck".as_ref(), "--deep".as_ref(), layout.as_os_str()]);
+        assert!(fsck.stdout.contains("clean: 0 errors"), "{}", fsck.stdout);
+    }
+}

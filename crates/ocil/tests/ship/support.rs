@@ -150,3 +150,35 @@ pub(crate) fn media_types(layout: &Path, manifest: &str) -> Vec<String> {
     }
     out
 }
+
+/// `shared/` beside the checkout (or `$OCIL_SHARED`); `None` (with a note) when absent,
+/// a failure under `CI=true`.
+#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
+pub(crate) fn shared() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("OCIL_SHARED") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(!ci(), "shared/ not found at `{}` and CI=true", dir.display());
+    eprintln!("shared/ not found: skipping");
+    None
+}
+
+/// Copy a tree, writable (the shared fixtures are read-only).
+pub(crate) fn copy_tree(src: &Path, dst: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.path().strip_prefix(src).unwrap());
+        if entry.file_type().is_dir() {
+            fs_err::create_dir_all(&to).unwrap();
+            fs_err::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            fs_err::copy(entry.path(), &to).unwrap();
+            fs_err::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
