@@ -91,12 +91,10 @@ use ocil_layout::{Compression, Descriptor, Layout};
 
 pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, copy};
 pub use error::{Error, Result};
-pub use export::{
-    ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export,
-};
+pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
 pub use export_error::ExportError;
-pub use view::ArchiveView;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
+pub use view::ArchiveView;
 
 /// How to import.
 #[derive(Debug, Clone, Default)]

@@ -8,9 +8,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use cap_std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
+use cap_std::fs::File;
 use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};
 
 use crate::source::{self, Checked, Node, blob_name, keep_json};

@@ -7,9 +7,9 @@
 //! are read through [`ArchiveView::read_blob`], which checks every blob against its digest.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use cap_std::fs::File;
 use std::io::Read;
 
+use cap_std::fs::File;
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
 use ocil_layout::{
     ANNOTATION_CONTAINERD_NAME, Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind,
