@@ -78,7 +78,9 @@ fn check_name(path: &str, bytes: &[u8]) -> Result<()> {
 impl ArchiveView {
     /// Index `file` and plan its images as import would. An uncompressed archive in a
     /// regular file is read by offset; a compressed one (or a pipe) in one pass that keeps
-    /// only its JSON documents. Hostile archives get the errors import gives.
+    /// only its JSON documents. Hostile archives get the errors import gives, except that a
+    /// blob is checked against its digest only when it is read (documents always are; the
+    /// layers of an OCI archive are not read, a docker-save archive's are hashed).
     pub fn open(file: File) -> Result<ArchiveView> {
         let tar = tar_index::index(file)?;
         let planned = crate::plan(&tar)?;
