@@ -1,4 +1,4 @@
-//! `cargo xtask bench [fsck|gc|all] [--quick] [options]`: timings against the peers.
+//! `cargo xtask bench [fsck|gc|ship|all] [--quick] [options]`: timings against the peers.
 //!
 //! Builds `ocil` in release mode, generates layouts in a temporary directory (`gen.rs`) and
 //! times, in the same run and interleaved, median of `--runs` (3) each:
@@ -8,7 +8,9 @@
 //! - `gc`: `ocil gc --prune=now DIR` vs `umoci gc --layout DIR` on layouts of 100, 2,000 and
 //!   20,000 images (8 layers, half shared, as many garbage blobs as layers, a third of the
 //!   images under nested multi-platform indexes), each run on a fresh copy; then a shape of
-//!   1 MiB layers (about 1 GiB), where umoci pays for hashing every layer.
+//!   1 MiB layers (about 1 GiB), where umoci pays for hashing every layer;
+//! - `ship`: `ocil export`/`import` vs `tar cf`/`tar xf` + `sha256sum`, and one image vs
+//!   `skopeo copy oci: oci-archive:`, on about 1 GiB (`bench/ship.rs`).
 //!
 //! After every `ocil gc` the number of blobs removed must equal the garbage the generator
 //! wrote; after the first, `ocil fsck` must pass and a second gc must remove nothing.
@@ -27,7 +29,9 @@ use serde_json::{Value, json};
 use crate::Result;
 use crate::r#gen::{self, Counts, FsckShape, GcShape, LayerSize};
 
-const USAGE: &str = "cargo xtask bench [fsck|gc|all] [--quick] [--images N[,N...]] [--layers N] [--garbage N] \
+mod ship;
+
+const USAGE: &str = "cargo xtask bench [fsck|gc|ship|all] [--quick] [--images N[,N...]] [--layers N] [--garbage N] \
                      [--seed S] [--runs R] [--fsck-mib M] [--large-images N] [--ocil PATH]";
 
 const MIB: u64 = 1 << 20;
@@ -36,6 +40,7 @@ const MIB: u64 = 1 << 20;
 enum What {
     Fsck,
     Gc,
+    Ship,
     All,
 }
 
@@ -83,6 +88,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match arg.as_str() {
             "fsck" => o.what = What::Fsck,
             "gc" => o.what = What::Gc,
+            "ship" => o.what = What::Ship,
             "all" => o.what = What::All,
             "--quick" => {}
             "--images" => {
@@ -139,6 +145,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if matches!(opts.what, What::Gc | What::All) {
         report.insert("gc".into(), bench_gc(&opts, &ocil, &timer, umoci, work.path())?);
+    }
+    if matches!(opts.what, What::Ship | What::All) {
+        report.insert("ship".into(), ship::bench(&opts, &ocil, &timer, work.path())?);
     }
     println!("{}", Value::Object(report));
     Ok(())

@@ -2,7 +2,7 @@
 //!
 //! - `ci`: every check CI runs, in order (`ci.rs`);
 //! - `fixtures [--check]`: the golden layouts in `testdata/` (`fixtures.rs`);
-//! - `bench [fsck|gc|all] [--quick]`: timings of the release `ocil` against peers (`bench.rs`);
+//! - `bench [fsck|gc|ship|all] [--quick]`: timings of the release `ocil` against peers (`bench.rs`);
 //! - `tidy`: the conventions of STYLE.md as checks (`tidy.rs`).
 //!
 //! `gen.rs` is the layout generator the fixtures and benchmarks share. It does not use
@@ -31,7 +31,7 @@ usage: cargo xtask <task>
 tasks:
   ci                          fmt, clippy, tests, doc, tidy, fixtures --check, bench --quick
   fixtures [--check]          regenerate testdata/ (or check that it is up to date)
-  bench [fsck|gc|all] [...]   time the release ocil against sha256sum and umoci (--help for options)
+  bench [fsck|gc|ship|all] [...]  time the release ocil against sha256sum, umoci, tar and skopeo (--help for options)
   tidy                        check conventions (module docs, banned macros, library dependencies)";
 
 /// A usage error: exits 2.
