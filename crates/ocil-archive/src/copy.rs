@@ -37,7 +37,6 @@ use ocil_layout::walk::{self, LeafCheck, Severity, WalkOptions};
 use ocil_layout::{
     ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, TEMP_PREFIX,
 };
-use serde_json::Value;
 
 /// How to copy.
 #[derive(Clone, Copy)]
@@ -239,11 +238,7 @@ fn copy_once(
         let new: Vec<Descriptor> = candidates
             .iter()
             .filter(|(d, (subject, _))| docs.contains(subject) && !closure.has(d))
-            .map(|(d, (_, desc))| {
-                let mut desc = desc.clone();
-                desc.digest = d.clone();
-                desc
-            })
+            .map(|(_, (_, desc))| desc.clone())
             .collect();
         if new.is_empty() {
             break;
@@ -463,45 +458,20 @@ fn walk_closure(src: &Layout, roots: &[Descriptor]) -> CopyResult<Closure> {
     Ok(Closure { blobs, docs })
 }
 
-/// Every small JSON document in SRC's store with a `subject`: digest -> (subject, a
-/// descriptor for it).
+/// Every small JSON document in SRC's store with a `subject` (outside the closure):
+/// digest -> (subject, a descriptor for it).
 fn referrer_candidates(
     src: &Layout,
     closure: &Closure,
 ) -> CopyResult<HashMap<Digest, (Digest, Descriptor)>> {
     let mut out = HashMap::new();
-    let names = src.list_blob_names()?;
-    for d in names.digests {
+    for d in src.list_blob_names()?.digests {
         if closure.has(&d) {
             continue;
         }
-        let Some(probe) = src.probe_blob(&d, 64, walk::SNIFF_LIMIT)? else { continue };
-        if probe.head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            continue;
+        if let Some(r) = ocil_layout::referrer::stored_referrer(src, &d) {
+            out.insert(d, (r.subject, r.descriptor));
         }
-        let Ok(bytes) = src.read_blob(&d, walk::SNIFF_LIMIT) else { continue };
-        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
-        let Some(subject) = v
-            .get("subject")
-            .and_then(|s| s.get("digest"))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Digest>().ok())
-        else {
-            continue;
-        };
-        let media_type = match v.get("mediaType").and_then(Value::as_str) {
-            Some(t) => ocil_layout::MediaType::from(t),
-            None if v.get("manifests").is_some() => ocil_layout::MediaType::OciIndex,
-            None => ocil_layout::MediaType::OciManifest,
-        };
-        if !media_type.kind().is_walkable() {
-            continue;
-        }
-        let mut desc = Descriptor::new(media_type, d.clone(), bytes.len() as u64);
-        if let Some(a) = v.get("artifactType").and_then(Value::as_str) {
-            desc.artifact_type = Some(a.to_owned());
-        }
-        out.insert(d, (subject, desc));
     }
     Ok(out)
 }
