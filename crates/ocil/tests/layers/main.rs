@@ -5,6 +5,7 @@
 //!   target and hard link), `skopeo inspect` and `skopeo copy --all`, `ocil fsck --deep`
 //!   (diff_ids right); Docker-typed images, which umoci 0.4.7 and skopeo 1.9.3 cannot read
 //!   from a layout, are checked with GNU tar, gzip and sha256sum instead.
+//! - `attest`: `ocil index` carries, drops and removes BuildKit attestations with their images.
 //! - `crash`: `ocil append` killed with SIGKILL at seeded random moments: fsck clean, the
 //!   tag at the old or the new image.
 //!
@@ -15,6 +16,7 @@
 #[path = "../gc/layout.rs"]
 mod layout;
 
+mod attest;
 mod crash;
 mod interop;
 mod support;
