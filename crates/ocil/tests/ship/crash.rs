@@ -1,4 +1,4 @@
-//! `ocil copy` killed (SIGKILL) at seeded random moments: DST stays a valid layout (fsck
+//! `ocil copy` (and `ocil convert`) killed (SIGKILL) at seeded random moments: DST stays a valid layout (fsck
 //! finds no error), and each of its tags is either absent or names exactly the image SRC
 //! tags (no partial tags); a final uninterrupted copy completes the job.
 //!
@@ -137,4 +137,66 @@ fn copy_while_gc_runs_on_src() {
     let last = tmp.path().join("last");
     ocil(["copy".as_ref(), src.as_os_str(), last.as_os_str()]);
     check(&src, &last);
+}
+
+/// `ocil convert --compress zstd` killed at seeded moments: the layout stays fsck-clean
+/// and the tag names either the original image or the converted one, never anything else.
+#[test]
+fn convert_killed_at_random_moments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut rng = Rng(0xc0);
+    build(&src, 2, 2 * 1024 * 1024, &mut rng);
+    let original = tags(&src)["i1"].clone();
+    let args = |dir: &Path| -> Vec<std::ffi::OsString> {
+        vec![
+            "convert".into(),
+            crate::support::at(dir, "i1").into(),
+            "--to".into(),
+            "oci".into(),
+            "--compress".into(),
+            "zstd".into(),
+        ]
+    };
+    // The converted digest, and how long a conversion takes.
+    let probe = tmp.path().join("probe");
+    ocil(["copy".as_ref(), src.as_os_str(), probe.as_os_str()]);
+    let start = Instant::now();
+    ocil(args(&probe));
+    let full = start.elapsed().max(Duration::from_millis(5));
+    let converted = tags(&probe)["i1"].clone();
+    let mut killed = 0;
+    for round in 0..10 {
+        let dir = tmp.path().join(format!("c{round}"));
+        ocil(["copy".as_ref(), src.as_os_str(), dir.as_os_str()]);
+        let delay = Duration::from_micros(rng.below(full.as_micros() as u64 + 1));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
+            .args(args(&dir))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + delay;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        killed += usize::from(!status.success());
+        let now = tags(&dir)["i1"].clone();
+        assert!(now == original || now == converted, "tag i1 names {now}");
+        let mut want = tags(&src);
+        want.insert("i1".into(), now);
+        check_against(&want, &dir);
+        // A second run finishes the job.
+        ocil(args(&dir));
+        assert_eq!(tags(&dir)["i1"], converted);
+        fs_err::remove_dir_all(&dir).unwrap();
+    }
+    assert!(killed > 0, "no run was killed");
 }

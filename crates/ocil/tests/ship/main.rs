@@ -4,7 +4,8 @@
 //! - `interop`: skopeo and umoci accept our copies; `skopeo copy` between layouts gives the
 //!   same digests as `ocil copy`; `skopeo copy --format v2s2` picks the same media types as
 //!   `ocil convert --to docker`, and skopeo reads what `ocil convert --to oci` writes;
-//! - `crash`: SIGKILL at seeded moments; DST is fsck-clean and has no partial tags;
+//! - `crash`: `ocil copy` and `ocil convert` SIGKILLed at seeded moments (fsck-clean, no
+//!   partial tags), and copies while a gc runs on SRC;
 //! - `progress`: under a pseudo-terminal (`script` from util-linux) a bar is drawn on
 //!   stderr; with stderr piped, or `--quiet`, nothing but the normal output.
 //!
