@@ -1,6 +1,7 @@
-//! `ocil copy` (and `ocil convert`) killed (SIGKILL) at seeded random moments: DST stays a valid layout (fsck
-//! finds no error), and each of its tags is either absent or names exactly the image SRC
-//! tags (no partial tags); a final uninterrupted copy completes the job.
+//! `ocil copy` (and `ocil convert`) killed (SIGKILL) at seeded random moments: DST stays a
+//! valid layout (fsck finds no error), and each of its tags is either absent or names
+//! exactly the image SRC tags (no partial tags); a final uninterrupted copy completes the
+//! job.
 //!
 //! The moments are seeded delays between 0 and the measured duration of an uninterrupted
 //! run; the wait is polling `try_wait`, not a sleep the checks depend on.
