@@ -831,3 +831,33 @@ fn gc_waits_for_an_export_in_progress() {
     assert_eq!(entries(&dst), entries(&src));
     assert_eq!(blobs(&dst), blobs(&src), "gc removed only the garbage, after the export");
 }
+
+/// sha512 blob names (141 bytes) do not fit ustar's name field: a PAX record carries them,
+/// which GNU tar, skopeo and our import all read.
+#[test]
+fn sha512_layouts_export_with_pax_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/layouts/sha512");
+    let out = Command::new("cp").arg("-a").arg(&testdata).arg(&src).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let a = tmp.path().join("a.tar");
+    ok(&ocil(&["export", s(&src), "-o", s(&a)]), "export");
+    let listed = Command::new("tar").arg("tf").arg(&a).output().unwrap();
+    assert!(listed.status.success());
+    let names: BTreeSet<String> =
+        String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
+    let files: BTreeSet<String> = fs_err::read_dir(src.join("blobs/sha512"))
+        .unwrap()
+        .map(|e| format!("blobs/sha512/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert!(files.len() >= 3 && files.is_subset(&names), "{names:?}");
+    let dst = tmp.path().join("dst");
+    ok(&ocil(&["import", s(&a), s(&dst)]), "import");
+    assert_eq!(entries(&dst), entries(&src));
+    let imported: BTreeSet<String> = fs_err::read_dir(dst.join("blobs/sha512"))
+        .unwrap()
+        .map(|e| format!("blobs/sha512/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(imported, files);
+}
