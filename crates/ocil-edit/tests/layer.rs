@@ -359,3 +359,22 @@ fn media_types_follow_the_manifest_family() {
     );
     assert!(layer_media_type(&docker, Compression::None).is_err());
 }
+
+#[test]
+fn symlinks_out_of_the_tree_are_stored_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    write(&outside.join("private.txt"), b"not for the layer", 0o644);
+    let root = tmp.path().join("root");
+    write(&root.join("f"), b"x", 0o644);
+    std::os::unix::fs::symlink(&outside, root.join("out-dir")).unwrap();
+    std::os::unix::fs::symlink(outside.join("private.txt"), root.join("out-file")).unwrap();
+    let (bytes, _) = pack(&root, &DirOptions::default());
+    assert!(!bytes.windows(17).any(|w| w == b"not for the layer"), "content from outside");
+    fsx::write(tmp.path().join("l.tar"), &bytes).unwrap();
+    let listing = gnu_tar(&["-tvf", "l.tar"], tmp.path());
+    let names: Vec<&str> = listing.lines().map(|l| l.split(" -> ").next().unwrap()).collect();
+    assert_eq!(names.len(), 3, "{listing}");
+    assert!(listing.contains(&format!("out-dir -> {}", outside.display())), "{listing}");
+    assert!(names.iter().all(|n| !n.ends_with("private.txt")), "{listing}");
+}
