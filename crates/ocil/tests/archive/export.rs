@@ -861,3 +861,61 @@ fn sha512_layouts_export_with_pax_names() {
         .collect();
     assert_eq!(imported, files);
 }
+
+/// Every valid layout of `shared/conformance/CASES.md` goes through export and import with
+/// its `index.json` entries (annotations included) and reachable blobs intact.
+#[test]
+fn every_valid_conformance_layout_round_trips() {
+    let Some(shared) = shared() else { return };
+    let text = fs_err::read_to_string(shared.join("conformance/CASES.md")).unwrap();
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(path) = line.strip_prefix("### ") {
+            cases.push((path.trim().to_owned(), String::new()));
+        } else if let (Some(c), Some(kind)) = (cases.last_mut(), line.strip_prefix("- kind: ")) {
+            c.1 = kind.to_owned();
+        }
+    }
+    let layouts: Vec<&String> = cases
+        .iter()
+        .filter(|(p, k)| {
+            (k.starts_with("**oci-layout**") || k.starts_with("**docker-save-dir+oci-layout**"))
+                && k.ends_with("verdict: **valid**")
+                && shared.join("conformance").join(p).is_dir()
+        })
+        .map(|(p, _)| p)
+        .collect();
+    assert!(layouts.len() >= 6, "{layouts:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, rel) in layouts.iter().enumerate() {
+        let src =
+            copy_in(&shared, &format!("conformance/{rel}"), &tmp.path().join(format!("s{i}")));
+        let a = tmp.path().join(format!("a{i}.tar.gz"));
+        ok(&ocil(&["export", s(&src), "-o", s(&a)]), rel);
+        let dst = tmp.path().join(format!("d{i}"));
+        ok(&ocil(&["import", s(&a), s(&dst)]), rel);
+        assert_eq!(index(&dst)["manifests"], index(&src)["manifests"], "{rel}");
+        assert_eq!(blobs(&dst).len(), reachable(&src), "{rel}");
+        ok(&ocil(&["fsck", s(&dst)]), rel);
+    }
+}
+
+#[test]
+fn a_missing_blob_is_named_and_nothing_is_written() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
+    let v1 = super::blob_json(&src, manifest_desc(&src, "v1")["digest"].as_str().unwrap());
+    let layer = v1["layers"][0]["digest"].as_str().unwrap().to_owned();
+    fs_err::remove_file(src.join("blobs/sha256").join(layer.strip_prefix("sha256:").unwrap()))
+        .unwrap();
+    fs_err::create_dir(tmp.path().join("out")).unwrap();
+    let out = ocil(&["export", &format!("{}:v1", s(&src)), "-o", s(&tmp.path().join("out/a.tar"))]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("is incomplete") && out.stderr.contains(&layer[7..19]),
+        "{}",
+        out.stderr
+    );
+    assert!(fs_err::read_dir(tmp.path().join("out")).unwrap().next().is_none());
+}
