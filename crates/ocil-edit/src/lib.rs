@@ -67,8 +67,8 @@ pub mod layer;
 pub use doc::JsonDoc;
 pub use edit::{
     ANNOTATION_REFERENCE_DIGEST, ANNOTATION_REFERENCE_TYPE, EditTarget, Edited, EditedImage,
-    Platforms, edit_entry_index, edit_images, is_attestation, platform_matches, put_doc,
-    read_doc, retarget,
+    Platforms, edit_entry_index, edit_images, is_attestation, platform_matches, put_doc, read_doc,
+    retarget,
 };
 pub use error::{Error, Result};
 pub use image::{History, Image};
