@@ -919,3 +919,24 @@ fn a_missing_blob_is_named_and_nothing_is_written() {
     );
     assert!(fs_err::read_dir(tmp.path().join("out")).unwrap().next().is_none());
 }
+
+/// `DIR@DIGEST` of a manifest that index.json does not list (a child of an index) exports
+/// it as an untagged entry.
+#[test]
+fn a_digest_below_index_json_is_exported_untagged() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = copy_in(&shared, BUILDAH, &tmp.path().join("src"));
+    let multi = super::blob_json(&src, &entries(&src)[0].1);
+    let child = &multi["manifests"][1];
+    let digest = child["digest"].as_str().unwrap();
+    let a = tmp.path().join("a.tar");
+    ok(&ocil(&["export", &format!("{}@{digest}", s(&src)), "-o", s(&a)]), "export");
+    let dst = tmp.path().join("dst");
+    ok(&ocil(&["import", s(&a), s(&dst)]), "import");
+    assert_eq!(entries(&dst), [(None, digest.to_owned())]);
+    let entry = &index(&dst)["manifests"][0];
+    assert_eq!(entry["mediaType"], child["mediaType"]);
+    assert_eq!(entry["size"], child["size"]);
+    ok(&ocil(&["fsck", s(&dst)]), "fsck");
+}
