@@ -20,6 +20,9 @@
 //!   through the verified blob writer (digest and size checked before it lands).
 //!   Nondistributable layers absent from the source are skipped, as they may be.
 //!
+//! - `--add DIR2@DIGEST` may name a manifest or index that is not an `index.json` entry
+//!   (a child of an index): its own `mediaType` says what it is.
+//!
 //! The caller holds the destination's lock for the whole call: blobs are copied, the index
 //! written, and `index.json` replaced once.
 
@@ -338,7 +341,11 @@ fn source_children(source: &IndexSource<'_>) -> Result<Vec<Child>> {
     let index = source.layout.read_index()?;
     let entry = match reference::resolve_entry(&index, source.reference) {
         Ok(Some((_, entry))) => entry,
-        Ok(None) => return Err(bad("no `index.json` entry has this digest".into())),
+        Ok(None) => match source.reference {
+            // Not an entry (a child of an index, say): the stored document says what it is.
+            Reference::Digest(digest) => stored_document(source, digest)?,
+            Reference::Tag(_) => return Err(bad("not found".into())),
+        },
         Err(e) => return Err(bad(e.to_string())),
     };
     match entry.media_type.kind() {
@@ -371,6 +378,31 @@ fn source_children(source: &IndexSource<'_>) -> Result<Vec<Child>> {
             reason: format!("a `{}`", entry.media_type),
         }),
     }
+}
+
+/// A descriptor for a stored document that no `index.json` entry names, from its own
+/// `mediaType` (an image manifest or index; anything else is refused).
+fn stored_document(source: &IndexSource<'_>, digest: &Digest) -> Result<Descriptor> {
+    let bad =
+        |reason: String| Error::InvalidValue { what: "--add", value: source.label.into(), reason };
+    if !source.layout.has_blob(digest)? {
+        return Err(bad("no `index.json` entry and no blob has this digest".into()));
+    }
+    let bytes = source.layout.read_blob(digest, JSON_LIMIT).map_err(|e| match e {
+        ocil_layout::Error::TooLarge { .. } => {
+            bad("the blob is not a manifest or index (too large)".into())
+        }
+        other => other.into(),
+    })?;
+    let media_type = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(MediaType::from))
+        .filter(|t| t.kind().is_walkable())
+        .ok_or_else(|| {
+            bad("the blob is not a manifest or index with a `mediaType` (a config or layer?)"
+                .into())
+        })?;
+    Ok(Descriptor::new(media_type, digest.clone(), bytes.len() as u64))
 }
 
 /// The platform an image's config gives.

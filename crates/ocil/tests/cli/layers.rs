@@ -226,7 +226,14 @@ fn index_create_edit_remove() {
         "index_add_from_other_layout",
         t.ocil().args(["index", "img:multi", "--add", "other:s"])
     );
+    let old_v1 = digest_of(&img, "v1");
     t.run(&["append", "img:v1", "src"]);
+    // A manifest that is no `index.json` entry any more, by digest.
+    snap!(
+        t,
+        "index_add_not_an_entry",
+        t.ocil().args(["index", "other:old", "--add", &format!("img@{old_v1}")])
+    );
     snap!(
         t,
         "index_replace_same_platform",
