@@ -6,6 +6,7 @@
 //!   (diff_ids right); Docker-typed images, which umoci 0.4.7 and skopeo 1.9.3 cannot read
 //!   from a layout, are checked with GNU tar, gzip and sha256sum instead.
 //! - `attest`: `ocil index` carries, drops and removes BuildKit attestations with their images.
+//! - `concurrent`: parallel appends and index edits on one layout lose nothing.
 //! - `crash`: `ocil append` killed with SIGKILL at seeded random moments: fsck clean, the
 //!   tag at the old or the new image.
 //!
@@ -17,6 +18,7 @@
 mod layout;
 
 mod attest;
+mod concurrent;
 mod crash;
 mod interop;
 mod support;

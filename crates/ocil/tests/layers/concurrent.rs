@@ -1,0 +1,82 @@
+//! Many `ocil append` and `ocil index` processes on one layout at once lose nothing: every
+//! append's tag is there, and every platform added to one index by a separate process is in
+//! it (each reads `index.json` and the index under the lock).
+
+use std::process::{Command, Stdio};
+
+use crate::layout::{arg, assert_fsck_clean, assert_image_complete, ocil_ok, tags};
+use crate::support::src_tree;
+
+const N: usize = 8;
+
+fn spawn_all(args: Vec<Vec<String>>) {
+    let children: Vec<_> = args
+        .iter()
+        .map(|a| {
+            Command::new(env!("CARGO_BIN_EXE_ocil"))
+                .args(a)
+                .env("SOURCE_DATE_EPOCH", "1704067200")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn ocil")
+        })
+        .collect();
+    for (child, a) in children.into_iter().zip(&args) {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "ocil {a:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn concurrent_appends_and_index_edits_lose_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("L");
+    let d = arg(&dir);
+    ocil_ok(&["init", d]);
+    for i in 0..N {
+        ocil_ok(&["new", "--platform", &format!("linux/arch{i}"), &format!("{d}:p{i}")]);
+        src_tree(&tmp.path().join(format!("src{i}")), format!("tree {i}").as_bytes());
+    }
+    // Appends to different images, at once.
+    spawn_all(
+        (0..N)
+            .map(|i| {
+                let src = tmp.path().join(format!("src{i}"));
+                vec![
+                    "append".into(),
+                    format!("{d}:p{i}"),
+                    arg(&src).to_owned(),
+                    "--tag".into(),
+                    format!("a{i}"),
+                ]
+            })
+            .collect(),
+    );
+    let after = tags(&dir);
+    assert_eq!(after.len(), 2 * N, "{after:?}");
+    for digest in after.values() {
+        assert_image_complete(&dir, digest, "after the appends");
+    }
+    // Every process adds its platform to the same index.
+    ocil_ok(&["index", &format!("{d}:multi"), "--add", &format!("{d}:a0")]);
+    spawn_all(
+        (1..N)
+            .map(|i| {
+                vec!["index".into(), format!("{d}:multi"), "--add".into(), format!("{d}:a{i}")]
+            })
+            .collect(),
+    );
+    let out = ocil_ok(&["inspect", "--raw", &format!("{d}:multi")]);
+    let index: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut archs: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| c["platform"]["architecture"].as_str().expect("arch").to_owned())
+        .collect();
+    archs.sort();
+    let want: Vec<String> = (0..N).map(|i| format!("arch{i}")).collect();
+    assert_eq!(archs, want, "a concurrent index edit was lost");
+    assert_fsck_clean(&dir, "after the index edits");
+}
