@@ -97,7 +97,10 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
     // History entries always carry `created` (the packed files' mtime by default): umoci
     // 0.4's `stat` crashes on a history entry without one.
     let created = match &a.created {
-        Some(c) => c.clone(),
+        Some(c) => {
+            crate::commands::config::check_rfc3339("--created", c)?;
+            c.clone()
+        }
         None => image_new::rfc3339(mtime as i64),
     };
     let compression = a.compress.compression();

@@ -116,6 +116,11 @@ fn append_errors() {
     snap!(t, "append_no_ref", t.ocil().args(["append", "img", "src"]));
     snap!(t, "append_unknown_tag", t.ocil().args(["append", "img:v9", "src"]));
     snap!(t, "append_bad_new_tag", t.ocil().args(["append", "img:v1", "src", "--tag", "a b"]));
+    snap!(
+        t,
+        "append_bad_created",
+        t.ocil().args(["append", "img:v1", "src", "--created", "yesterday"])
+    );
     snap!(t, "append_bad_compress", t.ocil().args(["append", "img:v1", "src", "--compress", "xz"]));
     hostile_tar(&t.join("dotdot.tar"), b"a/../../etc/passwd");
     snap!(t, "append_tar_dotdot", t.ocil().args(["append", "img:v1", "dotdot.tar"]));
