@@ -80,3 +80,39 @@ fn concurrent_appends_and_index_edits_lose_nothing() {
     assert_eq!(archs, want, "a concurrent index edit was lost");
     assert_fsck_clean(&dir, "after the index edits");
 }
+
+/// `ocil gc --prune=now` running again and again while an append packs its layer: the
+/// staged blob is a locked temp file until the append publishes it under the layout lock,
+/// so gc never takes it and the appended image is complete.
+#[test]
+fn gc_during_an_append_does_not_take_its_layer() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("L");
+    let d = arg(&dir);
+    let src = tmp.path().join("src");
+    let mut rng = crate::layout::Rng(0x6763_2d61_7070_656e);
+    src_tree(&src, &rng.bytes(4 << 20));
+    ocil_ok(&["init", d]);
+    ocil_ok(&["new", &format!("{d}:base")]);
+    let mut append = Command::new(env!("CARGO_BIN_EXE_ocil"))
+        .args(["append", &format!("{d}:base"), arg(&src), "--tag", "big"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn append");
+    let mut gcs = 0;
+    let status = loop {
+        if let Some(status) = append.try_wait().expect("try_wait") {
+            break status;
+        }
+        ocil_ok(&["gc", "--prune=now", d]);
+        gcs += 1;
+    };
+    let out = append.wait_with_output().expect("wait");
+    assert!(status.success(), "append failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(gcs > 0, "no gc ran during the append");
+    let after = tags(&dir);
+    assert_image_complete(&dir, &after["big"], "after gc during append");
+    let deep = ocil_ok(&["fsck", "--deep", d]);
+    assert!(String::from_utf8_lossy(&deep.stdout).contains("clean: 0 errors"));
+}
