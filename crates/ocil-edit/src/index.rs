@@ -5,7 +5,8 @@
 //!   `os.version`, `os.features`); an added index contributes its children as they are
 //!   listed (BuildKit attestations included, still pointing at their images).
 //! - Adding an image whose platform (os, architecture, variant, os.version) is already in
-//!   the index replaces that child in place, and drops the attestations attached to it.
+//!   the index replaces that child in place, and drops the attestations attached to it;
+//!   the very same image again leaves the child (and so the index) byte-identical.
 //! - `--rm-platform` removes the children of that platform (a missing variant matches any)
 //!   and the attestations whose `vnd.docker.reference.digest` names them.
 //! - Media type: a new index is a Docker manifest list when every child is a Docker
@@ -79,6 +80,8 @@ pub struct IndexReport {
     pub entry: Descriptor,
     /// Whether the tag did not exist before.
     pub created: bool,
+    /// Whether the index (and `index.json`) changed.
+    pub changed: bool,
     /// A Docker manifest list that became an OCI index.
     pub converted: bool,
     /// Children added (new platforms).
@@ -87,6 +90,8 @@ pub struct IndexReport {
     pub replaced: Vec<ChildChange>,
     /// Children removed (by `--rm-platform` or replaced).
     pub removed: Vec<ChildChange>,
+    /// Images added that the index already had for their platform: left as they were.
+    pub unchanged: Vec<ChildChange>,
     /// Blobs copied from other layouts.
     pub copied_blobs: usize,
     /// Bytes copied.
@@ -162,10 +167,12 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
     let mut report = IndexReport {
         entry: Descriptor::new(MediaType::OciIndex, empty_digest(), 0),
         created: existing.is_none(),
+        changed: false,
         converted: false,
         added: Vec::new(),
         replaced: Vec::new(),
         removed: Vec::new(),
+        unchanged: Vec::new(),
         copied_blobs: 0,
         copied_bytes: 0,
     };
@@ -211,19 +218,18 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
                 !is_attestation(&old.desc) && same_platform(&old.desc.platform, &c.desc.platform)
             });
             match same {
+                // The same image again: its child stays as it is, bytes and all.
+                Some(pos) if children[pos].desc.digest == c.desc.digest => {
+                    report.unchanged.push(c.change());
+                }
                 Some(pos) => {
-                    let old = children[pos].desc.digest.clone();
+                    let old = children[pos].change();
                     report.replaced.push(c.change());
                     children[pos] = c;
-                    // The old child's attestations go with it (unless the same image is back).
-                    if children[pos].desc.digest != old {
-                        report.removed.push(ChildChange {
-                            platform: children[pos].change().platform,
-                            digest: old.clone(),
-                        });
-                        let d: HashSet<Digest> = [old].into_iter().collect();
-                        remove_attestations(&mut children, &d, &mut report.removed);
-                    }
+                    // The old child's attestations go with it.
+                    let d: HashSet<Digest> = [old.digest.clone()].into_iter().collect();
+                    report.removed.push(old);
+                    remove_attestations(&mut children, &d, &mut report.removed);
                 }
                 None => {
                     report.added.push(c.change());
@@ -256,7 +262,9 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
     doc.set_array_raw("manifests", &raws)?;
     let stored = put_doc(layout, media_type.clone(), &doc)?;
 
+    report.changed = existing.as_ref().is_none_or(|(_, old)| old.digest != stored.digest);
     let entry = match &existing {
+        Some((_, old)) if !report.changed => old.clone(),
         Some((pos, old)) => {
             let mut e = old.clone();
             e.media_type = media_type;
@@ -276,7 +284,9 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
                 .unwrap_or(stored)
         }
     };
-    layout.write_index(&index_json, lock)?;
+    if report.changed {
+        layout.write_index(&index_json, lock)?;
+    }
     report.entry = entry;
     Ok(report)
 }

@@ -73,6 +73,9 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
     for c in &report.replaced {
         writeln!(out, "replaced {} {} (same platform)", c.platform, c.digest)?;
     }
+    for c in &report.unchanged {
+        writeln!(out, "kept     {} {} (already in the index)", c.platform, c.digest)?;
+    }
     for c in &report.added {
         writeln!(out, "added    {} {}", c.platform, c.digest)?;
     }
@@ -90,7 +93,11 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
             "note: the Docker manifest list became an OCI index (it now holds OCI manifests)"
         )?;
     }
-    let verb = if report.created { "created" } else { "updated" };
+    let verb = match (report.created, report.changed) {
+        (true, _) => "created",
+        (false, true) => "updated",
+        (false, false) => "unchanged",
+    };
     writeln!(out, "{tag} -> {} ({verb} {})", report.entry.digest, report.entry.media_type)?;
     out.flush()?;
     Ok(Outcome::Ok)

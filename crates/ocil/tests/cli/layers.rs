@@ -244,6 +244,10 @@ fn index_create_edit_remove() {
         "index_replace_same_platform",
         t.ocil().args(["index", "img:multi", "--add", "img:v1"])
     );
+    // The same image again: nothing changes, the digest stays.
+    let before = digest_of(&img, "multi");
+    snap!(t, "index_add_again", t.ocil().args(["index", "img:multi", "--add", "img:v1"]));
+    assert_eq!(digest_of(&img, "multi"), before);
     snap!(t, "index_ls", t.ocil().args(["ls", "img"]));
     snap!(t, "index_inspect_raw", t.ocil().args(["inspect", "--raw", "img:multi"]));
     snap!(
