@@ -1,4 +1,4 @@
-//! `ocil append` killed (SIGKILL) at seeded random moments: the layout stays valid (fsck
+//! `ocil append` (and `ocil index` copying from another layout) killed (SIGKILL) at seeded random moments: the layout stays valid (fsck
 //! finds no error), the tag names the old image or the new one (which is known in advance:
 //! append is reproducible), and a gc afterwards removes what the killed runs left.
 //!
@@ -116,4 +116,54 @@ fn append_killed_at_random_moments_leaves_the_old_or_the_new_image() {
     let out = ocil_ok(&["fsck", "--deep", d]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("clean: 0 errors"));
     assert!(temp_files(dir).is_empty());
+}
+
+#[test]
+fn index_killed_while_copying_from_another_layout_leaves_the_old_or_the_new_index() {
+    const ROUNDS: usize = 20;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (l, o) = (tmp.path().join("L"), tmp.path().join("O"));
+    let (dl, dlo) = (arg(&l), arg(&o));
+    let src = tmp.path().join("src");
+    let mut rng = Rng(0x696e_6465_7821_2121);
+    src_tree(&src, &rng.bytes(8 << 20));
+    ocil_ok(&["init", dl]);
+    ocil_ok(&["new", &format!("{dl}:amd")]);
+    ocil_ok(&["index", &format!("{dl}:multi"), "--add", &format!("{dl}:amd")]);
+    ocil_ok(&["init", dlo]);
+    ocil_ok(&["new", "--platform", "linux/s390x", &format!("{dlo}:s")]);
+    ocil_ok(&["append", &format!("{dlo}:s"), arg(&src), "--compress", "none"]);
+    let old = tags(&l)["multi"].clone();
+    let amd = tags(&l)["amd"].clone();
+    let args = ["index", &format!("{dl}:multi"), "--add", &format!("{dlo}:s")].map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    ocil_ok(&args);
+    let full = start.elapsed();
+    let new = tags(&l)["multi"].clone();
+    assert_ne!(old, new);
+
+    let mut killed = 0;
+    for k in 0..ROUNDS {
+        // Back to the old index, and the copied blobs collected, so every run copies.
+        ocil_ok(&["tag", &format!("{dl}@{old}"), "multi"]);
+        ocil_ok(&["gc", "--prune=now", dl]);
+        let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
+        let ctx = format!("kill {k} after {delay:?} of {full:?}");
+        if run_and_kill(&args, delay) {
+            killed += 1;
+        }
+        assert_fsck_clean(&l, &ctx);
+        let now = tags(&l);
+        let multi = &now["multi"];
+        assert!(multi == &old || multi == &new, "{ctx}: multi -> {multi}");
+        assert_eq!(now["amd"], amd, "{ctx}: amd moved");
+        assert_image_complete(&l, &amd, &ctx);
+    }
+    eprintln!("index: {killed} of {ROUNDS} killed (uninterrupted run {full:?})");
+    assert!(killed >= ROUNDS / 5, "only {killed} of {ROUNDS} runs were interrupted");
+    ocil_ok(&args);
+    let out = ocil_ok(&["fsck", "--deep", dl]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clean: 0 errors"));
+    assert_eq!(tags(&l)["multi"], new);
 }
