@@ -1,6 +1,7 @@
-//! `ocil append` (and `ocil index` copying from another layout) killed (SIGKILL) at seeded random moments: the layout stays valid (fsck
-//! finds no error), the tag names the old image or the new one (which is known in advance:
-//! append is reproducible), and a gc afterwards removes what the killed runs left.
+//! `ocil append`, and `ocil index` copying from another layout, killed (SIGKILL) at seeded
+//! random moments: the layout stays valid (fsck finds no error), the tag names the old image
+//! or the new one (known in advance: both are reproducible), and a gc afterwards removes
+//! what the killed runs left.
 //!
 //! The kill moments are seeded delays between 0 and the median uninterrupted run; the delay
 //! is a wait on the child (polling `try_wait`), not a sleep the checks depend on.
