@@ -169,10 +169,16 @@ pub struct LayerSink {
     compression: Compression,
 }
 
+/// The blob writer behind a buffer: tar writes 512-byte headers and small chunks.
+type Out = io::BufWriter<ocil_layout::BlobWriter>;
+
+/// Buffer size in front of the blob writer.
+const OUT_BUFFER: usize = 256 * 1024;
+
 enum Encoder {
-    None(ocil_layout::BlobWriter),
-    Gzip(flate2::write::GzEncoder<ocil_layout::BlobWriter>),
-    Zstd(zstd::stream::write::Encoder<'static, ocil_layout::BlobWriter>),
+    None(Out),
+    Gzip(flate2::write::GzEncoder<Out>),
+    Zstd(zstd::stream::write::Encoder<'static, Out>),
 }
 
 impl std::fmt::Debug for LayerSink {
@@ -187,7 +193,7 @@ impl std::fmt::Debug for LayerSink {
 impl LayerSink {
     /// Start a layer blob in `layout`.
     pub fn new(layout: &Layout, compression: Compression) -> Result<LayerSink, LayerError> {
-        let blob = layout.blob_writer()?;
+        let blob = io::BufWriter::with_capacity(OUT_BUFFER, layout.blob_writer()?);
         let encoder = match compression {
             Compression::None => Encoder::None(blob),
             Compression::Gzip => Encoder::Gzip(
@@ -209,11 +215,12 @@ impl LayerSink {
 
     /// Flush the encoder and stage the blob.
     pub fn finish(self, warnings: Vec<String>) -> Result<StagedLayer, LayerError> {
-        let blob = match self.encoder {
+        let out = match self.encoder {
             Encoder::None(w) => w,
             Encoder::Gzip(e) => e.finish().map_err(LayerError::Write)?,
             Encoder::Zstd(e) => e.finish().map_err(LayerError::Write)?,
         };
+        let blob = out.into_inner().map_err(|e| LayerError::Write(e.into_error()))?;
         Ok(StagedLayer {
             blob: blob.finish_staged()?,
             diff_id: self.diff_id.finish(),
