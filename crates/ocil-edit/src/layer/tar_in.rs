@@ -33,6 +33,8 @@ pub fn check_tar(
     let bad = |reason: String| LayerError::BadTar { source_name: source_name.into(), reason };
     let read_err =
         |e: io::Error| LayerError::Source { op: "read", path: source_name.into(), source: e };
+    // The tar parser reads 512-byte headers: read the input in large blocks.
+    let reader = io::BufReader::with_capacity(256 * 1024, reader);
     let (compression, input) = decompress(reader).map_err(|e| match e {
         Sniffed::Io(e) => read_err(e),
         Sniffed::Refused(r) => bad(r),
