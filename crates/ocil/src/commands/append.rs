@@ -115,6 +115,12 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
         for w in &staged.warnings {
             output::warn(&format!("{}: {w}", path.display()));
         }
+        if what == "tar" && a.keep_owner {
+            output::warn(&format!(
+                "{}: --keep-owner applies to directories; a tar is stored with the owners it has",
+                path.display()
+            ));
+        }
         let history = History {
             created: Some(created.clone()),
             created_by: Some(format!("ocil append: {what} {}", base_name(path))),
