@@ -27,16 +27,17 @@
 
 use std::io::Write;
 
-use ocil_layout::progress::{Progress, ProgressReader, Silent};
+use ocil_layout::progress::{Progress, Silent};
 use ocil_layout::{
     Compression, Descriptor, INDEX_FILE, Index, LAYOUT_FILE, LAYOUT_VERSION, Layout, LockGuard,
     MediaType, Reference,
 };
 
+use crate::export_copy::{CopyError, with_copier};
 use crate::export_docker::{self, DockerEntry};
 use crate::export_error::ExportError;
 use crate::export_plan::{self, Plan};
-use crate::export_tar::{CopyError, Sink, TarWriter};
+use crate::export_tar::{Sink, TarWriter};
 
 /// One source of images: a layout and what to take from it.
 #[derive(Debug)]
@@ -236,35 +237,49 @@ fn write_blobs<W: Write>(
     tar: &mut TarWriter<W>,
     progress: &dyn Progress,
 ) -> Result<(), ExportError> {
-    for b in &plan.blobs {
-        let src = &sources[b.source];
-        let reader = src
-            .layout
-            .open_blob(&b.digest, Some(b.size))
-            .map_err(ExportError::source(&src.name))?;
-        let reader = ProgressReader::new(reader, progress);
-        tar.file_from(&b.digest.blob_path(), b.size, reader).map_err(|e| match e {
-            CopyError::Write(e) => ExportError::Write { source: e },
-            CopyError::Read(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                ExportError::BlobCorrupt {
-                    layout: src.name.clone(),
-                    digest: b.digest.clone(),
-                    reason: e.to_string(),
-                }
-            }
-            CopyError::Read(e) => ExportError::source(&src.name)(ocil_layout::Error::Io {
-                op: "read",
-                path: b.digest.blob_path(),
-                source: e,
-            }),
-            CopyError::Size { expected, found } => ExportError::BlobCorrupt {
+    with_copier(|copier| {
+        for b in &plan.blobs {
+            let src = &sources[b.source];
+            let path = b.digest.blob_path();
+            let corrupt = |reason: String| ExportError::BlobCorrupt {
                 layout: src.name.clone(),
                 digest: b.digest.clone(),
-                reason: format!(
-                    "it holds {found} bytes, not the {expected} it had when the export started"
-                ),
-            },
-        })?;
-    }
-    Ok(())
+                reason,
+            };
+            let read_error = |e: std::io::Error| {
+                ExportError::source(&src.name)(ocil_layout::Error::Io {
+                    op: "read",
+                    path: path.clone(),
+                    source: e,
+                })
+            };
+            // Opened through the layout's directory capability: nothing outside it.
+            let file = match src.layout.dir().open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ExportError::source(&src.name)(ocil_layout::Error::BlobMissing {
+                        digest: b.digest.clone(),
+                    }));
+                }
+                Err(e) => return Err(read_error(e)),
+            };
+            let meta = file.metadata().map_err(read_error)?;
+            if !meta.is_file() {
+                return Err(corrupt("it is not a regular file".into()));
+            }
+            let found = copier
+                .copy(tar, &path, b.size, b.digest.algorithm(), file, progress)
+                .map_err(|e| match e {
+                    CopyError::Write(e) => ExportError::Write { source: e },
+                    CopyError::Read(e) => read_error(e),
+                    CopyError::Size { expected, found } => corrupt(format!(
+                        "it holds {found} bytes, not the {expected} it had when the export started"
+                    )),
+                })?;
+            if found != b.digest {
+                return Err(corrupt(format!("its content hashes to `{found}`")));
+            }
+        }
+        Ok(())
+    })
 }

@@ -72,6 +72,7 @@ pub mod copy;
 mod docker;
 mod error;
 mod export;
+mod export_copy;
 mod export_docker;
 mod export_error;
 mod export_plan;

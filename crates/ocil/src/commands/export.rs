@@ -184,8 +184,8 @@ pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
         out.flush().context("cannot write to stdout")?;
         report
     } else {
-        let mut file = OutFile::create(&a.output)?;
-        let mut out = BufWriter::with_capacity(1 << 20, &mut file.file);
+        let file = OutFile::create(&a.output)?;
+        let mut out = BufWriter::with_capacity(1 << 20, WriteBehind::new(&file.file));
         let report = ocil_archive::export(&sources, &mut out, &opts)
             .with_context(|| format!("cannot export to {shown}"))?;
         out.flush().with_context(|| format!("cannot write {shown}"))?;
@@ -272,6 +272,42 @@ fn print_report(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Bytes written before the kernel is asked to start writing them to disk.
+const WRITE_BEHIND: u64 = 16 << 20;
+
+/// A writer that asks the kernel to start writing back what it has written, every
+/// [`WRITE_BEHIND`] bytes (`posix_fadvise(DONTNEED)` starts writeback of the range), so the
+/// disk works while the export hashes and the final fsync has little left to wait for.
+struct WriteBehind<'a> {
+    file: &'a std::fs::File,
+    written: u64,
+    kicked: u64,
+}
+
+impl<'a> WriteBehind<'a> {
+    fn new(file: &'a std::fs::File) -> Self {
+        WriteBehind { file, written: 0, kicked: 0 }
+    }
+}
+
+impl Write for WriteBehind<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = (&mut &*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.kicked >= WRITE_BEHIND {
+            // Advice only: a filesystem that ignores it costs nothing.
+            let len = std::num::NonZeroU64::new(self.written - self.kicked);
+            let _ = rustix::fs::fadvise(self.file, self.kicked, len, rustix::fs::Advice::DontNeed);
+            self.kicked = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The output file: unnamed until it is complete.
