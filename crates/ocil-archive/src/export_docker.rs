@@ -7,7 +7,8 @@
 //! `io.containerd.image.name`, else its tag when that is a full name (`example.com/app:v1`);
 //! a bare tag without any of these is an error (docker-archive has no tag without a name).
 //! An index entry gives the image of `--platform`, or its only image (attestation manifests,
-//! platform `unknown/unknown`, do not count). zstd layers are refused.
+//! platform `unknown/unknown`, do not count). zstd layers are refused. Untagged entries that
+//! are not images (signatures, SBOMs listed in `index.json`) stay on the OCI side only.
 
 use ocil_layout::{
     ANNOTATION_CONTAINERD_NAME, Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, Manifest,
@@ -57,36 +58,14 @@ pub(crate) fn plan(
             Some(t) => format!("`{t}`"),
             None => format!("`{}`", d.digest),
         };
-        let manifest_desc = image_of(src, d, &label, opts)?;
-        let bytes = src
-            .layout
-            .read_blob(&manifest_desc.digest, JSON_LIMIT)
-            .map_err(ExportError::source(&src.name))?;
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
-                layout: src.name.clone(),
-                image: label.clone(),
-                media_type: format!(
-                    "{} that does not parse as a manifest",
-                    manifest_desc.media_type
-                ),
-            })?;
-        if manifest.config.media_type.kind() != Kind::Config {
-            return Err(ExportError::NotAnImage {
-                layout: src.name.clone(),
-                image: label,
-                media_type: format!("manifest with config `{}`", manifest.config.media_type),
-            });
-        }
-        for l in &manifest.layers {
-            if matches!(l.media_type.kind(), Kind::Layer { compression: Compression::Zstd, .. }) {
-                return Err(ExportError::ZstdLayer {
-                    layout: src.name.clone(),
-                    image: label,
-                    layer: l.digest.clone(),
-                });
-            }
-        }
+        let image = image_entry(src, d, &label, opts);
+        let (manifest_desc, manifest) = match image {
+            Ok(m) => m,
+            // An untagged artifact (a signature or SBOM listed in index.json) stays on the
+            // OCI side only: docker load has nothing to do with it.
+            Err(ExportError::NotAnImage { .. }) if d.ref_name().is_none() => continue,
+            Err(e) => return Err(e),
+        };
         let repo_tag = repo_tag(src, d, opts)?;
         match out.iter_mut().find(|x| x.manifest == manifest_desc.digest) {
             Some(x) => {
@@ -105,6 +84,43 @@ pub(crate) fn plan(
         }
     }
     Ok(out)
+}
+
+/// The image manifest an entry stands for, read and checked for docker-archive.
+fn image_entry(
+    src: &ExportSource<'_>,
+    d: &Descriptor,
+    label: &str,
+    opts: &ExportOptions<'_>,
+) -> Result<(Descriptor, Manifest), ExportError> {
+    let manifest_desc = image_of(src, d, label, opts)?;
+    let bytes = src
+        .layout
+        .read_blob(&manifest_desc.digest, JSON_LIMIT)
+        .map_err(ExportError::source(&src.name))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
+            layout: src.name.clone(),
+            image: label.to_owned(),
+            media_type: format!("{} that does not parse as a manifest", manifest_desc.media_type),
+        })?;
+    if manifest.config.media_type.kind() != Kind::Config {
+        return Err(ExportError::NotAnImage {
+            layout: src.name.clone(),
+            image: label.to_owned(),
+            media_type: format!("manifest with config `{}`", manifest.config.media_type),
+        });
+    }
+    for l in &manifest.layers {
+        if matches!(l.media_type.kind(), Kind::Layer { compression: Compression::Zstd, .. }) {
+            return Err(ExportError::ZstdLayer {
+                layout: src.name.clone(),
+                image: label.to_owned(),
+                layer: l.digest.clone(),
+            });
+        }
+    }
+    Ok((manifest_desc, manifest))
 }
 
 /// The image manifest an entry stands for.

@@ -940,3 +940,41 @@ fn a_digest_below_index_json_is_exported_untagged() {
     assert_eq!(entry["size"], child["size"]);
     ok(&ocil(&["fsck", s(&dst)]), "fsck");
 }
+
+/// An untagged artifact listed in index.json (a signature) stays on the OCI side of a
+/// docker-format archive; manifest.json holds the images.
+#[test]
+fn docker_format_leaves_untagged_artifacts_to_the_oci_side() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
+    let empty = put_doc(&src, &json!({}));
+    let v3 = manifest_desc(&src, "v3");
+    let sig = put_doc(
+        &src,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.signature",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
+            "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1}],
+            "subject": {"mediaType": v3["mediaType"], "digest": v3["digest"], "size": v3["size"]},
+        }),
+    );
+    let mut idx = index(&src);
+    idx["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sig.0,
+        "size": sig.1,
+    }));
+    fs_err::write(src.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    let a = tmp.path().join("d.tar");
+    let out = ocil(&["export", "--format", "docker", "--repo", "x", s(&src), "-o", s(&a)]);
+    ok(&out, "export");
+    let manifest: Value = serde_json::from_slice(&tar_file(&a, "manifest.json").unwrap()).unwrap();
+    assert_eq!(manifest.as_array().unwrap().len(), 5);
+    assert_eq!(archive_entries(&a).len(), 7);
+    let dst = tmp.path().join("dst");
+    ok(&ocil(&["import", s(&a), s(&dst)]), "import");
+    assert_eq!(entries(&dst), entries(&src));
+}
