@@ -3,13 +3,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
+use ocil_layout::referrer::{self, REFERRER_LIMIT, StoredReferrer};
 use ocil_layout::walk::{self, LeafCheck, Problem, Severity, WalkOptions};
-use ocil_layout::{Descriptor, Digest, Index, Layout, MediaType};
+use ocil_layout::{Descriptor, Digest, Index, Layout};
 use rayon::prelude::*;
-use serde_json::Value;
-
-/// Cap on blobs read as possible referrers.
-const REFERRER_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// An unmarked blob, as probed: what the sweep needs to decide about it.
 #[derive(Debug, Clone)]
@@ -73,8 +70,8 @@ impl Mark {
 }
 
 /// A probed candidate: size, mtime and, for a small JSON document with a `subject`, that
-/// subject and the document's media type.
-type Probed = (Digest, Unmarked, Option<Box<(Digest, MediaType)>>);
+/// document as a referrer.
+type Probed = (Digest, Unmarked, Option<Box<StoredReferrer>>);
 
 /// Mark from `index`'s entries over the store whose blob names are `present` (sorted).
 pub fn mark(
@@ -116,14 +113,14 @@ pub fn mark(
         .map(|&i| probe(layout, &present[i as usize]))
         .collect_into_vec(&mut probed);
     drop(candidates);
-    let mut waiting: Vec<(Digest, Digest, MediaType, u64)> = Vec::new();
+    let mut waiting: Vec<(Digest, Digest, Descriptor)> = Vec::new();
     out.unmarked = probed
         .into_iter()
         .flatten()
         .map(|(d, info, referrer)| {
             if let Some(r) = referrer {
-                let (subject, media_type) = *r;
-                waiting.push((d.clone(), subject, media_type, info.size));
+                let StoredReferrer { descriptor, subject } = *r;
+                waiting.push((d.clone(), subject, descriptor));
             }
             (d, info)
         })
@@ -168,15 +165,14 @@ pub fn mark(
             // left to the loop above, so an `index.json` entry is never counted as a store
             // referrer.
             let entries: HashSet<&Digest> = pending.iter().map(|(d, _)| &d.digest).collect();
-            let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(d, s, _, _)| {
+            let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(d, s, _)| {
                 out.live.contains_key(s) && !out.live.contains_key(d) && !entries.contains(d)
             });
             waiting = rest.into_iter().filter(|(d, ..)| !out.live.contains_key(d)).collect();
-            for (d, _, media_type, size) in ready {
+            for (d, _, desc) in ready {
                 if out.live.contains_key(&d) {
                     continue;
                 }
-                let desc = Descriptor::new(media_type, d.clone(), size);
                 let w = walk::walk(layout, std::slice::from_ref(&desc), opts);
                 out.absorb(w, true);
                 out.referrers.push(d);
@@ -195,7 +191,7 @@ pub fn mark(
         out.dropped_entries = pending;
         out.new_index = Some(idx);
     }
-    for (d, s, _, _) in waiting {
+    for (d, s, _) in waiting {
         if !out.live.contains_key(&d) {
             out.orphan_referrers.insert(d, s);
         }
@@ -206,35 +202,13 @@ pub fn mark(
 
 /// The subject of a stored document, if it is a small JSON document with one.
 fn subject_of_blob(layout: &Layout, digest: &Digest) -> Option<Digest> {
-    let head = layout.peek_blob(digest, 64).ok()?;
-    read_referrer(layout, digest, &head).map(|(s, _)| s)
+    referrer::stored_referrer(layout, digest).map(|r| r.subject)
 }
 
 /// Probe an unmarked blob: size, mtime, and whether it is a referrer.
 fn probe(layout: &Layout, digest: &Digest) -> Option<Probed> {
     // A blob that vanished or cannot be opened is not ours to judge: leave it alone.
     let p = layout.probe_blob(digest, 64, REFERRER_LIMIT).ok()??;
-    let referrer = read_referrer(layout, digest, &p.head).map(Box::new);
+    let referrer = referrer::referrer_from_head(layout, digest, &p.head).map(Box::new);
     Some((digest.clone(), Unmarked { size: p.size, modified: p.modified }, referrer))
-}
-
-/// Read a blob as a possible referrer: its subject digest and its media type (own field, or
-/// by shape). `head` is its first bytes: most candidates are layers, and are rejected by
-/// them without reading the blob whole.
-fn read_referrer(layout: &Layout, digest: &Digest, head: &[u8]) -> Option<(Digest, MediaType)> {
-    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
-    let bytes = layout.read_blob(digest, REFERRER_LIMIT).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let subject: Digest = v.get("subject")?.get("digest")?.as_str()?.parse().ok()?;
-    let media_type = match v.get("mediaType").and_then(Value::as_str) {
-        Some(t) => MediaType::from(t),
-        None if v.get("manifests").is_some() => MediaType::OciIndex,
-        None => MediaType::OciManifest,
-    };
-    if !media_type.kind().is_walkable() {
-        return None;
-    }
-    Some((subject, media_type))
 }

@@ -24,6 +24,13 @@ pub struct StoredReferrer {
 /// with a `subject` (or cannot be read, or is larger than [`REFERRER_LIMIT`]).
 pub fn stored_referrer(layout: &Layout, digest: &Digest) -> Option<StoredReferrer> {
     let head = layout.peek_blob(digest, 64).ok()?;
+    referrer_from_head(layout, digest, &head)
+}
+
+/// [`stored_referrer`] for a caller that already holds the blob's first bytes (`head`, at
+/// least its first non-blank byte, e.g. from [`Layout::probe_blob`]): a blob whose head does
+/// not open a JSON object is rejected without being read whole.
+pub fn referrer_from_head(layout: &Layout, digest: &Digest, head: &[u8]) -> Option<StoredReferrer> {
     if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
