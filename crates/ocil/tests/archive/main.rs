@@ -11,7 +11,9 @@
 //! - skopeo as an oracle: its import of the peer-made OCI archive gives our manifest digest,
 //!   and it reads back what we import from a docker-save archive.
 //!
-//! - crashes: `ocil import` killed at random moments (`crash.rs`).
+//! - crashes: `ocil import` killed at random moments (`crash.rs`);
+//! - a real Docker daemon as the oracle: `docker load` of our docker-format export and
+//!   `ocil import` of `docker save` (`docker.rs`).
 //!
 //! Without `shared/` (or skopeo), those tests print a skip message and pass, except under
 //! `CI=true`, where they fail.
@@ -20,6 +22,7 @@
 
 #[path = "../../../ocil-archive/tests/support/corpus.rs"]
 mod corpus;
+mod docker;
 mod export;
 #[path = "../../../ocil-archive/tests/support/hostile.rs"]
 mod hostile;

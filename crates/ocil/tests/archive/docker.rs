@@ -1,0 +1,183 @@
+//! A real Docker daemon as the oracle for the docker archive format, both ways:
+//!
+//! - `docker load` reads what `ocil export --format docker` writes: every image of a
+//!   multi-image archive appears under its `RepoTags`, with Docker's image ID equal to our
+//!   config digest and its layer list equal to the config's `rootfs.diff_ids`;
+//! - `ocil import` reads what `docker save` writes (Docker 20.10's legacy `<id>/layer.tar`
+//!   format): the same image IDs and tags, and `ocil fsck --deep` is clean.
+//!
+//! The daemon is the one `$DOCKER_HOST` (or the default socket) names; `.ci/run` starts one.
+//! Without a reachable daemon the tests skip, except under `CI=true`, where they fail.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{ci, ocil, run, s, shared};
+
+/// Whether a Docker daemon answers. Under `CI=true` a missing one is a failure.
+fn docker_daemon() -> bool {
+    let up = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(up || !ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
+    if !up {
+        println!("no Docker daemon: skipping");
+    }
+    up
+}
+
+fn docker(args: &[&str]) -> super::Out {
+    let out = run("docker", args, None);
+    assert_eq!(out.code, 0, "docker {args:?} failed:\n{}{}", out.stdout, out.stderr);
+    out
+}
+
+/// (config digest, diff_ids) of `target`, as `ocil inspect --json` and the config say.
+fn image_id_and_diff_ids(layout: &Path, tag: &str) -> (String, Vec<String>) {
+    let target = format!("{}:{tag}", s(layout));
+    let inspected = ocil(&["inspect", "--json", &target]);
+    assert_eq!(inspected.code, 0, "{}", inspected.stderr);
+    let config = inspected.json()["config"]["digest"].as_str().unwrap().to_owned();
+    let bytes = fs_err::read(layout.join("blobs/sha256").join(&config["sha256:".len()..])).unwrap();
+    let doc: Value = serde_json::from_slice(&bytes).unwrap();
+    let diff_ids = doc["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    (config, diff_ids)
+}
+
+/// Docker's view of `name`: (image ID, RootFS layers, RepoTags).
+fn docker_image(name: &str) -> (String, Vec<String>, Vec<String>) {
+    let out = docker(&["image", "inspect", name]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map_or(Vec::new(), |a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+    };
+    (
+        v[0]["Id"].as_str().unwrap().to_owned(),
+        strings(&v[0]["RootFS"]["Layers"]),
+        strings(&v[0]["RepoTags"]),
+    )
+}
+
+/// A layout with two images of our own (one layer each, different contents) and, when
+/// `shared/` is there, umoci's `v2` image and skopeo's uncompressed-layer image copied in.
+fn source(root: &Path, repo: &str) -> Vec<(String, String)> {
+    let layout = root.join("src");
+    assert_eq!(ocil(&["init", s(&layout)]).code, 0);
+    let mut tags = Vec::new();
+    for (tag, text) in [("one", "first\n"), ("two", "second\n")] {
+        let files = root.join(format!("files-{tag}"));
+        fs_err::create_dir_all(files.join("etc")).unwrap();
+        fs_err::write(files.join("etc/hello"), text).unwrap();
+        let target = format!("{}:{tag}", s(&layout));
+        for args in [
+            vec!["new", &target, "--created", "2024-01-01T00:00:00Z"],
+            vec!["append", &target, s(&files), "--created", "2024-01-01T00:00:00Z"],
+            vec!["config", &target, "--cmd", "/bin/cat /etc/hello", "--env", "WHO=ocil"],
+        ] {
+            let out = ocil(&args);
+            assert_eq!(out.code, 0, "ocil {args:?}: {}", out.stderr);
+        }
+        tags.push((tag.to_owned(), format!("{repo}:{tag}")));
+    }
+    if let Some(shared) = shared() {
+        let peer = shared.join("fixtures/peer-made");
+        for (fixture, tag, new_tag) in
+            [("umoci-edit", "v2", "umoci-v2"), ("skopeo-uncompressed", "v1", "skopeo-v1")]
+        {
+            let from = format!("{}:{tag}", s(&peer.join(fixture).join("layout")));
+            let to = format!("{}:{new_tag}", s(&layout));
+            let out = ocil(&["copy", &from, &to]);
+            assert_eq!(out.code, 0, "ocil copy {from}: {}", out.stderr);
+            tags.push((new_tag.to_owned(), format!("{repo}:{new_tag}")));
+        }
+    }
+    tags
+}
+
+#[test]
+fn docker_load_reads_every_image_of_our_docker_archive() {
+    if !docker_daemon() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = "ocil-test/load";
+    let tags = source(tmp.path(), repo);
+    let layout = tmp.path().join("src");
+    let archive = tmp.path().join("images.tar");
+    let out =
+        ocil(&["export", s(&layout), "--format", "docker", "--repo", repo, "-o", s(&archive)]);
+    assert_eq!(out.code, 0, "export: {}", out.stderr);
+
+    let loaded = docker(&["load", "-i", s(&archive)]);
+    for (tag, name) in &tags {
+        assert!(
+            loaded.stdout.contains(name.as_str()),
+            "docker load did not load {name}:\n{}",
+            loaded.stdout
+        );
+        let (config, diff_ids) = image_id_and_diff_ids(&layout, tag);
+        let (id, layers, repo_tags) = docker_image(name);
+        assert_eq!(id, config, "{name}: Docker's image ID is our config digest");
+        assert_eq!(layers, diff_ids, "{name}: Docker's layers are the config's diff_ids");
+        assert!(repo_tags.contains(name), "{name} in {repo_tags:?}");
+    }
+    let names: Vec<&str> = tags.iter().map(|(_, n)| n.as_str()).collect();
+    docker(&[&["image", "rm", "--force"][..], &names].concat());
+}
+
+#[test]
+fn docker_save_imports_to_the_same_images() {
+    if !docker_daemon() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = "ocil-test/save";
+    let tags = source(tmp.path(), repo);
+    let layout = tmp.path().join("src");
+    let archive = tmp.path().join("to-docker.tar");
+    let out =
+        ocil(&["export", s(&layout), "--format", "docker", "--repo", repo, "-o", s(&archive)]);
+    assert_eq!(out.code, 0, "export: {}", out.stderr);
+    docker(&["load", "-i", s(&archive)]);
+
+    let saved = tmp.path().join("saved.tar");
+    let names: Vec<&str> = tags.iter().map(|(_, n)| n.as_str()).collect();
+    docker(&[&["save", "-o", s(&saved)][..], &names].concat());
+    let imported = tmp.path().join("imported");
+    let out = ocil(&["import", s(&saved), s(&imported)]);
+    assert_eq!(out.code, 0, "import of docker save: {}", out.stderr);
+
+    // What `ocil ls` shows of the archive in place is what the import gave.
+    let in_place = ocil(&["ls", "--json", s(&saved)]);
+    let after = ocil(&["ls", "--json", s(&imported)]);
+    assert_eq!(in_place.code, 0, "{}", in_place.stderr);
+    assert_eq!(
+        in_place.json(),
+        after.json(),
+        "ls of docker save's archive in place = after import"
+    );
+
+    for (tag, name) in &tags {
+        let (config, diff_ids) = image_id_and_diff_ids(&layout, tag);
+        let (back, back_diff_ids) = image_id_and_diff_ids(&imported, tag);
+        assert_eq!(back, config, "{name}: the image ID survives docker load + save + ocil import");
+        assert_eq!(back_diff_ids, diff_ids, "{name}: diff_ids");
+        let (id, ..) = docker_image(name);
+        assert_eq!(id, back, "{name}: Docker's image ID");
+    }
+    let fsck = ocil(&["fsck", "--deep", s(&imported)]);
+    assert_eq!(
+        fsck.code, 0,
+        "fsck --deep after importing docker save:\n{}{}",
+        fsck.stdout, fsck.stderr
+    );
+    docker(&[&["image", "rm", "--force"][..], &names].concat());
+}
