@@ -1,6 +1,7 @@
 //! What import and the in-place view share: the tree of an archive's entries (files,
-//! directories, links), the checks every tar entry passes before it joins the tree, link
-//! resolution inside the archive, and the [`Source`] the format planners read from.
+//! directories, links), the checks every tar entry passes before it joins the tree, the
+//! loop that reads a tar into that tree, link resolution inside the archive, and the
+//! [`Source`] the format planners read from.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -8,6 +9,7 @@ use std::io::Read;
 use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
 
 use crate::path::{normalize_entry, resolve_hardlink, resolve_symlink};
+use crate::stream::{entry_end, first_error, read_error};
 use crate::{Error, Result};
 
 /// One entry of the archive; `F` is what is known about a regular file.
@@ -127,6 +129,52 @@ pub(crate) fn insert<F>(
         (Some(Node::Dir), Node::Dir) => Ok(()),
         (Some(_), _) => Err(Error::DuplicateEntry { entry: path }),
     }
+}
+
+/// An archive's entries as read by [`read_tree`].
+#[derive(Debug)]
+pub(crate) struct Tree<F> {
+    /// Every entry kept, by its normalised path.
+    pub(crate) nodes: BTreeMap<String, Node<F>>,
+    /// How many tar entries were read (skipped ones included).
+    pub(crate) entries: usize,
+    /// The last entry read, to name in errors.
+    pub(crate) last: Option<String>,
+    /// Where the last entry's data ends (padded), for [`crate::stream::check_end`].
+    pub(crate) last_end: u64,
+}
+
+/// Read every entry of a tar, each checked by [`check_entry`] and added by [`insert`]:
+/// directories and links as they are, each regular file as `file` makes it from the entry
+/// (positioned at its data), its path and its size.
+pub(crate) fn read_tree<R: Read, F>(
+    entries: tar::Entries<'_, R>,
+    mut file: impl FnMut(&mut tar::Entry<'_, R>, &str, u64) -> Result<F>,
+) -> Result<Tree<F>> {
+    let mut tree = Tree { nodes: BTreeMap::new(), entries: 0, last: None, last_end: 0 };
+    for entry in entries {
+        let mut entry = entry.map_err(|e| {
+            if tree.entries == 0 { first_error(e) } else { read_error(e, &tree.last) }
+        })?;
+        tree.entries += 1;
+        tree.last_end = entry_end(entry.raw_file_position(), entry.size());
+        let (checked, shown) = check_entry(&entry)?;
+        let (path, node) = match checked {
+            Checked::Skip => {
+                tree.last = Some(shown);
+                continue;
+            }
+            Checked::Dir { path } => (path, Node::Dir),
+            Checked::Link { path, target } => (path, Node::Link { target }),
+            Checked::File { path, size } => {
+                let f = file(&mut entry, &path, size)?;
+                (path, Node::File(f))
+            }
+        };
+        insert(&mut tree.nodes, path.clone(), node)?;
+        tree.last = Some(path);
+    }
+    Ok(tree)
 }
 
 /// The regular file at `path`, following symlinks and hardlinks inside the archive.

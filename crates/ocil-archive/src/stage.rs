@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 
 use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT, Layout, StagedBlob};
 
-use crate::source::{self, Checked, FileFacts, Source, blob_name, keep_json};
-use crate::stream::{Counting, check_end, decompress, entry_end, first_error, read_error};
+use crate::source::{self, FileFacts, Source, blob_name, keep_json};
+use crate::stream::{Counting, check_end, decompress, read_error};
 use crate::{Error, Result};
 
 /// A regular file of the archive, staged in the destination.
@@ -89,35 +89,13 @@ pub(crate) fn stage(reader: impl Read, layout: &Layout) -> Result<Staged> {
     let (compression, stream) = decompress(reader)?;
     let (counting, consumed) = Counting::new(stream, None);
     let mut archive = tar::Archive::new(counting);
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let mut last: Option<String> = None;
-    let mut last_end = 0u64;
-    let mut entries = 0usize;
     let mut buf = vec![0u8; 256 * 1024];
-    let iter = archive.entries().map_err(|e| read_error(e, &last))?;
-    for entry in iter {
-        let mut entry =
-            entry.map_err(|e| if entries == 0 { first_error(e) } else { read_error(e, &last) })?;
-        entries += 1;
-        last_end = entry_end(entry.raw_file_position(), entry.size());
-        let (checked, shown) = source::check_entry(&entry)?;
-        let (path, node) = match checked {
-            Checked::Skip => {
-                last = Some(shown);
-                continue;
-            }
-            Checked::Dir { path } => (path, Node::Dir),
-            Checked::Link { path, target } => (path, Node::Link { target }),
-            Checked::File { path, size } => {
-                let file = stage_file(&mut entry, &path, size, layout, &mut buf)?;
-                (path, Node::File(file))
-            }
-        };
-        source::insert(&mut nodes, path.clone(), node)?;
-        last = Some(path);
-    }
-    check_end(consumed.get(), last_end, &last)?;
-    Ok(Staged { compression, nodes, entries })
+    let iter = archive.entries().map_err(|e| read_error(e, &None))?;
+    let tree = source::read_tree(iter, |entry, path, size| {
+        stage_file(entry, path, size, layout, &mut buf)
+    })?;
+    check_end(consumed.get(), tree.last_end, &tree.last)?;
+    Ok(Staged { compression, nodes: tree.nodes, entries: tree.entries })
 }
 
 /// Stream one regular file into a staged blob, hashing it and keeping its head (and its

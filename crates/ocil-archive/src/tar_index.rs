@@ -13,8 +13,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use cap_std::fs::File;
 use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};
 
-use crate::source::{self, Checked, Node, blob_name, keep_json};
-use crate::stream::{Counting, check_end, decompress, entry_end, first_error, read_error};
+use crate::source::{self, Node, blob_name, keep_json};
+use crate::stream::{Counting, check_end, decompress, read_error};
 use crate::{Error, Result};
 
 /// A regular file of the archive.
@@ -78,86 +78,45 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn index_seekable(file: File) -> Result<TarIndex> {
     let len = file.metadata().map_err(|e| read_error(e, &None))?.len();
-    let mut nodes = BTreeMap::new();
-    let mut last: Option<String> = None;
-    let mut last_end = 0u64;
-    let mut entries = 0usize;
-    {
+    let tree = {
         let mut archive = tar::Archive::new(&file);
-        let iter = archive.entries_with_seek().map_err(|e| read_error(e, &last))?;
-        for entry in iter {
-            let mut entry = entry
-                .map_err(|e| if entries == 0 { first_error(e) } else { read_error(e, &last) })?;
-            entries += 1;
+        let iter = archive.entries_with_seek().map_err(|e| read_error(e, &None))?;
+        source::read_tree(iter, |entry, path, size| {
             let offset = entry.raw_file_position();
-            last_end = entry_end(offset, entry.size());
-            let (checked, shown) = source::check_entry(&entry)?;
-            let (path, node) = match checked {
-                Checked::Skip => {
-                    last = Some(shown);
-                    continue;
-                }
-                Checked::Dir { path } => (path, Node::Dir),
-                Checked::Link { path, target } => (path, Node::Link { target }),
-                Checked::File { path, size } => {
-                    if offset + size > len {
-                        return Err(Error::Truncated { entry: Some(path) });
-                    }
-                    let mut head = vec![0u8; size.min(8) as usize];
-                    let n = read_up_to(&mut entry, &mut head)
-                        .map_err(|e| read_error(e, &Some(path.clone())))?;
-                    head.truncate(n);
-                    let file =
-                        IndexedFile { offset, size, head, data: None, digest: RefCell::new(None) };
-                    (path, Node::File(file))
-                }
-            };
-            source::insert(&mut nodes, path.clone(), node)?;
-            last = Some(path);
-        }
-    }
-    if entries == 0 && len == 0 {
+            if offset + size > len {
+                return Err(Error::Truncated { entry: Some(path.into()) });
+            }
+            let mut head = vec![0u8; size.min(8) as usize];
+            let n = read_up_to(entry, &mut head).map_err(|e| read_error(e, &Some(path.into())))?;
+            head.truncate(n);
+            Ok(IndexedFile { offset, size, head, data: None, digest: RefCell::new(None) })
+        })?
+    };
+    if tree.entries == 0 && len == 0 {
         return Err(Error::Empty);
     }
     // The end-of-archive marker must follow the last entry: a file that stops there was cut.
-    check_end(len, last_end, &last)?;
-    Ok(TarIndex { compression: Compression::None, nodes, entries, file: Some(RefCell::new(file)) })
+    check_end(len, tree.last_end, &tree.last)?;
+    Ok(TarIndex {
+        compression: Compression::None,
+        nodes: tree.nodes,
+        entries: tree.entries,
+        file: Some(RefCell::new(file)),
+    })
 }
 
 fn index_stream(file: File) -> Result<TarIndex> {
     let (compression, stream) = decompress(file)?;
     let (counting, consumed) = Counting::new(stream, None);
     let mut archive = tar::Archive::new(counting);
-    let mut nodes = BTreeMap::new();
-    let mut last: Option<String> = None;
-    let mut last_end = 0u64;
-    let mut entries = 0usize;
     let mut buf = vec![0u8; 256 * 1024];
-    let iter = archive.entries().map_err(|e| read_error(e, &last))?;
-    for entry in iter {
-        let mut entry =
-            entry.map_err(|e| if entries == 0 { first_error(e) } else { read_error(e, &last) })?;
-        entries += 1;
+    let iter = archive.entries().map_err(|e| read_error(e, &None))?;
+    let tree = source::read_tree(iter, |entry, path, size| {
         let offset = entry.raw_file_position();
-        last_end = entry_end(offset, entry.size());
-        let (checked, shown) = source::check_entry(&entry)?;
-        let (path, node) = match checked {
-            Checked::Skip => {
-                last = Some(shown);
-                continue;
-            }
-            Checked::Dir { path } => (path, Node::Dir),
-            Checked::Link { path, target } => (path, Node::Link { target }),
-            Checked::File { path, size } => {
-                let file = pass_file(&mut entry, &path, offset, size, &mut buf)?;
-                (path, Node::File(file))
-            }
-        };
-        source::insert(&mut nodes, path.clone(), node)?;
-        last = Some(path);
-    }
-    check_end(consumed.get(), last_end, &last)?;
-    Ok(TarIndex { compression, nodes, entries, file: None })
+        pass_file(entry, path, offset, size, &mut buf)
+    })?;
+    check_end(consumed.get(), tree.last_end, &tree.last)?;
+    Ok(TarIndex { compression, nodes: tree.nodes, entries: tree.entries, file: None })
 }
 
 /// Read one file of a streamed archive: keep it when it is a JSON document, hash it when
