@@ -11,10 +11,7 @@ use std::io::Read;
 
 use cap_std::fs::File;
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
-use ocil_layout::{
-    ANNOTATION_CONTAINERD_NAME, Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind,
-    MediaType, Reference,
-};
+use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, MediaType, Reference};
 use serde_json::Value;
 
 use crate::source::{self, FileFacts, Source, blob_name};
@@ -269,19 +266,8 @@ impl ArchiveView {
             let mut seen = BTreeMap::new();
             let mut missing = BTreeSet::new();
             let root_doc = self.visit(d, &mut seen, &mut missing)?;
-            let mut names = Vec::new();
-            if let Some(n) = d.ref_name() {
-                names.push(n.to_owned());
-            }
-            if let Some(n) = d.annotation(ANNOTATION_CONTAINERD_NAME)
-                && !names.iter().any(|x| x == n)
-            {
-                names.push(n.to_owned());
-            }
-            let mut platforms = Vec::new();
-            if let Some(p) = &d.platform {
-                platforms.push(p.display());
-            }
+            let mut row = EntrySummary::of_entry(i, d);
+            let platforms = &mut row.platforms;
             match &root_doc {
                 Some((Kind::Index, v)) => {
                     for c in children(v, "manifests") {
@@ -302,16 +288,9 @@ impl ArchiveView {
                 }
                 _ => {}
             }
-            rows.push(EntrySummary {
-                position: i,
-                names,
-                digest: d.digest.clone(),
-                media_type: d.media_type.to_string(),
-                media_type_short: d.media_type.short().to_owned(),
-                platforms,
-                size: seen.values().sum(),
-                missing: missing.len(),
-            });
+            row.size = seen.values().sum();
+            row.missing = missing.len();
+            rows.push(row);
         }
         Ok(rows)
     }

@@ -32,6 +32,33 @@ pub struct EntrySummary {
     pub missing: usize,
 }
 
+impl EntrySummary {
+    /// The row of `index.json` entry `position` as far as the descriptor tells: its names
+    /// and its own platform. The platforms of an index's children (or of a plain image's
+    /// config), the size and the missing count are for the caller to add.
+    pub fn of_entry(position: usize, d: &Descriptor) -> EntrySummary {
+        let mut names = Vec::new();
+        if let Some(n) = d.ref_name() {
+            names.push(n.to_owned());
+        }
+        if let Some(n) = d.annotation(ANNOTATION_CONTAINERD_NAME)
+            && !names.iter().any(|x| x == n)
+        {
+            names.push(n.to_owned());
+        }
+        EntrySummary {
+            position,
+            names,
+            digest: d.digest.clone(),
+            media_type: d.media_type.to_string(),
+            media_type_short: d.media_type.short().to_owned(),
+            platforms: d.platform.iter().map(|p| p.display()).collect(),
+            size: 0,
+            missing: 0,
+        }
+    }
+}
+
 /// Summarise every entry of `index`.
 pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
     let opts = WalkOptions {
@@ -47,19 +74,8 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
         .enumerate()
         .map(|(i, d)| {
             let w = walk::walk(layout, std::slice::from_ref(d), opts);
-            let mut names = Vec::new();
-            if let Some(n) = d.ref_name() {
-                names.push(n.to_owned());
-            }
-            if let Some(n) = d.annotation(ANNOTATION_CONTAINERD_NAME)
-                && !names.iter().any(|x| x == n)
-            {
-                names.push(n.to_owned());
-            }
-            let mut platforms = Vec::new();
-            if let Some(p) = &d.platform {
-                platforms.push(p.display());
-            }
+            let mut row = EntrySummary::of_entry(i, d);
+            let platforms = &mut row.platforms;
             if let Some(doc) = w.documents.iter().find(|doc| doc.digest == d.digest) {
                 match doc.kind {
                     crate::walk::DocKind::Index => {
@@ -86,18 +102,9 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
                     _ => {}
                 }
             }
-            let size = w.nodes().map(|n| n.size).sum();
-            let missing = w.problems.iter().filter(|p| p.code == "BLOB_MISSING").count();
-            EntrySummary {
-                position: i,
-                names,
-                digest: d.digest.clone(),
-                media_type: d.media_type.to_string(),
-                media_type_short: d.media_type.short().to_owned(),
-                platforms,
-                size,
-                missing,
-            }
+            row.size = w.nodes().map(|n| n.size).sum();
+            row.missing = w.problems.iter().filter(|p| p.code == "BLOB_MISSING").count();
+            row
         })
         .collect()
 }
