@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod destination;
 mod output;
 mod progress;
 mod target;

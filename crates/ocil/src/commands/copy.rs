@@ -4,15 +4,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cap_std::ambient_authority;
-use cap_std::fs::Dir;
 use ocil_archive::{CopyOptions, CopyReport};
-use ocil_layout::Layout;
 use serde::Serialize;
 
 use crate::progress::Bars;
 use crate::target::Target;
-use crate::{Outcome, output};
+use crate::{Outcome, destination, output};
 
 pub(crate) const HELP: &str = "Copy images from one layout to another.
 
@@ -87,77 +84,11 @@ fn parse_destination(s: &str) -> Result<(PathBuf, Option<String>)> {
     Ok((s.into(), None))
 }
 
-/// What was made for DST, to undo after a failed copy.
-enum Made {
-    Nothing,
-    Dir,
-    Layout,
-}
-
-fn open_or_create(dir: &Path) -> Result<(Layout, Made)> {
-    let existed = dir.exists();
-    if existed && !dir.is_dir() {
-        anyhow::bail!("`{}` exists and is not a directory", dir.display());
-    }
-    let empty = existed && fs_err::read_dir(dir)?.next().is_none();
-    if !existed {
-        // Made beside DST under a temp name and renamed into place: a kill leaves either no
-        // DST or a complete empty layout (and at worst a temp directory beside it).
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => Path::new(".").to_path_buf(),
-        };
-        fs_err::create_dir_all(&parent)?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = parent.join(format!(
-            "{}layout-{}-{name}",
-            ocil_layout::TEMP_PREFIX,
-            std::process::id()
-        ));
-        fs_err::create_dir(&tmp)?;
-        let made = Dir::open_ambient_dir(&tmp, ambient_authority())
-            .map_err(anyhow::Error::from)
-            .and_then(|cap| Layout::create(cap).map_err(anyhow::Error::from))
-            .and_then(|layout| {
-                drop(layout);
-                fs_err::rename(&tmp, dir).map_err(anyhow::Error::from)
-            });
-        if let Err(e) = made {
-            let _ = fs_err::remove_dir_all(&tmp);
-            return Err(e.context(format!("cannot create a layout in `{}`", dir.display())));
-        }
-    }
-    let cap = Dir::open_ambient_dir(dir, ambient_authority())
-        .with_context(|| format!("cannot open `{}`", dir.display()))?;
-    if !existed || !empty {
-        let layout =
-            Layout::open(cap).with_context(|| format!("cannot open layout `{}`", dir.display()))?;
-        return Ok((layout, if existed { Made::Nothing } else { Made::Dir }));
-    }
-    let layout = Layout::create(cap)
-        .with_context(|| format!("cannot create a layout in `{}`", dir.display()))?;
-    Ok((layout, Made::Layout))
-}
-
-fn unmake(dir: &Path, made: Made) {
-    match made {
-        Made::Nothing => {}
-        Made::Dir => {
-            let _ = fs_err::remove_dir_all(dir);
-        }
-        Made::Layout => {
-            let _ = fs_err::remove_dir_all(dir.join(ocil_layout::BLOBS_DIR));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::INDEX_FILE));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::LAYOUT_FILE));
-        }
-    }
-}
-
 pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
     let source = Target::parse(&a.source)?;
     let src = source.open()?;
     let (dst_dir, tag) = parse_destination(&a.destination)?;
-    let (dst, made) = open_or_create(&dst_dir)?;
+    let (dst, made) = destination::open_or_create(&dst_dir)?;
     let bars = Bars::new(a.quiet || a.json);
     let opts = CopyOptions {
         reference: source.reference.as_ref(),
@@ -171,7 +102,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         Ok(r) => r,
         Err(e) => {
             drop(dst);
-            unmake(&dst_dir, made);
+            destination::unmake(&dst_dir, made);
             return Err(anyhow::Error::new(e))
                 .with_context(|| format!("cannot copy `{}` to `{}`", a.source, a.destination));
         }

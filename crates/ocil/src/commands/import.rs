@@ -1,19 +1,15 @@
 //! `ocil import FILE|- DIR [--force]`.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context, Result};
-use cap_std::ambient_authority;
-use cap_std::fs::Dir;
 use ocil_archive::{ImportOptions, ImportReport};
-use ocil_layout::Layout;
 use ocil_layout::progress::{Progress, ProgressReader};
 use serde::Serialize;
 
 use crate::cli::ImportArgs;
 use crate::progress::Bars;
-use crate::{Outcome, output};
+use crate::{Outcome, destination, output};
 
 #[derive(Serialize)]
 struct JsonImage<'a> {
@@ -34,58 +30,6 @@ struct JsonReport<'a> {
     images: Vec<JsonImage<'a>>,
 }
 
-/// What `open_or_create` made, to undo after a failed import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Made {
-    Nothing,
-    /// The directory itself.
-    Dir,
-    /// A layout in an empty directory that existed.
-    Layout,
-}
-
-/// Open DIR as a layout, creating it (as `ocil init` does) when it does not exist or is an
-/// empty directory.
-fn open_or_create(dir: &Path) -> Result<(Layout, Made)> {
-    let existed = dir.exists();
-    if existed && !dir.is_dir() {
-        anyhow::bail!("`{}` exists and is not a directory", dir.display());
-    }
-    let empty = existed && fs_err::read_dir(dir)?.next().is_none();
-    if !existed {
-        fs_err::create_dir_all(dir)?;
-    }
-    let cap = Dir::open_ambient_dir(dir, ambient_authority())
-        .with_context(|| format!("cannot open `{}`", dir.display()))?;
-    let layout = if !existed || empty {
-        Layout::create(cap)
-            .with_context(|| format!("cannot create a layout in `{}`", dir.display()))?
-    } else {
-        Layout::open(cap).with_context(|| format!("cannot open layout `{}`", dir.display()))?
-    };
-    let made = match (existed, empty) {
-        (false, _) => Made::Dir,
-        (true, true) => Made::Layout,
-        (true, false) => Made::Nothing,
-    };
-    Ok((layout, made))
-}
-
-/// Undo what `open_or_create` made (best effort: the import already failed).
-fn unmake(dir: &Path, made: Made) {
-    match made {
-        Made::Nothing => {}
-        Made::Dir => {
-            let _ = fs_err::remove_dir_all(dir);
-        }
-        Made::Layout => {
-            let _ = fs_err::remove_dir_all(dir.join(ocil_layout::BLOBS_DIR));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::INDEX_FILE));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::LAYOUT_FILE));
-        }
-    }
-}
-
 pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
     let stdin = a.archive.as_os_str() == "-";
     let shown = if stdin { "stdin".to_owned() } else { format!("`{}`", a.archive.display()) };
@@ -98,7 +42,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
                 .with_context(|| format!("cannot read archive {shown}"))?,
         )
     };
-    let (layout, made) = open_or_create(&a.dir)?;
+    let (layout, made) = destination::open_or_create(&a.dir)?;
     let opts = ImportOptions { force: a.force };
     let bars = Bars::new(a.quiet || a.json);
     // The bar counts the archive's bytes as they are read (compressed, for a compressed
@@ -123,7 +67,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
         Err(e) => {
             drop(layout);
             // Nothing of a failed import stays: not even the layout made for it.
-            unmake(&a.dir, made);
+            destination::unmake(&a.dir, made);
             return Err(anyhow::Error::new(e))
                 .with_context(|| format!("cannot import {shown} into `{}`", a.dir.display()));
         }
