@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::progress::ReportArgs;
+
 /// Edit, check, garbage-collect and ship OCI image-layout directories.
 #[derive(Debug, Parser)]
 #[command(name = "ocil", version, about, long_about = None, disable_help_subcommand = true)]
@@ -80,12 +82,8 @@ pub(crate) struct ImportArgs {
     /// Move tags that already name a different image
     #[arg(long)]
     pub(crate) force: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress bar
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Debug, Args)]

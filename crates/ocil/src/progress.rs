@@ -2,6 +2,9 @@
 //!
 //! Bars are drawn only when stderr is a terminal and `--quiet` was not given; otherwise
 //! every callback is a no-op and nothing but the normal output appears.
+//!
+//! [`ReportArgs`] holds `--json` and `--quiet` for the commands that draw bars and can print
+//! JSON: either turns the bars off.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -9,6 +12,24 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ocil_layout::progress::Progress;
+
+/// `--json` and `--quiet` (import, copy, convert).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bar
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+impl ReportArgs {
+    /// The bars for these options: none with `--json` or `--quiet`.
+    pub(crate) fn bars(&self) -> Bars {
+        Bars::new(self.quiet || self.json)
+    }
+}
 
 /// One bar at a time, replaced at each `begin`.
 pub(crate) struct Bars {

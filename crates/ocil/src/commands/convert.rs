@@ -10,7 +10,7 @@ use ocil_layout::progress::Progress;
 use ocil_layout::{Compression, Reference};
 use serde::Serialize;
 
-use crate::progress::Bars;
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -58,12 +58,8 @@ pub(crate) struct ConvertArgs {
     /// For an index: convert it whole (the default)
     #[arg(long)]
     pub(crate) all_platforms: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress bar
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Serialize)]
@@ -99,7 +95,7 @@ pub(crate) fn run(a: ConvertArgs) -> Result<Outcome> {
         Some(p) => Platforms::One(Box::new(ocil_layout::image_new::parse_platform(p)?)),
         None => Platforms::All,
     };
-    let bars = Bars::new(a.quiet || a.json);
+    let bars = a.report.bars();
     let opts = ConvertOptions {
         reference: &reference,
         to: match a.to {
@@ -131,7 +127,7 @@ fn print(a: &ConvertArgs, reference: &Reference, c: &Converted) -> Result<()> {
         Reference::Tag(t) => Some(t.as_str()),
         Reference::Digest(_) => None,
     });
-    if a.json {
+    if a.report.json {
         return output::json(&JsonReport {
             before: c.before.digest.to_string(),
             after: c.after.digest.to_string(),

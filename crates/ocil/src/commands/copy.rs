@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ocil_archive::{CopyOptions, CopyReport};
 use serde::Serialize;
 
-use crate::progress::Bars;
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, destination, output};
 
@@ -34,12 +34,8 @@ pub(crate) struct CopyArgs {
     /// Move tags that already name a different image in DST
     #[arg(long)]
     pub(crate) force: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress bar
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Serialize)]
@@ -89,7 +85,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
     let src = source.open()?;
     let (dst_dir, tag) = parse_destination(&a.destination)?;
     let (dst, made) = destination::open_or_create(&dst_dir)?;
-    let bars = Bars::new(a.quiet || a.json);
+    let bars = a.report.bars();
     let opts = CopyOptions {
         reference: source.reference.as_ref(),
         tag: tag.as_deref(),
@@ -112,7 +108,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
 }
 
 fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {
-    if a.json {
+    if a.report.json {
         return output::json(&JsonReport {
             blobs: r.blobs,
             present: r.present,

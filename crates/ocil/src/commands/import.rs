@@ -8,7 +8,6 @@ use ocil_layout::progress::{Progress, ProgressReader};
 use serde::Serialize;
 
 use crate::cli::ImportArgs;
-use crate::progress::Bars;
 use crate::{Outcome, destination, output};
 
 #[derive(Serialize)]
@@ -44,7 +43,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
     };
     let (layout, made) = destination::open_or_create(&a.dir)?;
     let opts = ImportOptions { force: a.force };
-    let bars = Bars::new(a.quiet || a.json);
+    let bars = a.report.bars();
     // The bar counts the archive's bytes as they are read (compressed, for a compressed
     // archive), against its size when it is a file.
     let total = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
@@ -77,7 +76,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
 }
 
 fn print_report(a: &ImportArgs, shown: &str, r: &ImportReport) -> Result<()> {
-    if a.json {
+    if a.report.json {
         return output::json(&JsonReport {
             format: r.format.as_str(),
             compression: r.compression.as_str(),
