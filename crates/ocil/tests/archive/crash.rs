@@ -7,33 +7,15 @@
 //! that the checks depend on: whatever the moment, the same properties must hold.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::corpus::{Image, Tar, hex};
+use crate::crash_harness::{Rng, kill_after, ocil_command};
 use crate::{ocil, s};
 
 const IMAGES: usize = 12;
 const KILLS: usize = 30;
-
-/// A seeded splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
-    }
-}
 
 /// An OCI archive of `IMAGES` tagged images, each with a 512 KiB layer of random bytes
 /// (so that an import takes long enough to be killed in the middle).
@@ -61,20 +43,6 @@ fn archive(rng: &mut Rng) -> Vec<u8> {
     let index = format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, entries.join(","));
     t.file("index.json", index.as_bytes());
     t.finish()
-}
-
-/// Wait for `child` until `deadline`; its status when it exited by then.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_micros(500)));
-    }
 }
 
 /// Tag -> digest of a layout's `index.json`.
@@ -132,24 +100,7 @@ fn import_killed_at_random_moments_leaves_all_or_none_of_the_tags() {
         let dest = tmp.path().join(format!("dest{round}"));
         copy_dir(&pristine, &dest);
         let delay = Duration::from_nanos(rng.next_u64() % (took.as_nanos() as u64 + 1));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
-            .args(["import", s(&file), s(&dest)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ocil");
-        let status = match wait_until(&mut child, Instant::now() + delay) {
-            Some(status) => status,
-            None => {
-                child.kill().expect("SIGKILL");
-                child.wait().expect("wait")
-            }
-        };
-        assert!(
-            status.success() || status.signal() == Some(9),
-            "round {round}: import failed on its own: {status}"
-        );
-        killed += usize::from(!status.success());
+        killed += usize::from(kill_after(&mut ocil_command(["import", s(&file), s(&dest)]), delay));
         let now = tags(&dest);
         assert!(
             now == before || now == after,

@@ -28,6 +28,8 @@ mod export;
 mod hostile;
 
 mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

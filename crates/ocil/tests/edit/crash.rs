@@ -7,13 +7,12 @@
 //! properties must hold.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::crash_harness::{kill_after, ocil_command};
 use crate::support::*;
 
 const KILLS: usize = 40;
@@ -29,39 +28,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
     }
-}
-
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_micros(300)));
-    }
-}
-
-/// Run `ocil args`, SIGKILL it after `delay` unless it finished; whether it was killed.
-fn run_and_kill(args: &[String], delay: Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ocil");
-    let status = match wait_until(&mut child, Instant::now() + delay) {
-        Some(s) => s,
-        None => {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("wait")
-        }
-    };
-    assert!(status.success() || status.signal() == Some(9), "ocil {args:?} failed: {status}");
-    !status.success()
 }
 
 /// The `Env` of every image `digest` names (itself, or an index's children).
@@ -176,7 +142,7 @@ fn config_killed_at_random_moments_leaves_old_or_new_images() {
         // Up to 1.5 runs: most are killed, some finish.
         let delay = full.mul_f64(rng.below(1500) as f64 / 1000.0);
         let ctx = format!("kill {k}: {args:?} after {delay:?} of {full:?}");
-        let was_killed = run_and_kill(&args, delay);
+        let was_killed = kill_after(ocil_command(&args).env_remove("SOURCE_DATE_EPOCH"), delay);
         killed += usize::from(was_killed);
         assert_fsck_clean(dir, &ctx);
         let after = tags(dir);

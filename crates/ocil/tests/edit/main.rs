@@ -8,6 +8,8 @@
 
 mod concurrency;
 mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 mod interop;
 mod lossless;
 mod support;

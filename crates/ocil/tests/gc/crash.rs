@@ -6,56 +6,18 @@
 //! that the checks depend on: whatever the moment, the same properties must hold.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::crash_harness::{Rng, kill_after, ocil_command};
 use crate::layout::*;
 
 const IMAGES: usize = 50;
 const UNTAGGED: usize = 10;
 const GARBAGE: usize = 3000;
 const KILLS: usize = 30;
-
-/// Wait for `child` until `deadline`; its status when it exited by then.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_micros(500)));
-    }
-}
-
-/// Run `ocil args` and SIGKILL it after `delay` unless it finished. Returns whether it was
-/// killed; a run that finished must have succeeded.
-fn run_and_kill(args: &[&str], delay: Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ocil");
-    let status = match wait_until(&mut child, Instant::now() + delay) {
-        Some(status) => status,
-        None => {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("wait")
-        }
-    };
-    assert!(
-        status.success() || status.signal() == Some(9),
-        "ocil {args:?} failed on its own: {status}"
-    );
-    !status.success()
-}
 
 struct Fixture {
     /// Every index.json entry: 50 tagged images, then untagged ones.
@@ -158,7 +120,7 @@ fn gc_killed_at_random_moments_leaves_a_valid_layout() {
         args.push(d);
         let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
         let ctx = format!("kill {k} after {delay:?} of {full:?} (tagged_only {tagged_only})");
-        if run_and_kill(&args, delay) {
+        if kill_after(&mut ocil_command(&args), delay) {
             killed += 1;
         }
         let left = blobs_on_disk(dir).len() - f.live.len();
@@ -228,7 +190,7 @@ fn writers_killed_at_random_moments_leave_old_or_new_images() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
         let ctx = format!("kill {k}: {args:?} after {delay:?} of {full:?}");
-        if run_and_kill(&args, delay) {
+        if kill_after(&mut ocil_command(&args), delay) {
             killed += 1;
         }
         assert_fsck_clean(dir, &ctx);

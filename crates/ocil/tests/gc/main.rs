@@ -7,4 +7,6 @@
 mod basics;
 mod concurrency;
 mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 mod layout;

@@ -90,7 +90,7 @@ fn gc_during_an_append_does_not_take_its_layer() {
     let dir = tmp.path().join("L");
     let d = arg(&dir);
     let src = tmp.path().join("src");
-    let mut rng = crate::layout::Rng(0x6763_2d61_7070_656e);
+    let mut rng = crate::crash_harness::Rng(0x6763_2d61_7070_656e);
     src_tree(&src, &rng.bytes(4 << 20));
     ocil_ok(&["init", d]);
     ocil_ok(&["new", &format!("{d}:base")]);

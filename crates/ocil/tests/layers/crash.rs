@@ -6,52 +6,14 @@
 //! The kill moments are seeded delays between 0 and the median uninterrupted run; the delay
 //! is a wait on the child (polling `try_wait`), not a sleep the checks depend on.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-use crate::layout::{
-    Rng, arg, assert_fsck_clean, assert_image_complete, ocil_ok, tags, temp_files,
-};
+use crate::crash_harness::{Rng, kill_after, ocil_command};
+use crate::layout::{arg, assert_fsck_clean, assert_image_complete, ocil_ok, tags, temp_files};
 use crate::support::src_tree;
 
 const KILLS: usize = 30;
-
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_micros(500)));
-    }
-}
-
-/// Run `ocil args` and SIGKILL it after `delay` unless it finished; whether it was killed.
-fn run_and_kill(args: &[&str], delay: Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", "1704067200")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ocil");
-    let status = match wait_until(&mut child, Instant::now() + delay) {
-        Some(status) => status,
-        None => {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("wait")
-        }
-    };
-    assert!(
-        status.success() || status.signal() == Some(9),
-        "ocil {args:?} failed on its own: {status}"
-    );
-    !status.success()
-}
 
 #[test]
 fn append_killed_at_random_moments_leaves_the_old_or_the_new_image() {
@@ -90,7 +52,8 @@ fn append_killed_at_random_moments_leaves_the_old_or_the_new_image() {
         ocil_ok(&["tag", &format!("{d}:base"), "v1"]);
         let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
         let ctx = format!("kill {k} after {delay:?} of {full:?}");
-        if run_and_kill(&["append", &format!("{d}:v1"), s], delay) {
+        let mut cmd = ocil_command(["append", &format!("{d}:v1"), s]);
+        if kill_after(cmd.env("SOURCE_DATE_EPOCH", "1704067200"), delay) {
             killed += 1;
         }
         assert_fsck_clean(dir, &ctx);
@@ -151,7 +114,7 @@ fn index_killed_while_copying_from_another_layout_leaves_the_old_or_the_new_inde
         ocil_ok(&["gc", "--prune=now", dl]);
         let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
         let ctx = format!("kill {k} after {delay:?} of {full:?}");
-        if run_and_kill(&args, delay) {
+        if kill_after(ocil_command(&args).env("SOURCE_DATE_EPOCH", "1704067200"), delay) {
             killed += 1;
         }
         assert_fsck_clean(&l, &ctx);

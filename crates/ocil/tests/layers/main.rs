@@ -20,5 +20,7 @@ mod layout;
 mod attest;
 mod concurrent;
 mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 mod interop;
 mod support;

@@ -6,41 +6,22 @@
 //! The moments are seeded delays between 0 and the measured duration of an uninterrupted
 //! run; the wait is polling `try_wait`, not a sleep the checks depend on.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Rng, build, ocil, tags};
+use crate::crash_harness::{Rng, kill_after, ocil_command};
+use crate::support::{build, ocil, tags};
 
 const IMAGES: usize = 12;
 const KILLS: usize = 20;
 
 /// Run `ocil copy` and kill it after `delay` unless it finished. Whether it was killed.
 fn copy_and_kill(src: &Path, dst: &Path, link: bool, delay: Duration) -> bool {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocil"));
-    cmd.arg("copy");
+    let mut cmd = ocil_command(["copy"]);
     if link {
         cmd.arg("--link");
     }
-    let mut child =
-        cmd.arg(src).arg(dst).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + delay;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            child.kill().unwrap();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    };
-    assert!(
-        status.success() || status.signal() == Some(9),
-        "ocil copy failed on its own: {status}"
-    );
-    !status.success()
+    kill_after(cmd.arg(src).arg(dst), delay)
 }
 
 fn check(src: &Path, dst: &Path) {
@@ -171,24 +152,7 @@ fn convert_killed_at_random_moments() {
         let dir = tmp.path().join(format!("c{round}"));
         ocil(["copy".as_ref(), src.as_os_str(), dir.as_os_str()]);
         let delay = Duration::from_micros(rng.below(full.as_micros() as u64 + 1));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocil"))
-            .args(args(&dir))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + delay;
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                child.kill().unwrap();
-                break child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        };
-        killed += usize::from(!status.success());
+        killed += usize::from(kill_after(&mut ocil_command(args(&dir)), delay));
         let now = tags(&dir)["i1"].clone();
         assert!(now == original || now == converted, "tag i1 names {now}");
         let mut want = tags(&src);

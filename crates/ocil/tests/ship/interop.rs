@@ -1,6 +1,7 @@
 //! Peers as oracles for `ocil copy` and `ocil convert`.
 
-use crate::support::{Rng, at, build, media_types, ocil, require_tool, run, tags};
+use crate::crash_harness::Rng;
+use crate::support::{at, build, media_types, ocil, require_tool, run, tags};
 
 /// skopeo and umoci read our copies, and `skopeo copy` between layouts gives the same
 /// digests (manifests and blobs) as `ocil copy`.

@@ -12,6 +12,8 @@
 //! Under `CI=true` a missing peer tool fails the test instead of skipping it.
 
 mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 mod interop;
 mod progress;
 mod support;

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::support::{Rng, build, ocil, require_tool, run};
+use crate::crash_harness::Rng;
+use crate::support::{build, ocil, require_tool, run};
 
 /// Run `ocil args` under `script`, stdout and stderr both on the pseudo-terminal; what the
 /// terminal showed.

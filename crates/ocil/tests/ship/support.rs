@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::crash_harness::Rng;
+
 /// `SOURCE_DATE_EPOCH` for every run: 2024-01-01T00:00:00Z.
 pub(crate) const EPOCH: &str = "1704067200";
 
@@ -68,27 +70,6 @@ where
 /// `DIR:TAG`.
 pub(crate) fn at(dir: &Path, tag: &str) -> String {
     format!("{}:{tag}", dir.display())
-}
-
-/// A deterministic byte stream (splitmix64), for file contents.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    pub(crate) fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
-    }
 }
 
 /// A layout at `dir` with `images` tagged images `i0`, `i1`, ... on one shared base layer;
