@@ -11,6 +11,7 @@ use std::io::Read;
 
 use cap_std::fs::File;
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
+use ocil_layout::walk::kind_by_shape;
 use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, MediaType, Reference};
 use serde_json::Value;
 
@@ -234,8 +235,8 @@ impl ArchiveView {
         {
             media_type = match v.get("mediaType").and_then(Value::as_str) {
                 Some(t) => MediaType::from(t),
-                None if shape(&v) == Some(Kind::Index) => MediaType::OciIndex,
-                None if shape(&v) == Some(Kind::Manifest) => MediaType::OciManifest,
+                None if kind_by_shape(&v) == Some(Kind::Index) => MediaType::OciIndex,
+                None if kind_by_shape(&v) == Some(Kind::Manifest) => MediaType::OciManifest,
                 None => media_type,
             };
         }
@@ -324,7 +325,7 @@ impl ArchiveView {
         }
         let bytes = self.read_blob(&d.digest, JSON_LIMIT)?;
         let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { return Ok(None) };
-        let kind = if kind.is_walkable() { kind } else { shape(&v).unwrap_or(kind) };
+        let kind = if kind.is_walkable() { kind } else { kind_by_shape(&v).unwrap_or(kind) };
         match kind {
             Kind::Index => {
                 for c in children(&v, "manifests") {
@@ -361,17 +362,4 @@ fn children(v: &Value, field: &str) -> Vec<Descriptor> {
         .flatten()
         .filter_map(|c| serde_json::from_value(c.clone()).ok())
         .collect()
-}
-
-/// An index or a manifest, told by its shape (an image config has a `config` object too).
-fn shape(v: &Value) -> Option<Kind> {
-    if v.get("manifests").is_some_and(Value::is_array) && v.get("config").is_none() {
-        Some(Kind::Index)
-    } else if v.get("config").is_some_and(Value::is_object)
-        && v.get("layers").is_some_and(Value::is_array)
-    {
-        Some(Kind::Manifest)
-    } else {
-        None
-    }
 }

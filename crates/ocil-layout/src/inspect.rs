@@ -259,17 +259,8 @@ fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
     {
         return Some(k);
     }
-    // The same shapes as the walk's sniffing. An image config has a `config` object too (the
-    // runtime config), so a manifest is recognised by its `layers` array as well.
-    if v.get("manifests").is_some_and(Value::is_array) && v.get("config").is_none() {
-        Some(Kind::Index)
-    } else if v.get("config").is_some_and(Value::is_object)
-        && v.get("layers").is_some_and(Value::is_array)
-    {
-        Some(Kind::Manifest)
-    } else {
-        None
-    }
+    // The same shapes as the walk's sniffing.
+    walk::kind_by_shape(v)
 }
 
 /// Read and summarise what `desc` points at.

@@ -306,6 +306,22 @@ struct Walker<'a> {
     walk: Walk,
 }
 
+/// An index or a manifest told by its shape, for a document without a usable media type:
+/// an index has a `manifests` array and no `config`; a manifest has a `config` object and a
+/// `layers` array (an image config has a `config` object too, the runtime config, but no
+/// `layers`).
+pub fn kind_by_shape(v: &Value) -> Option<Kind> {
+    if v.get("manifests").is_some_and(Value::is_array) && v.get("config").is_none() {
+        Some(Kind::Index)
+    } else if v.get("config").is_some_and(Value::is_object)
+        && v.get("layers").is_some_and(Value::is_array)
+    {
+        Some(Kind::Manifest)
+    } else {
+        None
+    }
+}
+
 /// Walk from the given roots (usually `index.json`'s `manifests`).
 pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Walk {
     let mut w = Walker { layout, opts, walk: Walk::default() };
@@ -691,17 +707,7 @@ impl Walker<'_> {
         let found_type = obj.get("mediaType").and_then(Value::as_str).map(MediaType::from);
         let (kind, media_type) = if sniffing {
             let by_type = found_type.as_ref().map(|t| t.kind()).filter(|k| k.is_walkable());
-            let by_shape = if obj.get("manifests").is_some_and(Value::is_array)
-                && !obj.contains_key("config")
-            {
-                Some(Kind::Index)
-            } else if obj.get("config").is_some_and(Value::is_object)
-                && obj.get("layers").is_some_and(Value::is_array)
-            {
-                Some(Kind::Manifest)
-            } else {
-                None
-            };
+            let by_shape = kind_by_shape(&value);
             match by_type.or(by_shape) {
                 Some(k) => {
                     self.problem(
