@@ -13,7 +13,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{ci, ocil, run, s, shared};
+use super::{ocil, run, s};
+use crate::peers::{on_ci, shared_dir};
 
 /// Whether a Docker daemon answers. Under `CI=true` a missing one is a failure.
 fn docker_daemon() -> bool {
@@ -21,7 +22,7 @@ fn docker_daemon() -> bool {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(up || !ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
+    assert!(up || !on_ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
     if !up {
         println!("no Docker daemon: skipping");
     }
@@ -87,7 +88,7 @@ fn source(root: &Path, repo: &str) -> Vec<(String, String)> {
         }
         tags.push((tag.to_owned(), format!("{repo}:{tag}")));
     }
-    if let Some(shared) = shared() {
+    if let Some(shared) = shared_dir() {
         let peer = shared.join("fixtures/peer-made");
         for (fixture, tag, new_tag) in
             [("umoci-edit", "v2", "umoci-v2"), ("skopeo-uncompressed", "v1", "skopeo-v1")]

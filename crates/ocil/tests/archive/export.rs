@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Out, blobs, entries, have, index, ocil, run, s, shared, snapshot};
+use super::{Out, blobs, entries, index, ocil, run, s, snapshot};
+use crate::peers::{require_tool, shared_dir};
 
 const PEER: &str = "fixtures/peer-made";
 const UMOCI: &str = "fixtures/peer-made/umoci-edit/layout";
@@ -73,7 +74,7 @@ fn reachable(layout: &Path) -> usize {
 
 #[test]
 fn round_trip_keeps_digests_and_tags_and_the_source() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     for rel in [UMOCI, BUILDAH, REGCLIENT, NOTATION] {
@@ -105,7 +106,7 @@ fn round_trip_keeps_digests_and_tags_and_the_source() {
 
 #[test]
 fn export_is_deterministic_and_honours_source_date_epoch() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     let mut sums = BTreeMap::new();
@@ -145,7 +146,7 @@ fn export_is_deterministic_and_honours_source_date_epoch() {
 
 #[test]
 fn compressed_archives_by_extension_or_flag_import_to_the_same_images() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, BUILDAH, &tmp.path().join("src"));
     let cases: [(&str, &[&str], &[u8]); 6] = [
@@ -172,7 +173,7 @@ fn compressed_archives_by_extension_or_flag_import_to_the_same_images() {
 
 #[test]
 fn several_images_of_several_layouts_in_one_archive() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let umoci = copy_in(&shared, UMOCI, &t.join("umoci"));
@@ -217,7 +218,7 @@ fn several_images_of_several_layouts_in_one_archive() {
 
 #[test]
 fn one_tag_for_two_images_is_an_error_and_writes_nothing() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let umoci = copy_in(&shared, UMOCI, &tmp.path().join("umoci"));
     let other = tmp.path().join("other");
@@ -236,7 +237,7 @@ fn one_tag_for_two_images_is_an_error_and_writes_nothing() {
 
 #[test]
 fn export_streams_into_import_through_a_pipe() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, REGCLIENT, &tmp.path().join("src"));
     let dst = tmp.path().join("dst");
@@ -280,7 +281,7 @@ fn manifest_desc(layout: &Path, tag: &str) -> Value {
 
 #[test]
 fn referrers_in_the_store_come_along() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     let empty = put_doc(&src, &json!({}));
@@ -327,7 +328,7 @@ fn referrers_in_the_store_come_along() {
 
 #[test]
 fn a_corrupt_blob_aborts_naming_it_and_leaves_no_file() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     let v1: Value = {
@@ -404,8 +405,8 @@ fn skopeo_raw_digest(image: &str) -> String {
 
 #[test]
 fn skopeo_reads_every_image_of_our_oci_archives() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -475,8 +476,8 @@ fn skopeo_reads_every_image_of_our_oci_archives() {
 /// entry is read from an archive of its own, without a tag.
 #[test]
 fn skopeo_reads_an_archive_of_a_docker_typed_image() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -489,7 +490,7 @@ fn skopeo_reads_an_archive_of_a_docker_typed_image() {
 
 #[test]
 fn docker_format_holds_manifest_json_for_docker_load_and_the_oci_layout() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let umoci = copy_in(&shared, UMOCI, &t.join("umoci"));
@@ -560,7 +561,7 @@ fn docker_format_holds_manifest_json_for_docker_load_and_the_oci_layout() {
 
 #[test]
 fn docker_format_needs_names_one_platform_and_no_zstd() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let umoci = copy_in(&shared, UMOCI, &t.join("umoci"));
@@ -609,8 +610,8 @@ fn docker_format_needs_names_one_platform_and_no_zstd() {
 
 #[test]
 fn skopeo_reads_every_image_of_our_docker_archives() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -724,7 +725,7 @@ fn add_big_image(layout: &Path, seed: u64) {
 fn a_killed_export_leaves_no_file_or_a_complete_one() {
     use std::os::unix::process::ExitStatusExt;
     use std::time::{Duration, Instant};
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     add_big_image(&src, 7);
@@ -792,7 +793,7 @@ fn a_killed_export_leaves_no_file_or_a_complete_one() {
 #[test]
 fn gc_waits_for_an_export_in_progress() {
     use std::time::{Duration, Instant};
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     add_big_image(&src, 11);
@@ -866,7 +867,7 @@ fn sha512_layouts_export_with_pax_names() {
 /// its `index.json` entries (annotations included) and reachable blobs intact.
 #[test]
 fn every_valid_conformance_layout_round_trips() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let text = fs_err::read_to_string(shared.join("conformance/CASES.md")).unwrap();
     let mut cases: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
@@ -902,7 +903,7 @@ fn every_valid_conformance_layout_round_trips() {
 
 #[test]
 fn a_missing_blob_is_named_and_nothing_is_written() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     let v1 = super::blob_json(&src, manifest_desc(&src, "v1")["digest"].as_str().unwrap());
@@ -924,7 +925,7 @@ fn a_missing_blob_is_named_and_nothing_is_written() {
 /// it as an untagged entry.
 #[test]
 fn a_digest_below_index_json_is_exported_untagged() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, BUILDAH, &tmp.path().join("src"));
     let multi = super::blob_json(&src, &entries(&src)[0].1);
@@ -945,7 +946,7 @@ fn a_digest_below_index_json_is_exported_untagged() {
 /// docker-format archive; manifest.json holds the images.
 #[test]
 fn docker_format_leaves_untagged_artifacts_to_the_oci_side() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
     let empty = put_doc(&src, &json!({}));

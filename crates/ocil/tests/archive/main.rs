@@ -30,6 +30,8 @@ mod hostile;
 mod crash;
 #[path = "../common/crash.rs"]
 mod crash_harness;
+#[path = "../common/peers.rs"]
+mod peers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -39,33 +41,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// The shared corpus, or `None` (after printing why) when it is absent outside CI.
-fn shared() -> Option<PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(!ci(), "shared/ not found beside the checkout (looked at `{}`)", dir.display());
-    println!("shared/ not found beside the checkout: skipping");
-    None
-}
-
-fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    assert!(found || !ci(), "peer tool `{tool}` is not installed (apt-get install {tool})");
-    if !found {
-        println!("peer tool `{tool}` not found: skipping");
-    }
-    found
-}
+use crate::peers::{require_tool, shared_dir};
 
 struct Out {
     code: i32,
@@ -238,7 +214,7 @@ fn tag_of(name: &str) -> &str {
 
 #[test]
 fn conformance_archives_get_the_verdicts_of_cases_md() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let cases = archive_cases(&shared);
     assert!(cases.len() >= 14, "only {} archive cases parsed from CASES.md", cases.len());
     let mut failures = Vec::new();
@@ -330,7 +306,7 @@ fn conformance_archives_get_the_verdicts_of_cases_md() {
 
 #[test]
 fn peer_made_archives_import_to_the_peers_digests() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let peer = shared.join("fixtures/peer-made");
     let tmp = tempfile::tempdir().unwrap();
 
@@ -552,7 +528,7 @@ fn ls_rows(args: &[&str]) -> Result<Value, String> {
 
 #[test]
 fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared_dir() else { return };
     let mut files: Vec<PathBuf> = [
         "fixtures/peer-made/skopeo-oci-archive/app-v3.tar",
         "fixtures/peer-made/skopeo-oci-archive-index/multi.tar",
@@ -605,8 +581,8 @@ fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives() {
 
 #[test]
 fn skopeo_inspect_agrees_with_inspect_in_place() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let peer = shared.join("fixtures/peer-made");
@@ -678,8 +654,8 @@ fn image_key(v: &Value) -> (String, Vec<String>) {
 
 #[test]
 fn skopeo_reads_the_same_images_from_every_docker_archive() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let mut files = vec![shared.join("fixtures/peer-made/skopeo-docker-archive/app.tar")];
@@ -776,8 +752,8 @@ fn a_tag_conflict_exits_2_unless_forced() {
 
 #[test]
 fn skopeo_agrees_on_the_digests() {
-    let Some(shared) = shared() else { return };
-    if !have("skopeo") {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("skopeo") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

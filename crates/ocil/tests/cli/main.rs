@@ -21,5 +21,7 @@ mod edit;
 mod export;
 mod layers;
 mod lock;
+#[path = "../common/peers.rs"]
+mod peers;
 mod support;
 mod usage;

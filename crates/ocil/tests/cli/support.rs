@@ -18,25 +18,7 @@ pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+jso
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// The `shared/` folder beside the checkout (or `$OCIL_SHARED`).
-///
-/// When it is absent the caller skips its test; on CI (`CI=true`) that is a failure instead,
-/// so a CI machine without the fixtures cannot pass by skipping.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped goes to the test's stderr")]
-pub(crate) fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("shared/ not found beside the checkout (looked at `{}`) and CI=true", dir.display());
-    }
-    eprintln!("shared/ not found beside the checkout: skipping");
-    None
-}
+pub(crate) use crate::peers::shared_dir;
 
 /// A per-test temp directory; every command runs inside it, with relative paths, so no
 /// temp path reaches a snapshot.

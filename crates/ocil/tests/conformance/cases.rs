@@ -164,7 +164,7 @@ fn our_code(code: &str) -> &'static str {
 
 /// The layout cases, with the corpus directory they live in.
 fn layout_cases() -> Option<(std::path::PathBuf, Vec<Case>)> {
-    let shared = support::shared()?;
+    let shared = support::shared_dir()?;
     let dir = shared.join("conformance");
     let text = fs_err::read_to_string(dir.join("CASES.md")).expect("read CASES.md");
     let all = parse(&text);

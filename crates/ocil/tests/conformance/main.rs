@@ -16,4 +16,6 @@
 mod cases;
 mod interop;
 mod peer_made;
+#[path = "../common/peers.rs"]
+mod peers;
 mod support;

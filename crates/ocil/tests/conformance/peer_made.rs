@@ -59,7 +59,7 @@ const EXPECTED: &[&str] = &[
 
 /// Every `peer-made/*/layout` with a `facts.json`, sorted by name.
 pub(crate) fn fixtures() -> Option<Vec<Fixture>> {
-    let root = support::shared()?.join("fixtures/peer-made");
+    let root = support::shared_dir()?.join("fixtures/peer-made");
     let mut out = Vec::new();
     for entry in fs_err::read_dir(&root).expect("list peer-made") {
         let dir = entry.expect("dir entry").path();

@@ -9,40 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// The shared corpus, or `None` (after printing why) when it is absent outside CI.
-pub(crate) fn shared() -> Option<PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if ci() {
-        panic!("shared/ not found beside the checkout (looked at `{}`)", dir.display());
-    }
-    println!("shared/ not found beside the checkout: skipping");
-    None
-}
-
-/// Whether the peer tool `name` is on `PATH`. Outside CI a missing tool prints a skip
-/// message; under `CI=true` it fails the test.
-pub(crate) fn require_tool(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    if found {
-        return true;
-    }
-    if ci() {
-        panic!("peer tool `{name}` is not installed (apt-get install {name})");
-    }
-    println!("peer tool `{name}` not found: skipping");
-    false
-}
+pub(crate) use crate::peers::{require_tool, shared_dir};
 
 /// What a command did.
 #[derive(Debug)]

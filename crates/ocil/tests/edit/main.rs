@@ -12,4 +12,6 @@ mod crash;
 mod crash_harness;
 mod interop;
 mod lossless;
+#[path = "../common/peers.rs"]
+mod peers;
 mod support;

@@ -11,9 +11,8 @@ use sha2::{Digest as _, Sha256};
 
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+use crate::peers::on_ci;
+pub(crate) use crate::peers::shared_dir;
 
 /// `ocil args...` with a fixed environment and no `SOURCE_DATE_EPOCH`.
 pub(crate) fn ocil(args: &[&str]) -> Output {
@@ -77,22 +76,6 @@ pub(crate) fn peer_ok(tool: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The `shared/` folder beside the checkout (or `$OCIL_SHARED`); `None` (after a note)
-/// when absent, a failure under `CI=true`.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
-pub(crate) fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(!on_ci(), "shared/ not found (looked at `{}`) and CI=true", dir.display());
-    eprintln!("shared/ not found beside the checkout: skipping");
-    None
 }
 
 /// Copy `shared/<rel>` to `dst`, writable.

@@ -23,4 +23,6 @@ mod crash;
 #[path = "../common/crash.rs"]
 mod crash_harness;
 mod interop;
+#[path = "../common/peers.rs"]
+mod peers;
 mod support;

@@ -6,36 +6,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether the peer tool `name` is on `PATH`: outside CI a missing tool skips (with a
-/// note), under `CI=true` it fails.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
-pub(crate) fn require_tool(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    if !found {
-        assert!(!ci(), "peer tool `{name}` is not installed and CI=true");
-        eprintln!("peer tool `{name}` not found: skipping");
-    }
-    found
-}
+pub(crate) use crate::peers::require_tool;
+use crate::peers::shared_dir;
 
 /// `shared/fixtures/peer-made/<name>/layout` copied (writable) to `dst`; `None` when
 /// `shared/` is absent outside CI.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
 pub(crate) fn fixture(name: &str, dst: &Path) -> Option<()> {
-    let shared = match std::env::var_os("OCIL_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if !shared.is_dir() {
-        assert!(!ci(), "shared/ not found at `{}` and CI=true", shared.display());
-        eprintln!("shared/ not found: skipping");
-        return None;
-    }
+    let shared = shared_dir()?;
     let src = shared.join("fixtures/peer-made").join(name).join("layout");
     for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
         let entry = entry.expect("walk the fixture");

@@ -149,7 +149,7 @@ fn index_shape(layout: &std::path::Path, tag: &str, with_own_types: bool) -> Vec
 /// ours keep the member they had as Docker, so that one is compared only towards Docker.)
 #[test]
 fn convert_matches_buildah() {
-    let Some(shared) = crate::support::shared() else { return };
+    let Some(shared) = crate::support::shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let oci = tmp.path().join("oci");
     let docker = tmp.path().join("docker");

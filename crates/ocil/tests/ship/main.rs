@@ -15,5 +15,7 @@ mod crash;
 #[path = "../common/crash.rs"]
 mod crash_harness;
 mod interop;
+#[path = "../common/peers.rs"]
+mod peers;
 mod progress;
 mod support;

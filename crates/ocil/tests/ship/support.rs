@@ -8,26 +8,10 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::crash_harness::Rng;
+pub(crate) use crate::peers::{require_tool, shared_dir};
 
 /// `SOURCE_DATE_EPOCH` for every run: 2024-01-01T00:00:00Z.
 pub(crate) const EPOCH: &str = "1704067200";
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether `name` is on `PATH`. Outside CI a missing tool skips (with a note); under
-/// `CI=true` it fails.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
-pub(crate) fn require_tool(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    if !found {
-        assert!(!ci(), "peer tool `{name}` is not installed and CI=true");
-        eprintln!("`{name}` not found: skipping");
-    }
-    found
-}
 
 /// What a command did.
 #[derive(Debug)]
@@ -130,22 +114,6 @@ pub(crate) fn media_types(layout: &Path, manifest: &str) -> Vec<String> {
         out.push(l["mediaType"].as_str().unwrap().to_owned());
     }
     out
-}
-
-/// `shared/` beside the checkout (or `$OCIL_SHARED`); `None` (with a note) when absent,
-/// a failure under `CI=true`.
-#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
-pub(crate) fn shared() -> Option<std::path::PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(!ci(), "shared/ not found at `{}` and CI=true", dir.display());
-    eprintln!("shared/ not found: skipping");
-    None
 }
 
 /// Copy a tree, writable (the shared fixtures are read-only).
