@@ -47,6 +47,12 @@ pub(crate) enum Command {
     /// Remove an image from index.json (a tag, or every entry with a digest); --gc collects
     #[command(long_about = crate::commands::rm::HELP)]
     Rm(crate::commands::rm::RmArgs),
+    /// Append layers (directories or tars) to an image
+    #[command(long_about = crate::commands::append::HELP)]
+    Append(crate::commands::append::AppendArgs),
+    /// Create or edit a multi-platform index (--add images, --rm-platform)
+    #[command(long_about = crate::commands::index::HELP)]
+    Index(crate::commands::index::IndexArgs),
     /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
@@ -59,12 +65,6 @@ pub(crate) enum Command {
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),
-    /// Append layers (directories or tars) to an image
-    #[command(long_about = crate::commands::append::HELP)]
-    Append(crate::commands::append::AppendArgs),
-    /// Create or edit a multi-platform index (--add images, --rm-platform)
-    #[command(long_about = crate::commands::index::HELP)]
-    Index(crate::commands::index::IndexArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.
