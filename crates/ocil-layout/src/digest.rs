@@ -219,12 +219,20 @@ impl Digest {
 
     /// The lowercase hex encoding.
     pub fn encoded(&self) -> String {
-        hex::encode(self.as_bytes())
+        let mut s = String::with_capacity(self.algorithm().hex_len());
+        push_hex(&mut s, self.as_bytes());
+        s
     }
 
     /// The blob's path relative to the layout root: `blobs/<alg>/<hex>`.
     pub fn blob_path(&self) -> String {
-        format!("blobs/{}/{}", self.algorithm().as_str(), self.encoded())
+        let alg = self.algorithm();
+        let mut s = String::with_capacity(7 + alg.as_str().len() + alg.hex_len());
+        s.push_str("blobs/");
+        s.push_str(alg.as_str());
+        s.push('/');
+        push_hex(&mut s, self.as_bytes());
+        s
     }
 
     /// `sha256:0123456789ab`: the algorithm and the first 12 hex characters.
@@ -243,13 +251,29 @@ impl Digest {
                 len,
             });
         }
+        // Checked above: exactly `len` lowercase hex digits, so every pair decodes.
         let mut raw = [0u8; 64];
-        hex::decode_to_slice(encoded, &mut raw[..len / 2]).map_err(|_| DigestError::Encoding {
-            algorithm,
-            digest: format!("{algorithm}:{encoded}"),
-            len,
-        })?;
+        for (out, pair) in raw.iter_mut().zip(encoded.as_bytes().chunks_exact(2)) {
+            *out = (nibble(pair[0]) << 4) | nibble(pair[1]);
+        }
         Ok(Digest::from_raw(algorithm, &raw))
+    }
+}
+
+/// The value of one lowercase hex digit (the caller has checked it is one).
+fn nibble(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        _ => b - b'a' + 10,
+    }
+}
+
+/// Append the lowercase hex encoding of `bytes` to `s`.
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
     }
 }
 
@@ -277,7 +301,11 @@ impl TryFrom<&str> for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.algorithm().as_str(), self.encoded())
+        let mut s = String::with_capacity(8 + self.algorithm().hex_len());
+        s.push_str(self.algorithm().as_str());
+        s.push(':');
+        push_hex(&mut s, self.as_bytes());
+        f.write_str(&s)
     }
 }
 
@@ -295,8 +323,18 @@ impl serde::Serialize for Digest {
 
 impl<'de> serde::Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // Borrow the string where the deserializer can, instead of allocating one per digest.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Digest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a digest string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Digest, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
     }
 }
 
