@@ -237,7 +237,11 @@ impl Digest {
 
     /// `sha256:0123456789ab`: the algorithm and the first 12 hex characters.
     pub fn short(&self) -> String {
-        format!("{}:{}", self.algorithm().as_str(), hex::encode(&self.as_bytes()[..6]))
+        let mut s = String::with_capacity(19);
+        s.push_str(self.algorithm().as_str());
+        s.push(':');
+        push_hex(&mut s, &self.as_bytes()[..6]);
+        s
     }
 
     /// Build from an algorithm and a file name found under `blobs/<alg>/`.
@@ -251,29 +255,23 @@ impl Digest {
                 len,
             });
         }
-        // Checked above: exactly `len` lowercase hex digits, so every pair decodes.
         let mut raw = [0u8; 64];
-        for (out, pair) in raw.iter_mut().zip(encoded.as_bytes().chunks_exact(2)) {
-            *out = (nibble(pair[0]) << 4) | nibble(pair[1]);
-        }
+        const_hex::decode_to_slice(encoded, &mut raw[..len / 2]).map_err(|_| {
+            DigestError::Encoding { algorithm, digest: format!("{algorithm}:{encoded}"), len }
+        })?;
         Ok(Digest::from_raw(algorithm, &raw))
     }
 }
 
-/// The value of one lowercase hex digit (the caller has checked it is one).
-fn nibble(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        _ => b - b'a' + 10,
-    }
-}
-
-/// Append the lowercase hex encoding of `bytes` to `s`.
+/// Append the lowercase hex encoding of `bytes` (at most 64 of them) to `s`, without an
+/// intermediate allocation (const-hex: SIMD where the CPU has it).
 fn push_hex(s: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    let mut buf = [0u8; 128];
+    let out = &mut buf[..bytes.len() * 2];
+    // The output slice is exactly twice the input, the one condition of encode_to_slice.
+    if const_hex::encode_to_slice(bytes, out).is_ok() {
+        // Hex digits are ASCII.
+        s.push_str(std::str::from_utf8(out).unwrap_or_default());
     }
 }
 
