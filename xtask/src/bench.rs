@@ -8,15 +8,23 @@
 //! - `gc`: `ocil gc --prune=now DIR` vs `umoci gc --layout DIR` on layouts of 100, 2,000 and
 //!   20,000 images (8 layers, half shared, as many garbage blobs as layers, a third of the
 //!   images under nested multi-platform indexes), each run on a fresh copy; then a shape of
-//!   1 MiB layers (about 1 GiB), where umoci pays for hashing every layer;
+//!   1 MiB layers (about 1 GiB), where umoci pays for hashing every layer (`bench/gc.rs`).
+//!   `--fs disk|tmpfs|both` (default both) picks where the copies go: the work directory's
+//!   filesystem, a directory under `/dev/shm` (skipped with a note when that is not a
+//!   tmpfs or lacks room for 3x the layout; an error under `--fs tmpfs`), or each in turn,
+//!   a table per filesystem, each headed by a probe of what one unlink costs there;
 //! - `ship`: `ocil export`/`import` vs `tar cf`/`tar xf` + `sha256sum`, and one image vs
 //!   `skopeo copy oci: oci-archive:`, on about 1 GiB (`bench/ship.rs`).
 //!
+//! In gc and ship every timed command starts after a `sync` (untimed): gc's copies are on
+//! disk as a layout written earlier would be, rather than partly in the page cache
+//! depending on their size, and no command pays for the previous one's writeback.
 //! After every `ocil gc` the number of blobs removed must equal the garbage the generator
 //! wrote; after the first, `ocil fsck` must pass and a second gc must remove nothing.
 //! Wall time is measured here; peak RSS comes from `/usr/bin/time -f %M` when installed.
 //! Output is a table per benchmark and a final line of JSON. `--quick` shrinks every shape
-//! so CI can smoke-test this in under a minute.
+//! (gc still runs on both filesystems when they are there) so CI can smoke-test this in
+//! under a minute.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -27,12 +35,13 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::Result;
-use crate::r#gen::{self, Counts, FsckShape, GcShape, LayerSize};
+use crate::r#gen::{self, Counts, FsckShape};
 
+mod gc;
 mod ship;
 
 const USAGE: &str = "cargo xtask bench [fsck|gc|ship|all] [--quick] [--images N[,N...]] [--layers N] [--garbage N] \
-                     [--seed S] [--runs R] [--fsck-mib M] [--large-images N] [--ocil PATH]";
+                     [--seed S] [--runs R] [--fsck-mib M] [--large-images N] [--fs disk|tmpfs|both] [--ocil PATH]";
 
 const MIB: u64 = 1 << 20;
 
@@ -42,6 +51,16 @@ enum What {
     Gc,
     Ship,
     All,
+}
+
+/// Filesystems the gc benchmark runs on (`--fs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FsChoice {
+    /// The work directory's filesystem.
+    Disk,
+    /// A directory under `/dev/shm`.
+    Tmpfs,
+    Both,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +78,8 @@ struct Options {
     fsck_bytes: u64,
     /// Images of the 1 MiB-layer gc layout.
     large_images: usize,
+    /// Filesystems of the gc runs.
+    fs: FsChoice,
     /// Use this binary instead of building `ocil`.
     ocil: Option<PathBuf>,
 }
@@ -75,6 +96,7 @@ fn parse(args: &[String]) -> Result<Options> {
         runs: 3,
         fsck_bytes: if quick { 64 * MIB } else { 1024 * MIB },
         large_images: if quick { 12 } else { 160 },
+        fs: FsChoice::Both,
         ocil: None,
     };
     let mut it = args.iter();
@@ -107,6 +129,18 @@ fn parse(args: &[String]) -> Result<Options> {
             "--runs" => o.runs = (number(arg, it.next())? as usize).max(1),
             "--fsck-mib" => o.fsck_bytes = number(arg, it.next())? * MIB,
             "--large-images" => o.large_images = number(arg, it.next())? as usize,
+            "--fs" => {
+                o.fs = match it.next().map(String::as_str) {
+                    Some("disk") => FsChoice::Disk,
+                    Some("tmpfs") => FsChoice::Tmpfs,
+                    Some("both") => FsChoice::Both,
+                    _ => {
+                        return Err(crate::usage(&format!(
+                            "--fs needs disk, tmpfs or both\n{USAGE}"
+                        )));
+                    }
+                }
+            }
             "--ocil" => o.ocil = Some(PathBuf::from(it.next().ok_or_else(|| crate::usage(USAGE))?)),
             "-h" | "--help" => return Err(crate::usage(USAGE)),
             other => return Err(crate::usage(&format!("unknown argument `{other}`\n{USAGE}"))),
@@ -144,7 +178,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         report.insert("fsck".into(), bench_fsck(&opts, &ocil, &timer, work.path())?);
     }
     if matches!(opts.what, What::Gc | What::All) {
-        report.insert("gc".into(), bench_gc(&opts, &ocil, &timer, umoci, work.path())?);
+        report.insert("gc".into(), gc::bench(&opts, &ocil, &timer, umoci, work.path())?);
     }
     if matches!(opts.what, What::Ship | What::All) {
         report.insert("ship".into(), ship::bench(&opts, &ocil, &timer, work.path())?);
@@ -278,6 +312,13 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
+/// `sync`, so the next timing does not pay for the previous writes (and, before a gc,
+/// so the layout is on disk, as one written earlier would be: see `bench/gc.rs`).
+fn sync() -> Result<()> {
+    Command::new("sync").status()?;
+    Ok(())
+}
+
 /// Fails with the command's output when it did not exit 0.
 fn ensure_success(what: &str, output: &Output) -> Result<()> {
     if output.status.success() {
@@ -295,26 +336,6 @@ fn ensure_success(what: &str, output: &Output) -> Result<()> {
         tail(&output.stderr)
     )
     .into())
-}
-
-/// Files under `dir/blobs`.
-fn count_blobs(dir: &Path) -> Result<usize> {
-    let mut n = 0;
-    for entry in walkdir::WalkDir::new(dir.join("blobs")) {
-        if entry?.file_type().is_file() {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// `cp -a` (the generator writes no hard links, so the copy shares nothing with the source).
-fn copy_layout(from: &Path, to: &Path) -> Result<()> {
-    if to.exists() {
-        fs_err::remove_dir_all(to)?;
-    }
-    let output = Command::new("cp").arg("-a").arg(from).arg(to).output()?;
-    ensure_success(&format!("cp -a {} {}", from.display(), to.display()), &output)
 }
 
 fn describe(counts: &Counts) -> String {
@@ -389,189 +410,4 @@ fn bench_fsck(opts: &Options, ocil: &Path, timer: &Timer, work: &Path) -> Result
         "target_ratio": 0.6,
         "target_met": ratio <= 0.6,
     }))
-}
-
-fn bench_gc(opts: &Options, ocil: &Path, timer: &Timer, umoci: bool, work: &Path) -> Result<Value> {
-    let mut shapes: Vec<(String, GcShape)> = opts
-        .images
-        .iter()
-        .map(|&n| {
-            let shape = GcShape {
-                layers: opts.layers,
-                shared: opts.layers / 2,
-                garbage: opts.garbage.unwrap_or(n * opts.layers),
-                seed: opts.seed,
-                ..GcShape::new(n)
-            };
-            (format!("{n} images"), shape)
-        })
-        .collect();
-    if opts.large_images > 0 {
-        let n = opts.large_images;
-        let shape = GcShape {
-            layers: 8,
-            shared: 4,
-            garbage: n * 2,
-            layer_size: LayerSize::Bytes(MIB as usize),
-            seed: opts.seed,
-            ..GcShape::new(n)
-        };
-        shapes.push((format!("{n} images, 1 MiB layers"), shape));
-    }
-    let mut rows = Vec::new();
-    let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "{:<26} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}",
-        "layout",
-        "blobs",
-        "garbage",
-        "MiB",
-        "ocil s",
-        "ocil MiB",
-        "umoci s",
-        "umoci MiB",
-        "ratio",
-        "ocil us/b",
-        "umoci us/b"
-    );
-    for (label, shape) in &shapes {
-        let row = bench_gc_one(label, shape, opts.runs, ocil, timer, umoci, work)?;
-        let (o, u) = (&row.ocil, &row.umoci);
-        let per_blob = |s: &Stats| s.median / row.counts.blobs as f64 * 1e6;
-        let _ = writeln!(
-            table,
-            "{:<26} {:>8} {:>8} {:>9.1} {:>9.3} {:>9} {:>9} {:>9} {:>7} {:>9.2} {:>9}",
-            label,
-            row.counts.blobs,
-            row.counts.garbage,
-            row.counts.bytes as f64 / MIB as f64,
-            o.median,
-            o.rss(),
-            u.map_or("n/a".into(), |u| format!("{:.3}", u.median)),
-            u.map_or("n/a".into(), |u| u.rss()),
-            u.map_or("n/a".into(), |u| format!("{:.2}", o.median / u.median)),
-            per_blob(o),
-            u.map_or("n/a".into(), |u| format!("{:.2}", per_blob(&u))),
-        );
-        rows.push(json!({
-            "layout": label,
-            "images": shape.images,
-            "layers_per_image": shape.layers,
-            "index_blobs": row.counts.indexes,
-            "blobs": row.counts.blobs,
-            "reachable": row.counts.reachable,
-            "garbage": row.counts.garbage,
-            "bytes": row.counts.bytes,
-            "ocil": o.json(),
-            "umoci": u.map(|u| u.json()),
-            "umoci_removed": row.umoci_removed,
-            "ratio": u.map(|u| round(o.median / u.median, 3)),
-            "ocil_us_per_blob": round(per_blob(o), 3),
-            "umoci_us_per_blob": u.map(|u| round(per_blob(&u), 3)),
-        }));
-    }
-    println!(
-        "\n## gc: medians of {} run(s) each, on fresh copies (ratio = ocil / umoci)",
-        opts.runs
-    );
-    print!("{table}");
-    Ok(Value::Array(rows))
-}
-
-struct GcRow {
-    counts: Counts,
-    ocil: Stats,
-    umoci: Option<Stats>,
-    umoci_removed: Option<usize>,
-}
-
-fn bench_gc_one(
-    label: &str,
-    shape: &GcShape,
-    runs: usize,
-    ocil: &Path,
-    timer: &Timer,
-    umoci: bool,
-    work: &Path,
-) -> Result<GcRow> {
-    let base = work.join("gc-base");
-    let run_dir = work.join("gc-run");
-    let started = Instant::now();
-    let counts = r#gen::generate_gc(&base, shape)?;
-    println!(
-        "\n## gc {label}: {}, generated in {:.1}s",
-        describe(&counts),
-        started.elapsed().as_secs_f64()
-    );
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut umoci_removed = None;
-    for r in 0..runs {
-        copy_layout(&base, &run_dir)?;
-        let (s, out) =
-            timer.run(ocil, &[OsStr::new("gc"), OsStr::new("--prune=now"), run_dir.as_os_str()])?;
-        ensure_success(&format!("ocil gc --prune=now {}", run_dir.display()), &out)?;
-        ours.push(s);
-        let left = count_blobs(&run_dir)?;
-        let removed = counts.blobs - left.min(counts.blobs);
-        if left > counts.blobs || removed != counts.garbage {
-            return Err(format!(
-                "ocil gc on `{label}` left {left} of {} blobs (removed {removed}); the generator wrote {} garbage",
-                counts.blobs, counts.garbage
-            )
-            .into());
-        }
-        if r == 0 {
-            check_after_gc(ocil, &run_dir, counts.reachable)?;
-        }
-        fs_err::remove_dir_all(&run_dir)?;
-        if umoci {
-            copy_layout(&base, &run_dir)?;
-            let (s, out) = timer
-                .run("umoci", &[OsStr::new("gc"), OsStr::new("--layout"), run_dir.as_os_str()])?;
-            ensure_success(&format!("umoci gc --layout {}", run_dir.display()), &out)?;
-            theirs.push(s);
-            let removed = counts.blobs.saturating_sub(count_blobs(&run_dir)?);
-            if removed != counts.garbage {
-                println!(
-                    "warning: umoci gc removed {removed} blobs, the generator wrote {} garbage",
-                    counts.garbage
-                );
-            }
-            umoci_removed = Some(removed);
-            fs_err::remove_dir_all(&run_dir)?;
-        }
-    }
-    fs_err::remove_dir_all(&base)?;
-    let theirs = (!theirs.is_empty()).then(|| Stats::of(&theirs));
-    Ok(GcRow { counts, ocil: Stats::of(&ours), umoci: theirs, umoci_removed })
-}
-
-/// After a gc: `ocil fsck` passes, and a second `ocil gc --json` removes nothing.
-fn check_after_gc(ocil: &Path, dir: &Path, reachable: usize) -> Result<()> {
-    let out = Command::new(ocil).arg("fsck").arg(dir).stdin(Stdio::null()).output()?;
-    ensure_success(&format!("ocil fsck {} (after gc)", dir.display()), &out)?;
-    let out = Command::new(ocil)
-        .args(["gc", "--prune=now", "--json"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .output()?;
-    ensure_success(&format!("ocil gc --prune=now --json {} (second gc)", dir.display()), &out)?;
-    let left = count_blobs(dir)?;
-    if left != reachable {
-        return Err(
-            format!("a second ocil gc changed the blob count from {reachable} to {left}").into()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let parses = serde_json::from_str::<Value>(&stdout).is_ok()
-        || (!stdout.trim().is_empty()
-            && stdout
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .all(|l| serde_json::from_str::<Value>(l).is_ok()));
-    if !parses {
-        println!("warning: `ocil gc --json` did not print JSON: {}", stdout.trim());
-    }
-    Ok(())
 }

@@ -26,15 +26,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::{MIB, Options, Sample, Stats, Timer, describe, ensure_success, round};
+use super::{MIB, Options, Sample, Stats, Timer, describe, ensure_success, round, sync};
 use crate::Result;
 use crate::r#gen::{self, FsckShape};
-
-/// `sync`, so the next timing does not pay for the previous writes.
-fn sync() -> Result<()> {
-    Command::new("sync").status()?;
-    Ok(())
-}
 
 fn remove(p: &Path) -> Result<()> {
     if p.is_dir() {
