@@ -111,7 +111,7 @@ pub(super) fn bench(
     let mut rows_json = Vec::new();
     for (target, rows) in targets.iter().zip(&rows) {
         println!(
-            "\n## gc on {}: medians of {} run(s) each, on fresh copies synced to disk (ratio = ocil / umoci)",
+            "\n## gc on {}: medians of {} run(s) each, on fresh copies, synced (ratio = ocil / umoci)",
             target.name, opts.runs
         );
         println!(
