@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use ocil_layout::referrer::{self, REFERRER_LIMIT, StoredReferrer};
 use ocil_layout::walk::{self, LeafCheck, Problem, Severity, WalkOptions};
-use ocil_layout::{Descriptor, Digest, Index, Layout};
+use ocil_layout::{Descriptor, Digest, DigestMap, DigestSet, Index, Layout};
 use rayon::prelude::*;
 
 /// An unmarked blob, as probed: what the sweep needs to decide about it.
@@ -21,7 +21,7 @@ pub struct Unmarked {
 #[derive(Debug, Clone, Default)]
 pub struct Mark {
     /// Every live digest (the value is of no use: the first walk's map is kept as it is).
-    pub live: HashMap<Digest, u32>,
+    pub live: DigestMap<u32>,
     /// Live blobs that are present.
     pub live_present: usize,
     /// Bytes of the live blobs that are present (by their descriptors' sizes).
@@ -81,10 +81,12 @@ pub fn mark(
     tagged_only: bool,
     keep_referrers: bool,
 ) -> Mark {
+    // The listing is sorted (`list_blob_names`); were it not, leaves are stat'ed instead.
+    let names = DigestSet::new(&present);
     let opts = WalkOptions {
         follow_subject: true,
         sniff_unknown: true,
-        leaves: LeafCheck::Names(&present),
+        leaves: names.as_ref().map_or(LeafCheck::Stat, LeafCheck::Names),
         keep_bytes: false,
         keep_documents: false,
     };

@@ -386,29 +386,33 @@ fn list_alg_dir(
 ) -> Result<()> {
     for entry in dir.entries().map_err(Error::io("list", prefix))? {
         let entry = entry.map_err(Error::io("list", prefix))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = format!("{prefix}/{name}");
-        let ft = entry.file_type().map_err(Error::io("stat", path.clone()))?;
+        let os_name = entry.file_name();
+        let name = os_name.to_string_lossy();
+        // The path is only needed for strays, temps and errors: not built for every blob.
+        let path = || format!("{prefix}/{name}");
+        let ft =
+            entry.file_type().map_err(|e| Error::Io { op: "stat", path: path(), source: e })?;
         if name.starts_with(TEMP_PREFIX) && ft.is_file() {
             let modified =
                 entry.metadata().ok().and_then(|m| m.modified().ok()).map(|t| t.into_std());
-            out.temps.push(TempInfo { path, modified });
+            out.temps.push(TempInfo { path: path(), modified });
             continue;
         }
         let digest = match Digest::from_parts(alg, &name) {
             Ok(d) => d,
             Err(_) => {
                 let reason = if ft.is_dir() { "a directory" } else { "name is not a valid digest" };
-                out.strays.push(Stray { path, reason: reason.into() });
+                out.strays.push(Stray { path: path(), reason: reason.into() });
                 continue;
             }
         };
         if ft.is_symlink() {
-            out.strays.push(Stray { path, reason: "a symlink, not a regular file".into() });
+            out.strays.push(Stray { path: path(), reason: "a symlink, not a regular file".into() });
         } else if !ft.is_file() {
-            out.strays.push(Stray { path, reason: "not a regular file".into() });
+            out.strays.push(Stray { path: path(), reason: "not a regular file".into() });
         } else if stat {
-            let meta = entry.metadata().map_err(Error::io("stat", path.clone()))?;
+            let meta =
+                entry.metadata().map_err(|e| Error::Io { op: "stat", path: path(), source: e })?;
             let modified = meta.modified().ok().map(|t| t.into_std());
             out.blobs.push(BlobInfo { digest, size: meta.len(), modified });
         } else {

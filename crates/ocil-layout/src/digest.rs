@@ -172,6 +172,10 @@ pub fn parse_grammar(s: &str) -> Result<DigestRef<'_>, DigestError> {
     Ok(DigestRef { algorithm, encoded })
 }
 
+/// A map keyed by digest, with a fast seeded hasher (foldhash) instead of SipHash: gc and
+/// fsck keep 100,000s of digests, and hashing was a visible part of their time.
+pub type DigestMap<V> = std::collections::HashMap<Digest, V, foldhash::fast::RandomState>;
+
 /// A validated digest of a registered algorithm: safe to turn into a path.
 ///
 /// Stored as raw bytes inline (40 bytes, no heap allocation for sha256), since gc holds

@@ -34,6 +34,7 @@
 mod blob;
 mod descriptor;
 pub mod digest;
+mod digest_set;
 mod error;
 mod image;
 pub mod image_new;
@@ -53,7 +54,8 @@ pub use blob::{
     VerifiedReader,
 };
 pub use descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Platform};
-pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use digest::{Algorithm, Digest, DigestError, DigestMap, Hasher};
+pub use digest_set::DigestSet;
 pub use error::{Error, Result};
 pub use image::{Index, LayoutHeader, Manifest};
 pub use layout::{

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::{Descriptor, Digest, Error, Kind, Layout, MediaType, Result};
+use crate::{Descriptor, Digest, DigestMap, DigestSet, Error, Kind, Layout, MediaType, Result};
 
 /// Cap on blobs of unknown type that the walk sniffs for a manifest or index.
 pub const SNIFF_LIMIT: u64 = 4 * 1024 * 1024;
@@ -149,8 +149,8 @@ pub enum LeafCheck<'a> {
     Stat,
     /// Look them up in a listing of the store: digest -> size.
     Listing(&'a HashMap<Digest, u64>),
-    /// Presence only, from the sorted names in the store (sizes are not checked).
-    Names(&'a [Digest]),
+    /// Presence only, from the names in the store (sizes are not checked).
+    Names(&'a DigestSet<'a>),
 }
 
 impl LeafCheck<'_> {
@@ -159,7 +159,7 @@ impl LeafCheck<'_> {
     fn lookup(&self, digest: &Digest) -> Option<Option<u64>> {
         match self {
             LeafCheck::Listing(map) => Some(map.get(digest).copied()),
-            LeafCheck::Names(names) if names.binary_search(digest).is_err() => Some(None),
+            LeafCheck::Names(names) if !names.contains(digest) => Some(None),
             _ => None,
         }
     }
@@ -198,7 +198,7 @@ pub struct Walk {
     // Every blob reached, in walk order (first reach wins), and where each is. Nodes refer to
     // their parent by position, which keeps a walk over 100,000s of blobs small.
     nodes: Vec<Node>,
-    index: HashMap<Digest, u32>,
+    index: DigestMap<u32>,
     /// Documents read, in walk order.
     pub documents: Vec<Document>,
     /// Problems found.
@@ -234,7 +234,7 @@ impl Walk {
 
     /// The nodes, the map from digest to position in them, and the problems, consuming the
     /// walk (gc keeps the map as its live set instead of copying it).
-    pub fn into_parts(self) -> (Vec<Node>, HashMap<Digest, u32>, Vec<Problem>) {
+    pub fn into_parts(self) -> (Vec<Node>, DigestMap<u32>, Vec<Problem>) {
         (self.nodes, self.index, self.problems)
     }
 
@@ -545,7 +545,7 @@ impl Walker<'_> {
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
             LeafCheck::Names(names) => {
                 // Presence only: pretend the size matches.
-                names.binary_search(&desc.digest).is_ok().then_some(desc.size)
+                names.contains(&desc.digest).then_some(desc.size)
             }
             LeafCheck::Stat => match self.layout.stat_blob(&desc.digest) {
                 Ok(s) => s,
