@@ -12,7 +12,10 @@
 //!   `--fs disk|tmpfs|both` (default both) picks where the copies go: the work directory's
 //!   filesystem, a directory under `/dev/shm` (skipped with a note when that is not a
 //!   tmpfs or lacks room for 3x the layout; an error under `--fs tmpfs`), or each in turn,
-//!   a table per filesystem, each headed by a probe of what one unlink costs there;
+//!   a table per filesystem, each headed by a probe of what one unlink costs there. A third
+//!   timed command, the floor (`xargs -0 -P 64 -n 256 rm -f --` of just the garbage blob
+//!   files, no marking), shows how much of any gc's time is the unlinks themselves, so
+//!   `floor/umoci` is the best ratio the filesystem allows;
 //! - `ship`: `ocil export`/`import` vs `tar cf`/`tar xf` + `sha256sum`, and one image vs
 //!   `skopeo copy oci: oci-archive:`, on about 1 GiB (`bench/ship.rs`).
 //!

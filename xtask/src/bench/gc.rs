@@ -1,18 +1,34 @@
-//! `cargo xtask bench gc`: `ocil gc --prune=now DIR` against `umoci gc --layout DIR`.
+//! `cargo xtask bench gc`: `ocil gc --prune=now DIR` against `umoci gc --layout DIR`, and
+//! the floor under both.
 //!
 //! Each shape (tiny-layer layouts of `--images` images, then `--large-images` images of
 //! 1 MiB layers) is generated once, untimed, in the work directory; every run then times
-//! both tools, interleaved, on fresh `cp -a` copies of it on each filesystem of `--fs`:
+//! three commands, interleaved (ocil, umoci, floor), each on a fresh `cp -a` copy of it on
+//! each filesystem of `--fs`:
 //! `disk` (the work directory's filesystem) and `tmpfs` (a directory under `/dev/shm`, when
 //! that is a tmpfs with room for three times the layout). Every copy and every removal is
 //! followed by a `sync` (untimed), see [`copy_layout`]. Before each filesystem's table a
 //! probe line gives that filesystem's unlink cost ([`probe_unlink`]).
 //!
+//! The **floor** is `xargs -0 -P 64 -n 256 rm -f -- < LIST`: removing exactly the garbage
+//! blob files, fully parallel, with no marking and no bookkeeping. Every gc has to remove
+//! those files, so on a filesystem where an unlink is dear (on this project's VM's
+//! `discard`-mounted ext4 a file with a data block costs ~85-250 µs and a sleep) the
+//! floor, not the marking, bounds any gc's time: `floor/umoci` is the best ratio any gc
+//! could reach there, and `ocil-floor s` is what ocil spends above it (its marking and
+//! bookkeeping). LIST (NUL-separated layout-relative paths, written before the timing,
+//! outside the layout) is worked out without our library: after a shape's first `ocil gc`,
+//! whose removed count is checked against the generator's garbage, it is the blob files of
+//! the generated layout minus those left in the run copy ([`blob_files`]). After each floor
+//! run exactly the blobs the gc left must be left.
+//!
 //! After every `ocil gc` the number of blobs removed must equal the garbage the generator
 //! wrote; after the first, `ocil fsck` must pass and a second gc must remove nothing.
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +42,10 @@ use crate::r#gen::{self, Counts, GcShape, LayerSize};
 
 /// Files of each kind the unlink probe creates and removes.
 const PROBE_FILES: usize = 2_000;
+
+/// The floor: removes the NUL-separated layout-relative paths of the list file `$2` in the
+/// layout `$1`, 64 `rm`s at a time, 256 paths each.
+const FLOOR_SCRIPT: &str = r#"cd "$1" && exec xargs -0 -P 64 -n 256 rm -f -- < "$2""#;
 
 /// One filesystem the runs happen on.
 struct Target {
@@ -111,7 +131,8 @@ pub(super) fn bench(
     let mut rows_json = Vec::new();
     for (target, rows) in targets.iter().zip(&rows) {
         println!(
-            "\n## gc on {}: medians of {} run(s) each, on fresh copies, synced (ratio = ocil / umoci)",
+            "\n## gc on {}: medians of {} run(s) each, on fresh copies, synced (ratio = ocil / umoci; \
+             floor = xargs -P 64 rm of just the garbage files, the least any gc must spend)",
             target.name, opts.runs
         );
         println!(
@@ -177,7 +198,7 @@ fn table(
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{:<26} {:<5} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}",
+        "{:<26} {:<5} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>11} {:>12} {:>9} {:>9}",
         "layout",
         "fs",
         "blobs",
@@ -188,15 +209,18 @@ fn table(
         "umoci s",
         "umoci MiB",
         "ratio",
+        "floor s",
+        "floor/umoci",
+        "ocil-floor s",
         "ocil us/b",
         "umoci us/b"
     );
     for (label, row) in rows {
-        let (o, u) = (&row.ocil, &row.umoci);
+        let (o, u, f) = (&row.ocil, &row.umoci, &row.floor);
         let per_blob = |s: &Stats| s.median / row.counts.blobs as f64 * 1e6;
         let _ = writeln!(
             table,
-            "{:<26} {:<5} {:>8} {:>8} {:>9.1} {:>9.3} {:>9} {:>9} {:>9} {:>7} {:>9.2} {:>9}",
+            "{:<26} {:<5} {:>8} {:>8} {:>9.1} {:>9.3} {:>9} {:>9} {:>9} {:>7} {:>9.3} {:>11} {:>12.3} {:>9.2} {:>9}",
             label,
             fs,
             row.counts.blobs,
@@ -207,6 +231,9 @@ fn table(
             u.map_or("n/a".into(), |u| format!("{:.3}", u.median)),
             u.map_or("n/a".into(), |u| u.rss()),
             u.map_or("n/a".into(), |u| format!("{:.2}", o.median / u.median)),
+            f.median,
+            u.map_or("n/a".into(), |u| format!("{:.2}", f.median / u.median)),
+            o.median - f.median,
             per_blob(o),
             u.map_or("n/a".into(), |u| format!("{:.2}", per_blob(&u))),
         );
@@ -225,6 +252,9 @@ fn table(
             "umoci": u.map(|u| u.json()),
             "umoci_removed": row.umoci_removed,
             "ratio": u.map(|u| round(o.median / u.median, 3)),
+            "floor": f.json(),
+            "floor_ratio_vs_umoci": u.map(|u| round(f.median / u.median, 3)),
+            "ocil_minus_floor": round(o.median - f.median, 4),
             "ocil_us_per_blob": round(per_blob(o), 3),
             "umoci_us_per_blob": u.map(|u| round(per_blob(&u), 3)),
         }));
@@ -237,9 +267,12 @@ struct GcRow {
     ocil: Stats,
     umoci: Option<Stats>,
     umoci_removed: Option<usize>,
+    /// The floor: removing just the garbage files, see the module doc.
+    floor: Stats,
 }
 
-/// `runs` interleaved runs of both tools, each on a fresh copy of `base` at `run_dir`.
+/// `runs` interleaved runs of ocil, umoci and the floor, each on a fresh copy of `base` at
+/// `run_dir`.
 #[allow(clippy::too_many_arguments)]
 fn bench_gc_one(
     label: &str,
@@ -251,8 +284,11 @@ fn bench_gc_one(
     timer: &Timer,
     umoci: bool,
 ) -> Result<GcRow> {
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut theirs, mut floors) = (Vec::new(), Vec::new(), Vec::new());
     let mut umoci_removed = None;
+    // Written next to the run copy, never inside it; the blobs the gc left, for the floor.
+    let list = run_dir.with_file_name("gc-floor-list");
+    let mut kept: Option<BTreeSet<PathBuf>> = None;
     for r in 0..runs {
         copy_layout(base, run_dir)?;
         let (s, out) =
@@ -269,6 +305,7 @@ fn bench_gc_one(
             .into());
         }
         if r == 0 {
+            kept = Some(write_garbage_list(base, run_dir, &list, counts.garbage)?);
             check_after_gc(ocil, run_dir, counts.reachable)?;
         }
         remove_synced(run_dir)?;
@@ -288,9 +325,90 @@ fn bench_gc_one(
             umoci_removed = Some(removed);
             remove_synced(run_dir)?;
         }
+        copy_layout(base, run_dir)?;
+        let (s, out) = timer.run(
+            "sh",
+            &[
+                OsStr::new("-c"),
+                OsStr::new(FLOOR_SCRIPT),
+                OsStr::new("sh"),
+                run_dir.as_os_str(),
+                list.as_os_str(),
+            ],
+        )?;
+        ensure_success(&format!("xargs -0 -P 64 -n 256 rm -f -- < {}", list.display()), &out)?;
+        floors.push(s);
+        let left = blob_files(run_dir)?;
+        if Some(&left) != kept.as_ref() {
+            return Err(format!(
+                "the floor on `{label}` left {} blob files, the gc left {}",
+                left.len(),
+                kept.as_ref().map_or(0, BTreeSet::len)
+            )
+            .into());
+        }
+        remove_synced(run_dir)?;
     }
+    fs_err::remove_file(&list)?;
     let theirs = (!theirs.is_empty()).then(|| Stats::of(&theirs));
-    Ok(GcRow { counts: *counts, ocil: Stats::of(&ours), umoci: theirs, umoci_removed })
+    Ok(GcRow {
+        counts: *counts,
+        ocil: Stats::of(&ours),
+        umoci: theirs,
+        umoci_removed,
+        floor: Stats::of(&floors),
+    })
+}
+
+/// Writes the floor's list to `list`: the blob files of `base` that the gc removed from
+/// `run_dir` (there must be `garbage` of them), as NUL-separated layout-relative paths.
+/// Returns the blob files the gc left, which the floor must leave too.
+fn write_garbage_list(
+    base: &Path,
+    run_dir: &Path,
+    list: &Path,
+    garbage: usize,
+) -> Result<BTreeSet<PathBuf>> {
+    let all = blob_files(base)?;
+    let kept = blob_files(run_dir)?;
+    if !kept.is_subset(&all) {
+        return Err(
+            format!("{} holds blob files the generated layout lacks", run_dir.display()).into()
+        );
+    }
+    let gone: Vec<&PathBuf> = all.difference(&kept).collect();
+    if gone.len() != garbage {
+        return Err(format!(
+            "the gc removed {} blob files, the generator wrote {garbage} garbage",
+            gone.len()
+        )
+        .into());
+    }
+    let mut bytes = Vec::new();
+    for path in gone {
+        bytes.extend_from_slice(path.as_os_str().as_bytes());
+        bytes.push(0);
+    }
+    fs_err::write(list, bytes)?;
+    Ok(kept)
+}
+
+/// The files in `dir/blobs/*/`, as paths relative to `dir` (`blobs/ALG/HEX`).
+fn blob_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
+    let mut files = BTreeSet::new();
+    for alg in fs_err::read_dir(dir.join("blobs"))? {
+        let alg = alg?;
+        if !alg.file_type()?.is_dir() {
+            continue;
+        }
+        for blob in fs_err::read_dir(alg.path())? {
+            let blob = blob?;
+            if blob.file_type()?.is_file() {
+                files.insert(Path::new("blobs").join(alg.file_name()).join(blob.file_name()));
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// After a gc: `ocil fsck` passes, and a second `ocil gc --json` removes nothing.
