@@ -11,16 +11,19 @@
 //! probe line gives that filesystem's unlink cost ([`probe_unlink`]).
 //!
 //! The **floor** is `xargs -0 -P 64 -n 256 rm -f -- < LIST`: removing exactly the garbage
-//! blob files, fully parallel, with no marking and no bookkeeping. Every gc has to remove
-//! those files, so on a filesystem where an unlink is dear (on this project's VM's
+//! blob files, up to 64 `rm`s at once, with no marking and no bookkeeping. Every gc has to
+//! remove those files, so on a filesystem where an unlink is dear (on this project's VM's
 //! `discard`-mounted ext4 a file with a data block costs ~85-250 µs and a sleep) the
 //! floor, not the marking, bounds any gc's time: `floor/umoci` is the best ratio any gc
 //! could reach there, and `ocil-floor s` is what ocil spends above it (its marking and
-//! bookkeeping). LIST (NUL-separated layout-relative paths, written before the timing,
-//! outside the layout) is worked out without our library: after a shape's first `ocil gc`,
-//! whose removed count is checked against the generator's garbage, it is the blob files of
-//! the generated layout minus those left in the run copy ([`blob_files`]). After each floor
-//! run exactly the blobs the gc left must be left.
+//! bookkeeping). The floor also pays for starting `sh`, `xargs` and one `rm` per 256
+//! files (about a millisecond each), so on small layouts it can be slower than ocil
+//! (`ocil-floor s` below 0): it means something on layouts with thousands of garbage blobs.
+//! LIST (NUL-separated layout-relative paths, written before the timing, outside the
+//! layout) is worked out without our library: after a shape's first `ocil gc`, whose
+//! removed count is checked against the generator's garbage, it is the blob files of the
+//! generated layout minus those left in the run copy ([`blob_files`]). After each floor run
+//! exactly the blob files the gc left must be left.
 //!
 //! After every `ocil gc` the number of blobs removed must equal the garbage the generator
 //! wrote; after the first, `ocil fsck` must pass and a second gc must remove nothing.
@@ -44,8 +47,15 @@ use crate::r#gen::{self, Counts, GcShape, LayerSize};
 const PROBE_FILES: usize = 2_000;
 
 /// The floor: removes the NUL-separated layout-relative paths of the list file `$2` in the
-/// layout `$1`, 64 `rm`s at a time, 256 paths each.
-const FLOOR_SCRIPT: &str = r#"cd "$1" && exec xargs -0 -P 64 -n 256 rm -f -- < "$2""#;
+/// layout `$1`, `$3` ([`FLOOR_JOBS`]) `rm`s at a time, `$4` ([`FLOOR_BATCH`]) paths each.
+const FLOOR_SCRIPT: &str = r#"cd "$1" && exec xargs -0 -P "$3" -n "$4" rm -f -- < "$2""#;
+
+/// The floor's parallel `rm`s (`xargs -P`).
+const FLOOR_JOBS: usize = 64;
+
+/// Paths per `rm` of the floor (`xargs -n`). Not made smaller for small lists to keep all
+/// [`FLOOR_JOBS`] busy: on 2 cores starting 64 `rm`s costs more than 1,600 unlinks.
+const FLOOR_BATCH: usize = 256;
 
 /// One filesystem the runs happen on.
 struct Target {
@@ -334,9 +344,14 @@ fn bench_gc_one(
                 OsStr::new("sh"),
                 run_dir.as_os_str(),
                 list.as_os_str(),
+                OsStr::new(&FLOOR_JOBS.to_string()),
+                OsStr::new(&FLOOR_BATCH.to_string()),
             ],
         )?;
-        ensure_success(&format!("xargs -0 -P 64 -n 256 rm -f -- < {}", list.display()), &out)?;
+        ensure_success(
+            &format!("xargs -0 -P {FLOOR_JOBS} -n {FLOOR_BATCH} rm -f -- < {}", list.display()),
+            &out,
+        )?;
         floors.push(s);
         let left = blob_files(run_dir)?;
         if Some(&left) != kept.as_ref() {
