@@ -45,7 +45,7 @@ impl Target {
         if let Some(i) = s.rfind('@').or_else(|| s.rfind(':'))
             && i > 0
         {
-            anyhow::bail!("no such directory `{}`", &s[..i]);
+            anyhow::bail!("{}", missing(Path::new(&s[..i])));
         }
         Ok(Target { dir: s.into(), reference: None })
     }
@@ -88,10 +88,23 @@ impl Target {
     }
 }
 
+/// What to say of a path that does not exist: a name like an archive's is called one.
+pub(crate) fn missing(path: &Path) -> String {
+    let name = path.to_string_lossy();
+    let archive = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.zstd"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    if archive {
+        format!("no such archive `{name}`")
+    } else {
+        format!("no such directory `{name}`")
+    }
+}
+
 /// Open a layout directory by path, with the path in every error.
 pub(crate) fn open_layout(dir: &Path) -> Result<Layout> {
     if !dir.exists() {
-        anyhow::bail!("no such directory `{}`", dir.display());
+        anyhow::bail!("{}", missing(dir));
     }
     if !dir.is_dir() {
         anyhow::bail!("`{}` is not a directory", dir.display());

@@ -61,7 +61,7 @@ struct Checked<'a> {
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
     if !a.dir.exists() {
-        anyhow::bail!("no such directory `{}`", a.dir.display());
+        anyhow::bail!("{}", crate::target::missing(&a.dir));
     }
     if a.dir.is_file() {
         return run_archive(&a);

@@ -74,6 +74,8 @@ fn inspect_archives_in_place() {
     );
     snap!(t, "inspect_archive_unknown_tag", t.ocil().args(["inspect", "docker.tar:v9"]));
     snap!(t, "inspect_missing_archive_with_tag", t.ocil().args(["inspect", "nope.tar:v1"]));
+    snap!(t, "ls_missing_archive", t.ocil().args(["ls", "nope.tar.zst"]));
+    snap!(t, "fsck_missing_archive", t.ocil().args(["fsck", "nope.tgz"]));
 }
 
 #[test]
