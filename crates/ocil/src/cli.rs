@@ -132,7 +132,7 @@ pub(crate) struct InitArgs {
 pub(crate) struct LsArgs {
     /// The layout directory, or an archive (.tar, .tar.gz, .tar.zst) read in place: an
     /// uncompressed tar by offset, a compressed one in one pass keeping only its JSON
-    /// documents
+    /// documents; `-` reads an archive from standard input
     pub(crate) dir: String,
     /// Print JSON
     #[arg(long)]
@@ -143,7 +143,8 @@ pub(crate) struct LsArgs {
 pub(crate) struct InspectArgs {
     /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry); or the same with an
     /// archive FILE (.tar, .tar.gz, .tar.zst) read in place, without extracting it (a
-    /// compressed archive is read in one pass keeping only its JSON documents)
+    /// compressed archive is read in one pass keeping only its JSON documents); `-` reads an
+    /// archive from standard input (`-- -:TAG` names an entry of it)
     pub(crate) target: String,
     /// Print the manifest's (or index's) exact bytes
     #[arg(long, conflicts_with = "json")]
@@ -159,7 +160,8 @@ pub(crate) struct InspectArgs {
 #[derive(Debug, Args)]
 pub(crate) struct CatArgs {
     /// DIR@DIGEST, or DIR:TAG for the entry's manifest; or the same with an archive FILE
-    /// read in place (a compressed archive gives only its JSON documents)
+    /// read in place (a compressed archive gives only its JSON documents); `-- -:REF` reads
+    /// an archive from standard input
     pub(crate) target: String,
 }
 

@@ -4,6 +4,9 @@
 //! The split is at the last `@` (then the last `:`) whose left side exists (a directory, or
 //! a file), so names that contain `:` still work: `ocil ls a:b` opens `a:b` when it exists,
 //! and `ocil inspect a:b:v1` opens `a:b` with tag `v1`.
+//!
+//! `-` is an archive read from standard input (`docker save img | ocil ls -`, `-:v1`), for
+//! the commands that read archives; to name a directory called `-`, write `./-`.
 
 use std::path::{Path, PathBuf};
 
@@ -18,15 +21,23 @@ pub(crate) struct Target {
     pub(crate) reference: Option<Reference>,
 }
 
+/// The target that is standard input.
+const STDIN: &str = "-";
+
+/// Whether a target's path part names something: an existing path, or `-`.
+fn exists(path: &str) -> bool {
+    path == STDIN || Path::new(path).exists()
+}
+
 impl Target {
     pub(crate) fn parse(s: &str) -> Result<Target> {
-        if Path::new(s).exists() {
+        if exists(s) {
             return Ok(Target { dir: s.into(), reference: None });
         }
         for sep in ['@', ':'] {
             for (i, _) in s.match_indices(sep).collect::<Vec<_>>().into_iter().rev() {
                 let (left, right) = (&s[..i], &s[i + 1..]);
-                if !left.is_empty() && Path::new(left).exists() {
+                if !left.is_empty() && exists(left) {
                     let reference = if sep == '@' {
                         Reference::Digest(
                             right.parse().with_context(|| format!("invalid digest in `{s}`"))?,
@@ -50,19 +61,49 @@ impl Target {
         Ok(Target { dir: s.into(), reference: None })
     }
 
-    /// Whether the path is an existing file (an archive), not a directory.
-    pub(crate) fn is_archive(&self) -> bool {
-        self.dir.exists() && !self.dir.is_dir()
+    /// The archive's name in messages: "archive `FILE`", or "the archive on standard input".
+    pub(crate) fn archive_name(&self) -> String {
+        if self.is_stdin() {
+            "the archive on standard input".into()
+        } else {
+            format!("archive `{}`", self.dir.display())
+        }
     }
 
-    /// Open the archive file and index it in place.
+    /// Whether the target is standard input (`-`).
+    fn is_stdin(&self) -> bool {
+        self.dir.as_os_str() == STDIN
+    }
+
+    /// Whether the path is an existing file (an archive) or standard input, not a directory.
+    pub(crate) fn is_archive(&self) -> bool {
+        self.is_stdin() || (self.dir.exists() && !self.dir.is_dir())
+    }
+
+    /// Open the archive file (or standard input) and index it in place.
     pub(crate) fn open_archive(&self) -> Result<ArchiveView> {
+        let file = if self.is_stdin() {
+            use std::io::IsTerminal as _;
+            use std::os::fd::AsFd as _;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                anyhow::bail!(
+                    "`-` reads an archive from standard input, which is a terminal: pipe one in (e.g. `docker save IMAGE | ocil ls -`)"
+                );
+            }
+            let fd = stdin.as_fd().try_clone_to_owned().context("cannot read standard input")?;
+            std::fs::File::from(fd)
+        } else {
+            std::fs::File::open(&self.dir)
+                .with_context(|| format!("cannot open archive `{}`", self.dir.display()))?
+        };
         let path = self.dir.display();
-        let file = std::fs::File::open(&self.dir)
-            .with_context(|| format!("cannot open archive `{path}`"))?;
         let file = cap_std::fs::File::from_std(file);
         match ArchiveView::open(file) {
             Ok(view) => Ok(view),
+            Err(e) if self.is_stdin() => {
+                Err(e).context("cannot read an image archive from standard input")
+            }
             // Not a tar at all: the user most likely meant a directory.
             Err(e) if matches!(e.code(), Some("NOT_A_TAR" | "ARCHIVE_EMPTY")) => {
                 anyhow::bail!("`{path}` is neither a layout directory nor an image archive ({e})")

@@ -16,16 +16,13 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
     };
     if target.is_archive() {
         let view = target.open_archive()?;
-        let file = target.dir.display();
-        let desc = view
-            .resolve(Some(reference))
-            .with_context(|| format!("cannot read archive `{file}`"))?;
-        let mut reader = view
-            .open_blob(&desc.digest)
-            .with_context(|| format!("cannot read archive `{file}`"))?;
+        let file = target.archive_name();
+        let desc = view.resolve(Some(reference)).with_context(|| format!("cannot read {file}"))?;
+        let mut reader =
+            view.open_blob(&desc.digest).with_context(|| format!("cannot read {file}"))?;
         let mut out = output::stdout();
         std::io::copy(&mut reader, &mut out)
-            .with_context(|| format!("cannot read `{}` from `{file}`", desc.digest))?;
+            .with_context(|| format!("cannot read `{}` from {file}", desc.digest))?;
         out.flush()?;
         return Ok(Outcome::Ok);
     }

@@ -55,7 +55,7 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     let out = run_on(&a, &target, &store, &index);
     if target.is_archive() {
         // Errors about the archive's content name the archive, then the entry.
-        return out.with_context(|| format!("cannot read archive `{}`", target.dir.display()));
+        return out.with_context(|| format!("cannot read {}", target.archive_name()));
     }
     out
 }

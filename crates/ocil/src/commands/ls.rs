@@ -18,7 +18,7 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
     let rows = if target.is_archive() {
         let view = target.open_archive()?;
         view.summarize_entries()
-            .with_context(|| format!("cannot read archive `{}`", target.dir.display()))?
+            .with_context(|| format!("cannot read {}", target.archive_name()))?
     } else {
         let layout = target.open()?;
         let index = target.read_index_lenient(&layout)?;

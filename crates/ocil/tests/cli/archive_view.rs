@@ -44,6 +44,60 @@ fn ls_archives_in_place() {
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
+/// `-`: the archive comes down a pipe (`docker save IMAGE | ocil ls -`) and reads as the
+/// same file does.
+#[test]
+fn archives_from_standard_input() {
+    let t = TestDir::new();
+    if archives(&t).is_none() {
+        return;
+    }
+    let bytes = |name: &str| fs_err::read(t.join(name)).unwrap();
+    snap!(t, "ls_stdin_gzip", t.ocil().args(["ls", "-"]).pass_stdin(bytes("docker.tar.gz")));
+    snap!(
+        t,
+        "inspect_stdin_tag",
+        t.ocil().args(["inspect", "--", "-:v1"]).pass_stdin(bytes("docker.tar"))
+    );
+    snap!(
+        t,
+        "inspect_stdin_two_entries",
+        t.ocil().args(["inspect", "-"]).pass_stdin(bytes("docker.tar"))
+    );
+    snap!(t, "ls_stdin_not_an_archive", t.ocil().args(["ls", "-"]).pass_stdin("not a tar\n"));
+    snap!(t, "ls_stdin_empty", t.ocil().args(["ls", "-"]).pass_stdin(""));
+    // Piped or named, the same answers: every format, plain and compressed.
+    for name in ["docker.tar", "docker.tar.gz", "v3.tar", "multi.tar"] {
+        let named = t.ocil().args(["ls", "--json", name]).output().unwrap();
+        let mut cmd = t.ocil();
+        cmd.args(["ls", "--json", "-"]).stdin(std::process::Stdio::piped());
+        cmd.stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = bytes(name);
+        let writer = std::thread::spawn(move || {
+            // The reader may stop early on an error: a broken pipe is not this test's failure.
+            let _ = std::io::Write::write_all(&mut stdin, &data);
+        });
+        let piped = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(named.status.success() && piped.status.success(), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&named.stdout),
+            String::from_utf8_lossy(&piped.stdout),
+            "{name}"
+        );
+    }
+    let cat = |cmd: &mut std::process::Command| cmd.output().unwrap().stdout;
+    assert_eq!(
+        cat(t.ocil().args(["cat", "multi.tar:multi"])),
+        cat(t
+            .ocil()
+            .args(["cat", "--", "-:multi"])
+            .stdin(fs_err::File::open(t.join("multi.tar")).unwrap().into_parts().0)),
+    );
+}
+
 #[test]
 fn inspect_archives_in_place() {
     let t = TestDir::new();
