@@ -133,9 +133,10 @@ pub enum Error {
         /// The normalised path.
         entry: String,
     },
-    /// A compressed archive read in place keeps only its JSON documents in memory.
+    /// An archive read in one pass (compressed, or from a pipe) keeps only its JSON
+    /// documents in memory.
     #[error(
-        "archive entry `{entry}` cannot be read in place: the archive is compressed, and only its JSON documents are kept (import it to read the rest)"
+        "archive entry `{entry}` cannot be read in place: the archive was read in one pass (it is compressed, or came down a pipe), and only its JSON documents are kept (import it to read the rest)"
     )]
     NotKept {
         /// The normalised path.
