@@ -167,9 +167,9 @@ pub(crate) struct CatArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FsckArgs {
-    /// The layout directory
-    // Also an archive file (OCI, docker-save, or a plain tar such as a layer): see
-    // `commands/fsck.rs`. The help text stays as it is until the CLI snapshots are updated.
+    /// The layout directory, or an archive (OCI, docker-save, or a plain tar such as a
+    /// layer), checked without touching anything; `-` reads the archive from standard input
+    /// (spooled to a temporary file)
     pub(crate) dir: PathBuf,
     /// Missing blobs are warnings (shallow layouts)
     #[arg(long)]

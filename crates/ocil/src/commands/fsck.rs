@@ -60,26 +60,31 @@ struct Checked<'a> {
 }
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
+    if a.dir.as_os_str() == "-" {
+        let spool = spool_stdin()?;
+        return run_archive(&a, spool.path(), "standard input");
+    }
     if !a.dir.exists() {
         anyhow::bail!("{}", crate::target::missing(&a.dir));
     }
     if a.dir.is_file() {
-        return run_archive(&a);
+        return run_archive(&a, &a.dir, &format!("`{}`", a.dir.display()));
     }
     if !a.dir.is_dir() {
         anyhow::bail!("`{}` is not a directory", a.dir.display());
     }
     let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
         .with_context(|| format!("cannot open `{}`", a.dir.display()))?;
-    let (problems, stats) = check_dir(dir, &a, &a.dir)?;
+    let (problems, stats) = check_dir(dir, &a, &format!("`{}`", a.dir.display()))?;
     print(&a, Checked { problems, stats: Some(stats), archive: None })
 }
 
-fn check_dir(dir: Dir, a: &FsckArgs, shown: &Path) -> Result<(Vec<Problem>, ocil_fsck::Stats)> {
+/// Check a layout directory, named `shown` in messages.
+fn check_dir(dir: Dir, a: &FsckArgs, shown: &str) -> Result<(Vec<Problem>, ocil_fsck::Stats)> {
     let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
     let bars = crate::progress::Bars::new(a.quiet || a.json);
     let report = ocil_fsck::check_with_progress(dir, &opts, &bars)
-        .with_context(|| format!("cannot check `{}`", shown.display()))?;
+        .with_context(|| format!("cannot check {shown}"))?;
     Ok((report.problems, report.stats))
 }
 
@@ -97,18 +102,38 @@ fn error_problem(e: &ocil_archive::Error, code: &'static str) -> Problem {
     archive_problem(Severity::Error, code, &at, message)
 }
 
-fn run_archive(a: &FsckArgs) -> Result<Outcome> {
-    let path = &a.dir;
+/// Standard input, copied whole into an unnamed-on-exit temporary file: an archive is read
+/// twice (scanned, then imported into a scratch layout), which a pipe cannot be.
+fn spool_stdin() -> Result<tempfile::NamedTempFile> {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!(
+            "`-` reads an archive from standard input, which is a terminal: pipe one in (e.g. `docker save IMAGE | ocil fsck -`)"
+        );
+    }
+    let mut spool = tempfile::Builder::new()
+        .prefix(".ocil-fsck-stdin-")
+        .tempfile()
+        .context("cannot create a temporary file for standard input")?;
+    std::io::copy(&mut stdin.lock(), spool.as_file_mut())
+        .context("cannot copy standard input to a temporary file")?;
+    Ok(spool)
+}
+
+/// Check the archive at `path`, named `shown` in messages (a quoted path, or "standard
+/// input").
+fn run_archive(a: &FsckArgs, path: &Path, shown: &str) -> Result<Outcome> {
     let open = || {
         fs_err::File::open(path)
             .map(std::io::BufReader::new)
-            .with_context(|| format!("cannot read `{}`", path.display()))
+            .with_context(|| format!("cannot read {shown}"))
     };
     let scan = match ocil_archive::scan(open()?) {
         Ok(s) => s,
         // Not a tar at all: fsck has nothing to check in it.
         Err(ocil_archive::Error::NotATar { .. } | ocil_archive::Error::Empty) => {
-            anyhow::bail!("`{}` is not a directory", path.display());
+            anyhow::bail!("{shown} is neither a layout directory nor an archive");
         }
         Err(e) => match e.code() {
             Some(code) => {
@@ -116,7 +141,7 @@ fn run_archive(a: &FsckArgs) -> Result<Outcome> {
                 return print(a, Checked { problems: vec![p], stats: None, archive: None });
             }
             None => {
-                return Err(e).with_context(|| format!("cannot read `{}`", path.display()));
+                return Err(e).with_context(|| format!("cannot read {shown}"));
             }
         },
     };
@@ -182,13 +207,12 @@ fn run_archive(a: &FsckArgs) -> Result<Outcome> {
                         return print(a, Checked { problems, stats: None, archive: Some(&scan) });
                     }
                     None => {
-                        return Err(e).with_context(|| {
-                            format!("cannot import `{}` to check it", path.display())
-                        });
+                        return Err(e)
+                            .with_context(|| format!("cannot import {shown} to check it"));
                     }
                 },
             }
-            let (mut found, stats) = check_dir(dir, a, path)?;
+            let (mut found, stats) = check_dir(dir, a, shown)?;
             problems.append(&mut found);
             print(a, Checked { problems, stats: Some(stats), archive: Some(&scan) })
         }

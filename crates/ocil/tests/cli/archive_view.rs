@@ -66,6 +66,20 @@ fn archives_from_standard_input() {
     );
     snap!(t, "ls_stdin_not_an_archive", t.ocil().args(["ls", "-"]).pass_stdin("not a tar\n"));
     snap!(t, "ls_stdin_empty", t.ocil().args(["ls", "-"]).pass_stdin(""));
+    // fsck reads an archive twice, so standard input is spooled first.
+    snap!(t, "fsck_stdin_gzip", t.ocil().args(["fsck", "-"]).pass_stdin(bytes("docker.tar.gz")));
+    snap!(t, "fsck_stdin_not_an_archive", t.ocil().args(["fsck", "-"]).pass_stdin("not a tar\n"));
+    let fsck_json = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let piped = fsck_json(
+        t.ocil()
+            .args(["fsck", "--json", "-"])
+            .stdin(fs_err::File::open(t.join("multi.tar")).unwrap().into_parts().0),
+    );
+    assert_eq!(piped, fsck_json(t.ocil().args(["fsck", "--json", "multi.tar"])));
     // Piped or named, the same answers: every format, plain and compressed.
     for name in ["docker.tar", "docker.tar.gz", "v3.tar", "multi.tar"] {
         let named = t.ocil().args(["ls", "--json", name]).output().unwrap();
