@@ -5,8 +5,9 @@
 //! a file), so names that contain `:` still work: `ocil ls a:b` opens `a:b` when it exists,
 //! and `ocil inspect a:b:v1` opens `a:b` with tag `v1`.
 //!
-//! `-` is an archive read from standard input (`docker save img | ocil ls -`, `-:v1`), for
-//! the commands that read archives; to name a directory called `-`, write `./-`.
+//! `-` is an archive read from standard input (`docker save img | ocil ls -`, and
+//! `ocil inspect -- -:v1`), for the commands that read archives; to name a directory
+//! called `-`, write `./-`.
 
 use std::path::{Path, PathBuf};
 
@@ -113,6 +114,11 @@ impl Target {
     }
 
     pub(crate) fn open(&self) -> Result<Layout> {
+        if self.is_stdin() {
+            anyhow::bail!(
+                "`-` (an archive on standard input) can only be read by ls, inspect, cat and fsck: this command needs a layout directory (write `./-` for a directory called `-`)"
+            );
+        }
         open_layout(&self.dir)
     }
 
