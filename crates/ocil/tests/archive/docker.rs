@@ -9,7 +9,7 @@
 //! The daemon is the one `$DOCKER_HOST` (or the default socket) names; `.ci/run` starts one.
 //! Without a reachable daemon the tests skip, except under `CI=true`, where they fail.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -69,6 +69,18 @@ fn docker_image(name: &str) -> (String, Vec<String>, Vec<String>) {
 
 /// A layout with two images of our own (one layer each, different contents) and, when
 /// `shared/` is there, umoci's `v2` image and skopeo's uncompressed-layer image copied in.
+/// The [`source`] layout under `root`, exported with `--format docker --repo REPO`: its
+/// tags and image names, the layout's path and the archive's.
+fn exported(root: &Path, repo: &str) -> (Vec<(String, String)>, PathBuf, PathBuf) {
+    let tags = source(root, repo);
+    let layout = root.join("src");
+    let archive = root.join("images.tar");
+    let out =
+        ocil(&["export", s(&layout), "--format", "docker", "--repo", repo, "-o", s(&archive)]);
+    assert_eq!(out.code, 0, "export: {}", out.stderr);
+    (tags, layout, archive)
+}
+
 fn source(root: &Path, repo: &str) -> Vec<(String, String)> {
     let layout = root.join("src");
     assert_eq!(ocil(&["init", s(&layout)]).code, 0);
@@ -109,14 +121,7 @@ fn docker_load_reads_every_image_of_our_docker_archive() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let repo = "ocil-test/load";
-    let tags = source(tmp.path(), repo);
-    let layout = tmp.path().join("src");
-    let archive = tmp.path().join("images.tar");
-    let out =
-        ocil(&["export", s(&layout), "--format", "docker", "--repo", repo, "-o", s(&archive)]);
-    assert_eq!(out.code, 0, "export: {}", out.stderr);
-
+    let (tags, layout, archive) = exported(tmp.path(), "ocil-test/load");
     let loaded = docker(&["load", "-i", s(&archive)]);
     for (tag, name) in &tags {
         assert!(
@@ -140,13 +145,7 @@ fn docker_save_imports_to_the_same_images() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let repo = "ocil-test/save";
-    let tags = source(tmp.path(), repo);
-    let layout = tmp.path().join("src");
-    let archive = tmp.path().join("to-docker.tar");
-    let out =
-        ocil(&["export", s(&layout), "--format", "docker", "--repo", repo, "-o", s(&archive)]);
-    assert_eq!(out.code, 0, "export: {}", out.stderr);
+    let (tags, layout, archive) = exported(tmp.path(), "ocil-test/save");
     docker(&["load", "-i", s(&archive)]);
 
     let saved = tmp.path().join("saved.tar");
