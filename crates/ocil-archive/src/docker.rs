@@ -1,10 +1,11 @@
 //! docker-save archives: `manifest.json` (`[{Config, RepoTags, Layers}]`) turned into OCI
 //! image manifests. The config and layers are kept byte for byte; the manifest is new.
 
+use ocil_codec::Format;
 use ocil_layout::{Compression, Descriptor, Digest, Manifest, MediaType};
 use serde_json::Value;
 
-use crate::path::normalize_reference;
+use crate::source::normalize_reference;
 use crate::source::{FileFacts, Source};
 use crate::{Error, ImportedImage, Result, TagName};
 
@@ -146,10 +147,11 @@ pub(crate) fn plan(src: &impl Source) -> Result<Vec<DockerImage>> {
         for (n, raw) in layers_raw.iter().enumerate() {
             let (path, f) = resolve(src, i, raw, &format!("layer {n}"))?;
             let digest = f.digest.clone();
-            let media_type = match Compression::sniff(&f.head) {
-                Compression::None => MediaType::OciLayerTar,
-                Compression::Gzip => MediaType::OciLayerGzip,
-                Compression::Zstd => MediaType::OciLayerZstd,
+            // What docker does not decode (xz, bzip2) is typed as a plain tar, as before.
+            let media_type = match Format::sniff(&f.head).compression() {
+                Some(Compression::None) | None => MediaType::OciLayerTar,
+                Some(Compression::Gzip) => MediaType::OciLayerGzip,
+                Some(Compression::Zstd) => MediaType::OciLayerZstd,
             };
             if media_type == MediaType::OciLayerTar
                 && let Some(diff_id) = diff_ids.get(n)

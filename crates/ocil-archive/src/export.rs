@@ -37,7 +37,7 @@ use crate::export_copy::{CopyError, with_copier};
 use crate::export_docker::{self, DockerEntry};
 use crate::export_error::ExportError;
 use crate::export_plan::{self, Plan};
-use crate::export_tar::{Sink, TarWriter};
+use crate::export_tar::{Sink, TarWriter, finish_sink};
 
 /// One source of images: a layout and what to take from it.
 #[derive(Debug)]
@@ -227,7 +227,7 @@ fn write(
     opts.progress.end();
     result?;
     let sink = tar.finish().map_err(w)?;
-    sink.finish().map_err(w)?;
+    finish_sink(sink).map_err(w)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The archive writer: ustar headers written by hand-picked fields (mtime fixed, uid/gid 0,
 //! no user or group names, modes 0644/0755), so the same entries always give the same bytes,
-//! over an optional gzip or zstd encoder with fixed settings.
+//! over `ocil_codec`'s deterministic encoder.
 //!
 //! Unlike `tar::Builder`, nothing is written on drop: a failed export never ends its stream
 //! with an end-of-archive marker, so a reader on the other side of a pipe sees a truncated
@@ -8,67 +8,14 @@
 
 use std::io::{self, Write};
 
-use ocil_layout::Compression;
+/// The output, compressed or not (with `ocil_codec`'s fixed settings).
+pub(crate) type Sink<W> = ocil_codec::Encoder<W>;
 
-/// The output, compressed or not.
-pub(crate) enum Sink<W: Write> {
-    Plain(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> Sink<W> {
-    pub(crate) fn new(out: W, compression: Compression) -> io::Result<Sink<W>> {
-        Ok(match compression {
-            Compression::None => Sink::Plain(out),
-            // A fixed header: mtime 0, no file name, OS "unknown".
-            Compression::Gzip => Sink::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(out, flate2::Compression::default()),
-            ),
-            // Level 3, single-threaded: the same input gives the same frame.
-            Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
-        })
-    }
-
-    /// Finish the compressed stream; the underlying writer, flushed.
-    pub(crate) fn finish(self) -> io::Result<W> {
-        let mut out = match self {
-            Sink::Plain(w) => w,
-            Sink::Gzip(e) => e.finish()?,
-            Sink::Zstd(e) => e.finish()?,
-        };
-        out.flush()?;
-        Ok(out)
-    }
-}
-
-impl<W: Write> Write for Sink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Gzip(e) => e.write(buf),
-            Sink::Zstd(e) => e.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_all(buf),
-            Sink::Gzip(e) => e.write_all(buf),
-            Sink::Zstd(e) => e.write_all(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Gzip(e) => e.flush(),
-            Sink::Zstd(e) => e.flush(),
-        }
-    }
+/// End the compressed stream and flush the writer under it.
+pub(crate) fn finish_sink<W: Write>(sink: Sink<W>) -> io::Result<W> {
+    let mut out = sink.finish()?;
+    out.flush()?;
+    Ok(out)
 }
 
 const BLOCK: usize = 512;
@@ -222,15 +169,15 @@ mod tests {
 
     #[test]
     fn compressed_sinks_are_deterministic() {
-        for c in [Compression::Gzip, Compression::Zstd] {
+        for c in [ocil_layout::Compression::Gzip, ocil_layout::Compression::Zstd] {
             let make = || {
                 let mut s = Sink::new(Vec::new(), c).unwrap();
                 s.write_all(&b"hello ".repeat(1000)).unwrap();
-                s.finish().unwrap()
+                finish_sink(s).unwrap()
             };
             let a = make();
             assert_eq!(a, make());
-            assert_eq!(Compression::sniff(&a), c);
+            assert_eq!(ocil_codec::Format::sniff(&a).compression(), Some(c));
         }
     }
 }

@@ -78,7 +78,6 @@ mod export_error;
 mod export_plan;
 mod export_tar;
 mod oci;
-mod path;
 mod scan;
 mod source;
 mod stage;

@@ -5,8 +5,8 @@ use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Descriptor, Digest, Index, Kind};
 use serde_json::Value;
 
 use crate::docker::{parse_manifest_json, tags_from};
-use crate::path::normalize_reference;
 use crate::source::Source;
+use crate::source::normalize_reference;
 use crate::{Error, ImportedImage, Result, TagName};
 
 /// The images of `index.json`.

@@ -8,7 +8,7 @@ use std::io::{self, Read};
 
 use ocil_layout::{Algorithm, Compression, Digest};
 
-use crate::path::normalize_entry;
+use crate::source::normalize_entry;
 use crate::stream::{Counting, check_end, decompress, entry_end, first_error, read_error};
 use crate::{Error, Result};
 

@@ -8,9 +8,9 @@ use std::io::Read;
 
 use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
 
-use crate::path::{normalize_entry, resolve_hardlink, resolve_symlink};
 use crate::stream::{entry_end, first_error, read_error};
 use crate::{Error, Result};
+use ocil_codec::names::{self, Unsafe, resolve_hardlink, resolve_symlink};
 
 /// One entry of the archive; `F` is what is known about a regular file.
 #[derive(Debug)]
@@ -39,6 +39,25 @@ pub(crate) fn blob_name(path: &str) -> Option<Digest> {
     let (alg, hex) = rest.split_once('/')?;
     let alg = Algorithm::from_name(alg)?;
     Digest::from_parts(alg, hex).ok()
+}
+
+/// Normalise an entry name (`Ok(None)` is the archive root), with the reason for a refusal
+/// phrased as archive errors put it.
+pub(crate) fn normalize_entry(raw: &[u8]) -> std::result::Result<Option<String>, &'static str> {
+    names::normalize_entry(raw).map_err(|u| match u {
+        Unsafe::Absolute => "it is an absolute path",
+        Unsafe::DotDot => "it has a `..` component",
+        _ => "its name is not UTF-8",
+    })
+}
+
+/// Normalise a path that `manifest.json` names; `..` is allowed while it stays inside.
+pub(crate) fn normalize_reference(raw: &str) -> std::result::Result<String, &'static str> {
+    names::normalize_reference(raw).ok_or(if raw.starts_with('/') {
+        "is an absolute path"
+    } else {
+        "leads outside the archive"
+    })
 }
 
 /// A tar entry after the checks.

@@ -1,5 +1,4 @@
-//! The input stream: compression sniffed from the first bytes (gzip, zstd or none) and
-//! undone on the fly, and a counting reader under the tar parser so that the end of the
+//! The input stream: compression sniffed and undone by `ocil_codec`, and a counting reader under the tar parser so that the end of the
 //! archive can be told from a truncation.
 
 use std::cell::Cell;
@@ -11,42 +10,18 @@ use ocil_layout::{Compression, Hasher};
 use crate::{Error, Result};
 
 /// Open a (possibly compressed) stream: the compression found and the decompressed bytes.
-pub(crate) fn decompress<'a>(
-    mut reader: impl Read + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>)> {
-    // Read up to 6 bytes: a pipe may deliver fewer per read.
-    let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match reader.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(Error::Read { after: None, source }),
+pub(crate) fn decompress<'a>(reader: impl Read + 'a) -> Result<(Compression, Box<dyn Read + 'a>)> {
+    match ocil_codec::decompress(reader) {
+        Ok(d) if d.empty => Err(Error::Empty),
+        Ok(d) => Ok((d.compression, d.reader)),
+        Err(ocil_codec::Error::Unsupported { format }) => {
+            Err(Error::UnsupportedCompression { name: format.as_str() })
         }
+        Err(ocil_codec::Error::Read(source) | ocil_codec::Error::Decoder { source, .. }) => {
+            Err(Error::Read { after: None, source })
+        }
+        Err(e) => Err(Error::Read { after: None, source: io::Error::other(e) }),
     }
-    if n == 0 {
-        return Err(Error::Empty);
-    }
-    let head = &head[..n];
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(Error::UnsupportedCompression { name: "xz" });
-    }
-    if head.starts_with(b"BZh") {
-        return Err(Error::UnsupportedCompression { name: "bzip2" });
-    }
-    let compression = Compression::sniff(head);
-    let whole = io::Cursor::new(head.to_vec()).chain(reader);
-    let out: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(whole),
-        // `docker save | gzip` and pigz may write several members.
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(whole)
-                .map_err(|source| Error::Read { after: None, source })?,
-        ),
-    };
-    Ok((compression, out))
 }
 
 /// Counts (and optionally hashes) the bytes the tar parser reads.

@@ -13,6 +13,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use cap_std::fs::File;
 use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};
 
+use ocil_codec::Format;
+
 use crate::source::{self, Node, blob_name, keep_json};
 use crate::stream::{Counting, check_end, decompress, read_error};
 use crate::{Error, Result};
@@ -50,17 +52,11 @@ pub(crate) fn index(mut file: File) -> Result<TarIndex> {
         let mut head = [0u8; 6];
         let n = read_up_to(&mut file, &mut head).map_err(|e| read_error(e, &None))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| read_error(e, &None))?;
-        if n > 0 && Compression::sniff(&head[..n]) == Compression::None && !other_magic(&head[..n])
-        {
+        if n > 0 && Format::sniff(&head[..n]) == Format::Plain {
             return index_seekable(file);
         }
     }
     index_stream(file)
-}
-
-/// xz and bzip2 are left to `decompress`, which names them.
-fn other_magic(head: &[u8]) -> bool {
-    head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || head.starts_with(b"BZh")
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

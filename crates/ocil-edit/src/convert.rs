@@ -35,7 +35,7 @@
 //! moves to the converted image.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 
 use ocil_layout::progress::Progress;
 use ocil_layout::{
@@ -617,13 +617,7 @@ impl Cx<'_> {
         let read_err = |source: io::Error| ConvertError::Read { layer: path.clone(), source };
         let reader = self.layout.open_blob(&layer.digest, Some(layer.size))?;
         let reader = ocil_layout::progress::ProgressReader::new(reader, self.opts.progress);
-        let mut decoded: Box<dyn Read> = match from {
-            Compression::None => Box::new(reader),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::new(reader).map_err(read_err)?)
-            }
-        };
+        let mut decoded = ocil_codec::decoder(reader, from).map_err(read_err)?;
         let mut sink = LayerSink::new(self.layout, to)?;
         io::copy(&mut decoded, &mut sink).map_err(read_err)?;
         Ok(sink.finish(Vec::new())?)

@@ -6,9 +6,9 @@
 //! [`ocil_layout::StagedBlob`]): the caller commits it under the layout lock, just before
 //! `index.json` names it, so a gc running in between cannot take it, whatever its grace period.
 //!
-//! Determinism: the same tar bytes give the same blob. gzip is written with header mtime 0, no
-//! file name, OS byte 255 and level 6; zstd at level 3, single-threaded, without a checksum
-//! or content size. (The bytes also depend on the compressor library's version: a new flate2
+//! Determinism: the same tar bytes give the same blob, through [`ocil_codec::Encoder`]: gzip
+//! with header mtime 0, no file name, OS byte 255 and level 6; zstd at level 3,
+//! single-threaded, without a checksum or content size. (The bytes also depend on the compressor library's version: a new flate2
 //! or zstd may compress differently; the diff_id does not change.)
 //!
 //! Memory does not grow with the layer: everything streams through fixed buffers.
@@ -29,10 +29,7 @@ pub use tar_in::{TarFacts, check_tar, tar_layer};
 /// 2000-01-01T00:00:00Z (a fixed date, as `ko` and Bazel's `rules_oci` use a fixed one).
 pub const DEFAULT_MTIME: u64 = 946_684_800;
 
-/// gzip level (the default of zlib, Go's `compress/gzip` and `docker`).
-pub const GZIP_LEVEL: u32 = 6;
-/// zstd level (the library's default, as containerd's).
-pub const ZSTD_LEVEL: i32 = 3;
+pub use ocil_codec::{GZIP_LEVEL, ZSTD_LEVEL};
 
 /// What went wrong while building a layer.
 #[derive(Debug, thiserror::Error)]
@@ -175,11 +172,7 @@ type Out = io::BufWriter<ocil_layout::BlobWriter>;
 /// Buffer size in front of the blob writer.
 const OUT_BUFFER: usize = 256 * 1024;
 
-enum Encoder {
-    None(Out),
-    Gzip(flate2::write::GzEncoder<Out>),
-    Zstd(zstd::stream::write::Encoder<'static, Out>),
-}
+type Encoder = ocil_codec::Encoder<Out>;
 
 impl std::fmt::Debug for LayerSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,32 +187,13 @@ impl LayerSink {
     /// Start a layer blob in `layout`.
     pub fn new(layout: &Layout, compression: Compression) -> Result<LayerSink, LayerError> {
         let blob = io::BufWriter::with_capacity(OUT_BUFFER, layout.blob_writer()?);
-        let encoder = match compression {
-            Compression::None => Encoder::None(blob),
-            Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(blob, flate2::Compression::new(GZIP_LEVEL)),
-            ),
-            Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(blob, ZSTD_LEVEL)
-                    .map_err(LayerError::Write)?;
-                enc.include_checksum(false).map_err(LayerError::Write)?;
-                enc.include_contentsize(false).map_err(LayerError::Write)?;
-                Encoder::Zstd(enc)
-            }
-        };
+        let encoder = Encoder::new(blob, compression).map_err(LayerError::Write)?;
         Ok(LayerSink { encoder, diff_id: Algorithm::Sha256.hasher(), tar_size: 0, compression })
     }
 
     /// Flush the encoder and stage the blob.
     pub fn finish(self, warnings: Vec<String>) -> Result<StagedLayer, LayerError> {
-        let out = match self.encoder {
-            Encoder::None(w) => w,
-            Encoder::Gzip(e) => e.finish().map_err(LayerError::Write)?,
-            Encoder::Zstd(e) => e.finish().map_err(LayerError::Write)?,
-        };
+        let out = self.encoder.finish().map_err(LayerError::Write)?;
         let blob = out.into_inner().map_err(|e| LayerError::Write(e.into_error()))?;
         Ok(StagedLayer {
             blob: blob.finish_staged()?,
@@ -233,11 +207,7 @@ impl LayerSink {
 
 impl Write for LayerSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = match &mut self.encoder {
-            Encoder::None(w) => w.write(buf)?,
-            Encoder::Gzip(e) => e.write(buf)?,
-            Encoder::Zstd(e) => e.write(buf)?,
-        };
+        let n = self.encoder.write(buf)?;
         self.diff_id.update(&buf[..n]);
         self.tar_size += n as u64;
         Ok(n)

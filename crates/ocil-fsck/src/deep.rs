@@ -47,20 +47,35 @@ fn check_layer(
     alg: Algorithm,
 ) -> LayerResult {
     let mut problems = Vec::new();
-    let mut file = match layout.open_blob(digest, None) {
+    let file = match layout.open_blob(digest, None) {
         Ok(f) => f,
         Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
     };
-    let mut head = [0u8; 4];
-    let mut n = 0;
-    while n < 4 {
-        match file.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
+    let (actual, decoded) = match ocil_codec::decompress(file) {
+        Ok(d) => (d.compression, d.reader),
+        Err(ocil_codec::Error::Unsupported { format }) => {
+            problems.push(problem(
+                w,
+                "LAYER_COMPRESSION_MISMATCH",
+                Severity::Error,
+                digest,
+                format!("media type says {}, the bytes are {}", declared.as_str(), format.as_str()),
+            ));
+            return LayerResult { digest: digest.clone(), problems, diff_id: None };
         }
-    }
-    let actual = Compression::sniff(&head[..n]);
+        Err(ocil_codec::Error::Decoder { compression, source }) => {
+            problems.push(problem(
+                w,
+                "LAYER_UNREADABLE",
+                Severity::Error,
+                digest,
+                format!("{}: {source}", compression.as_str()),
+            ));
+            return LayerResult { digest: digest.clone(), problems, diff_id: None };
+        }
+        // The hash pass reports a blob that cannot be read.
+        Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
+    };
     if actual != declared {
         problems.push(problem(
             w,
@@ -70,24 +85,6 @@ fn check_layer(
             format!("media type says {}, the bytes are {}", declared.as_str(), actual.as_str()),
         ));
     }
-    let chained = io::Cursor::new(head[..n].to_vec()).chain(file);
-    let decoded: Box<dyn Read> = match actual {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
-        Compression::Zstd => match zstd::stream::read::Decoder::new(chained) {
-            Ok(d) => Box::new(d),
-            Err(e) => {
-                problems.push(problem(
-                    w,
-                    "LAYER_UNREADABLE",
-                    Severity::Error,
-                    digest,
-                    format!("zstd: {e}"),
-                ));
-                return LayerResult { digest: digest.clone(), problems, diff_id: None };
-            }
-        },
-        Compression::None => Box::new(chained),
-    };
     let mut reader = HashingReader { inner: decoded, hasher: alg.hasher() };
     let tar_ok = {
         let mut archive = tar::Archive::new(&mut reader);

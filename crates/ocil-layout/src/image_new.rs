@@ -27,35 +27,6 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
     })
 }
 
-/// `SOURCE_DATE_EPOCH` (seconds) as an RFC 3339 UTC timestamp; `None` when unset.
-pub fn source_date_epoch(value: Option<&str>) -> Result<Option<String>> {
-    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    let secs: i64 = v.trim().parse().map_err(|_| Error::InvalidValue {
-        what: "SOURCE_DATE_EPOCH",
-        value: v.into(),
-        reason: "expected a number of seconds".into(),
-    })?;
-    Ok(Some(rfc3339(secs)))
-}
-
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// Write an empty OCI image (config + manifest, no layers) and return the manifest's
 /// descriptor, with its platform. Blobs only: the caller tags it under the lock.
 pub fn empty_image(
@@ -94,19 +65,6 @@ pub fn empty_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_704_067_200), "2024-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(
-            source_date_epoch(Some("1704067200")).unwrap().as_deref(),
-            Some("2024-01-01T00:00:00Z")
-        );
-        assert_eq!(source_date_epoch(None).unwrap(), None);
-        assert!(source_date_epoch(Some("x")).is_err());
-    }
 
     #[test]
     fn platforms() {

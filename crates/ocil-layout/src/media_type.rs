@@ -16,23 +16,12 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Short name: `tar`, `gzip`, `zstd`.
+    /// Short name: `none`, `gzip`, `zstd`.
     pub fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
-        }
-    }
-
-    /// Sniff the compression of a blob from its first bytes.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
         }
     }
 }
@@ -355,12 +344,5 @@ mod tests {
         assert!(!is_valid_media_type_syntax("application"));
         assert!(!is_valid_media_type_syntax("$nope/json"));
         assert!(!is_valid_media_type_syntax("application/.json"));
-    }
-
-    #[test]
-    fn sniffs_compression() {
-        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
-        assert_eq!(Compression::sniff(b"usta"), Compression::None);
     }
 }

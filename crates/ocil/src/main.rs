@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod destination;
+mod epoch;
 mod output;
 mod progress;
 mod target;

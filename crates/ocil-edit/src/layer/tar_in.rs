@@ -8,6 +8,7 @@
 
 use std::io::{self, Read, Write};
 
+use ocil_codec::names::{Unsafe, check_layer_name};
 use ocil_layout::{Compression, Layout};
 
 use super::{LayerError, LayerSink, StagedLayer};
@@ -35,10 +36,7 @@ pub fn check_tar(
         |e: io::Error| LayerError::Source { op: "read", path: source_name.into(), source: e };
     // The tar parser reads 512-byte headers: read the input in large blocks.
     let reader = io::BufReader::with_capacity(256 * 1024, reader);
-    let (compression, input) = decompress(reader).map_err(|e| match e {
-        Sniffed::Io(e) => read_err(e),
-        Sniffed::Refused(r) => bad(r),
-    })?;
+    let (compression, input) = decompress(reader, source_name)?;
     let mut tee = Tee { inner: input, out, count: 0, write_error: None };
     let mut archive = tar::Archive::new(&mut tee);
     let mut entries_seen = 0u64;
@@ -59,22 +57,22 @@ pub fn check_tar(
             })?;
             entries_seen += 1;
             let name = entry.path_bytes();
-            if let Some(reason) = unsafe_name(&name) {
+            if let Err(reason) = check_layer_name(&name) {
                 return Err(LayerError::UnsafeEntry {
                     source_name: source_name.into(),
                     entry: String::from_utf8_lossy(&name).into_owned(),
-                    reason,
+                    reason: reason.reason(),
                 });
             }
             if entry.header().entry_type() == tar::EntryType::Link
                 && let Some(target) = entry.link_name_bytes()
-                && let Some(reason) = unsafe_name(&target)
+                && let Err(reason) = check_layer_name(&target)
             {
                 return Err(LayerError::UnsafeEntry {
                     source_name: source_name.into(),
                     entry: String::from_utf8_lossy(&name).into_owned(),
                     reason: match reason {
-                        "is an absolute path" => "is a hard link to an absolute path",
+                        Unsafe::Absolute => "is a hard link to an absolute path",
                         _ => "is a hard link whose target has a `..` component",
                     },
                 });
@@ -120,53 +118,23 @@ pub fn tar_layer(
     sink.finish(Vec::new())
 }
 
-/// Why an entry name is refused: absolute, or a `..` component.
-fn unsafe_name(name: &[u8]) -> Option<&'static str> {
-    if name.starts_with(b"/") {
-        return Some("is an absolute path");
-    }
-    if name.split(|b| *b == b'/').any(|c| c == b"..") {
-        return Some("has a `..` component");
-    }
-    None
-}
-
-enum Sniffed {
-    Io(io::Error),
-    Refused(String),
-}
-
+/// Open a (possibly compressed) layer: its compression and the decompressed bytes.
 fn decompress<'a>(
-    mut reader: impl Read + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>), Sniffed> {
-    let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match reader.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Sniffed::Io(e)),
+    reader: impl Read + 'a,
+    source_name: &str,
+) -> Result<(Compression, Box<dyn Read + 'a>), LayerError> {
+    let bad = |reason: String| LayerError::BadTar { source_name: source_name.into(), reason };
+    match ocil_codec::decompress(reader) {
+        Ok(d) => Ok((d.compression, d.reader)),
+        Err(ocil_codec::Error::Unsupported { format }) => Err(bad(format!(
+            "it is {}-compressed; layers are gzip, zstd or plain",
+            format.as_str()
+        ))),
+        Err(ocil_codec::Error::Read(e) | ocil_codec::Error::Decoder { source: e, .. }) => {
+            Err(LayerError::Source { op: "read", path: source_name.into(), source: e })
         }
+        Err(e) => Err(bad(e.to_string())),
     }
-    let head = &head[..n];
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(Sniffed::Refused("it is xz-compressed; layers are gzip, zstd or plain".into()));
-    }
-    if head.starts_with(b"BZh") {
-        return Err(Sniffed::Refused(
-            "it is bzip2-compressed; layers are gzip, zstd or plain".into(),
-        ));
-    }
-    let compression = Compression::sniff(head);
-    let whole = io::Cursor::new(head.to_vec()).chain(reader);
-    Ok(match compression {
-        Compression::None => (compression, Box::new(whole)),
-        Compression::Gzip => (compression, Box::new(flate2::read::MultiGzDecoder::new(whole))),
-        Compression::Zstd => {
-            (compression, Box::new(zstd::stream::read::Decoder::new(whole).map_err(Sniffed::Io)?))
-        }
-    })
 }
 
 /// Passes what the tar parser reads on to `out`, counting it.

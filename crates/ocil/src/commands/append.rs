@@ -87,21 +87,15 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
         (None, true) => Platforms::All,
         (None, false) => Platforms::Unspecified,
     };
-    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().filter(|v| !v.is_empty());
-    let mtime = match &epoch {
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            anyhow::anyhow!("invalid SOURCE_DATE_EPOCH `{v}`: expected a number of seconds")
-        })?,
-        None => layer::DEFAULT_MTIME,
-    };
+    let mtime = crate::epoch::source_date_epoch()?.unwrap_or(layer::DEFAULT_MTIME);
     // History entries always carry `created` (the packed files' mtime by default): umoci
     // 0.4's `stat` crashes on a history entry without one.
     let created = match &a.created {
         Some(c) => {
-            crate::commands::config::check_rfc3339("--created", c)?;
+            crate::epoch::check_rfc3339("--created", c)?;
             c.clone()
         }
-        None => image_new::rfc3339(mtime as i64),
+        None => ocil_codec::epoch::rfc3339(mtime)?,
     };
     let compression = a.compress.compression();
     let opts = DirOptions { mtime, keep_owner: a.keep_owner };

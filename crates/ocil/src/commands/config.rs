@@ -186,50 +186,6 @@ fn port(s: &str) -> Result<String> {
     Ok(format!("{num}/{proto}"))
 }
 
-/// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`.
-pub(crate) fn check_rfc3339(flag: &str, s: &str) -> Result<()> {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-    let mut ok = b.len() >= 20
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && matches!(b[10], b'T' | b't')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if ok {
-        let mut i = 19;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            ok = i > start;
-        }
-        let rest = &s[i.min(s.len())..];
-        let rb = rest.as_bytes();
-        ok = ok
-            && (rest == "Z"
-                || rest == "z"
-                || (rb.len() == 6
-                    && matches!(rb[0], b'+' | b'-')
-                    && rb[1..3].iter().all(u8::is_ascii_digit)
-                    && rb[3] == b':'
-                    && rb[4..6].iter().all(u8::is_ascii_digit)));
-    }
-    if !ok {
-        bail!("invalid {flag} `{s}`: expected an RFC 3339 time such as 2024-01-01T00:00:00Z");
-    }
-    Ok(())
-}
-
 impl Changes {
     fn parse(a: &ConfigArgs) -> Result<Changes> {
         let mut c = Changes { clear: a.clear.clone(), ..Changes::default() };
@@ -289,7 +245,7 @@ impl Changes {
         c.variant = a.variant.as_ref().map(|v| Some(v.clone()).filter(|v| !v.is_empty()));
         c.history_comment = a.history_comment.clone();
         if let Some(t) = &a.created {
-            check_rfc3339("--created", t)?;
+            crate::epoch::check_rfc3339("--created", t)?;
         }
         let edits = !(c.clear.is_empty()
             && c.env.is_empty()
@@ -312,9 +268,7 @@ impl Changes {
         }
         c.created = match &a.created {
             Some(t) => Some(t.clone()),
-            None => {
-                image_new::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?
-            }
+            None => crate::epoch::source_date_epoch_rfc3339()?,
         };
         Ok(c)
     }
@@ -484,12 +438,6 @@ mod tests {
         assert!(args_list("--cmd", "[1]").is_err());
         assert!(key_value("--env", "=x").is_err() && key_value("--env", "x").is_err());
         assert_eq!(key_value("--env", "A=b=c").unwrap(), ("A".into(), "b=c".into()));
-        for ok in ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123+02:00"] {
-            assert!(check_rfc3339("--created", ok).is_ok(), "{ok}");
-        }
-        for bad in ["2024-01-01", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "yesterday"] {
-            assert!(check_rfc3339("--created", bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

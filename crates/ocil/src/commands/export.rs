@@ -117,16 +117,6 @@ fn compression_of(path: &Path) -> Compression {
     }
 }
 
-/// `SOURCE_DATE_EPOCH`, or 0.
-fn mtime() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970")
-        }),
-        _ => Ok(0),
-    }
-}
-
 pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
     let stdout = a.output.as_os_str() == "-";
     if stdout && a.json {
@@ -170,7 +160,7 @@ pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
             FormatArg::Docker => ArchiveFormat::Docker,
         },
         compression,
-        mtime: mtime()?,
+        mtime: crate::epoch::source_date_epoch()?.unwrap_or(0),
         repo: a.repo.clone(),
         platform: a.platform.clone(),
         referrers: !a.no_referrers,

@@ -15,7 +15,7 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     };
     let created = match &a.created {
         Some(c) => Some(c.clone()),
-        None => image_new::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?,
+        None => crate::epoch::source_date_epoch_rfc3339()?,
     };
     let platform = image_new::parse_platform(&a.platform)?;
     let layout = target.open()?;
