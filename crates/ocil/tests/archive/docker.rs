@@ -14,20 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{ocil, run, s};
-use crate::peers::{on_ci, shared_dir};
-
-/// Whether a Docker daemon answers. Under `CI=true` a missing one is a failure.
-fn docker_daemon() -> bool {
-    let up = std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(up || !on_ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
-    if !up {
-        println!("no Docker daemon: skipping");
-    }
-    up
-}
+use crate::peers::{docker_daemon, shared_dir};
 
 fn docker(args: &[&str]) -> super::Out {
     let out = run("docker", args, None);

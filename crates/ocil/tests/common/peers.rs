@@ -1,7 +1,8 @@
 //! What the test binaries need from outside the repository, and the one rule for when it is
-//! missing: the peer tools on `PATH` (umoci, skopeo, oci-image-tool, ...) and the `shared/`
-//! folder beside the checkout (or `$OCIL_SHARED`). Outside CI a missing one skips the test
-//! with a note; under `CI=true` it fails, so a CI machine cannot pass by skipping.
+//! missing: the peer tools on `PATH` (umoci, skopeo, oci-image-tool, ...), a Docker daemon,
+//! and the `shared/` folder beside the checkout (or `$OCIL_SHARED`). Outside CI a missing one
+//! skips the test with a note; under `CI=true` it fails, so a CI machine cannot pass by
+//! skipping.
 //!
 //! Each test binary includes it with `#[path = "../common/peers.rs"] mod peers;`.
 
@@ -25,6 +26,21 @@ pub(crate) fn require_tool(name: &str) -> bool {
         eprintln!("peer tool `{name}` not found: skipping");
     }
     found
+}
+
+/// Whether a Docker daemon answers `docker version` (the one `$DOCKER_HOST` names, or the
+/// default socket; `.ci/run` starts one); a note when none does, a failure under `CI=true`.
+#[allow(clippy::print_stderr, reason = "the note that a test skipped")]
+pub(crate) fn docker_daemon() -> bool {
+    let up = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(up || !on_ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
+    if !up {
+        eprintln!("no Docker daemon: skipping");
+    }
+    up
 }
 
 /// The `shared/` folder beside the checkout (or `$OCIL_SHARED`); `None` (after a note) when

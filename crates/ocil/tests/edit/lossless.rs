@@ -135,7 +135,7 @@ fn docker_config_edit_keeps_every_other_member_byte_identical() {
 
     // skopeo reads Docker-typed images in OCI layouts only without a reference.
     ocil_ok(&["rm", &format!("{}:again", arg(dir))]);
-    if have_peer("skopeo") {
+    if require_tool("skopeo") {
         let out = peer_ok("skopeo", &["inspect", &format!("oci:{}", arg(dir))]);
         assert!(out.contains("NEW=1"), "{out}");
     }
