@@ -74,7 +74,7 @@ fn preprocess(document: &str) -> String {
 }
 
 #[test]
-fn image_spec_vectors() {
+fn image_spec_vectors_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let path = shared.join("conformance/image-spec-vectors.json");
     let text = std::fs::read_to_string(&path)

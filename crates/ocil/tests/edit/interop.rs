@@ -40,7 +40,7 @@ fn skopeo_inspect(image: &str, arch: Option<&str>) -> Option<Value> {
 }
 
 #[test]
-fn plain_image_config_and_annotations() {
+fn plain_image_config_and_annotations_needs_shared_needs_skopeo_needs_umoci() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/umoci-edit/layout", &tmp.path().join("l"))
     else {
@@ -148,7 +148,7 @@ fn children(dir: &Path, tag: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn one_platform_of_an_index() {
+fn one_platform_of_an_index_needs_shared_needs_skopeo_needs_umoci() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/buildah-index/layout", &tmp.path().join("l"))
     else {
@@ -233,7 +233,7 @@ fn add_attestation(dir: &Path) -> String {
 }
 
 #[test]
-fn all_platforms_with_an_attestation() {
+fn all_platforms_with_an_attestation_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/buildah-index/layout", &tmp.path().join("l"))
     else {
@@ -276,7 +276,7 @@ fn all_platforms_with_an_attestation() {
 }
 
 #[test]
-fn docker_manifest_list_stays_docker() {
+fn docker_manifest_list_stays_docker_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("fixtures/peer-made/buildah-index-docker/layout", &tmp.path().join("l"))
@@ -329,7 +329,7 @@ fn listed(dir: &Path, tag: &str) -> Vec<(String, String, Value)> {
 }
 
 #[test]
-fn conformance_regclient_indexes() {
+fn conformance_regclient_indexes_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("conformance/regclient-regclient/testdata/testrepo", &tmp.path().join("l"))
@@ -376,7 +376,7 @@ fn conformance_regclient_indexes() {
 }
 
 #[test]
-fn conformance_olot_shallow_index() {
+fn conformance_olot_shallow_index_needs_shared() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("conformance/containers-olot/tests/data/ocilayout1", &tmp.path().join("l"))
