@@ -10,7 +10,9 @@
 //! nextest then reports as skipped.
 //!
 //! When a resource is missing at run time: under `CI=true` the test fails, so a CI machine
-//! cannot pass by skipping; otherwise the test returns early with a note on stderr.
+//! cannot pass by skipping; under `cargo xtask ci` (`OCIL_XTASK_PROBED=1`) it fails too,
+//! since xtask only runs a test whose resources it found; otherwise (`cargo nextest run` or
+//! `cargo test` by hand) the test returns early with a note on stderr.
 //!
 //! Each test binary includes it with `#[path = "../common/peers.rs"] mod peers;`.
 
@@ -40,8 +42,8 @@ pub(crate) fn undeclared(test: &str, resource: &str) -> Option<String> {
 }
 
 /// The rule for every resource: the running test declares it (libtest names each test's
-/// thread after the test); a missing one fails under `CI=true`, and otherwise skips with a
-/// note. Whether it is there.
+/// thread after the test); a missing one fails under `CI=true` or `cargo xtask ci`, and
+/// otherwise skips with a note. Whether it is there.
 #[allow(clippy::print_stderr, reason = "the note that a test skipped")]
 fn available(resource: &str, found: bool, where_: &str) -> bool {
     let thread = std::thread::current();
@@ -50,6 +52,11 @@ fn available(resource: &str, found: bool, where_: &str) -> bool {
     }
     if !found {
         assert!(!on_ci(), "{resource} is missing ({where_}) and CI=true");
+        assert!(
+            std::env::var_os("OCIL_XTASK_PROBED").is_none(),
+            "{resource} is missing ({where_}), but `cargo xtask ci` found it and ran this test: \
+             its probe and this one disagree"
+        );
         eprintln!("{resource} is missing ({where_}): skipping");
     }
     found
