@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own tasks, one file each (matklad's xtask pattern).
 //!
-//! - `ci`: every check CI runs, in order (`ci.rs`);
+//! - `ci`: every check CI runs, in order (`ci.rs`; the oracle tests' outside resources in
+//!   `oracles.rs`);
 //! - `fixtures [--check]`: the golden layouts in `testdata/` (`fixtures.rs`);
 //! - `bench [fsck|gc|ship|all] [--quick]`: timings of the release `ocil` against peers (`bench.rs`);
 //! - `tidy`: the conventions of STYLE.md as checks (`tidy.rs`).
@@ -17,6 +18,7 @@ mod fixtures;
 mod r#gen;
 mod gen_cmd;
 mod hostile;
+mod oracles;
 mod tidy;
 
 use std::path::{Path, PathBuf};

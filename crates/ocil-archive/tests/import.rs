@@ -202,7 +202,7 @@ fn untagged_entries_are_added_once() {
 }
 
 #[test]
-fn one_tag_for_two_images_of_an_archive_needs_force() {
+fn one_tag_for_two_images_of_an_archive_requires_force() {
     let a = Image::new("a\n");
     let b = Image::new("b\n");
     let mut t = a.docker_tar_without_manifest();

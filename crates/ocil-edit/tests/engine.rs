@@ -120,7 +120,7 @@ fn platform(s: &str) -> Platforms {
 }
 
 #[test]
-fn an_index_needs_a_platform_choice() {
+fn an_index_requires_a_platform_choice() {
     let f = layout();
     let m = multi(
         &f.layout,

@@ -2,16 +2,18 @@
 //! our validator's verdict must equal upstream's for every vector, except for the documented
 //! disagreements listed in [`DISAGREEMENTS`].
 //!
-//! The vectors live in the shared corpus beside the checkout (override with `OCIL_SHARED`).
-//! When it is absent the test prints a skip message, except under `CI=true`, where it fails.
+//! The vectors live in the shared corpus beside the checkout (override with `OCIL_SHARED`),
+//! found and required as every test binary does (`crates/ocil/tests/common/peers.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-
-use std::path::PathBuf;
 
 use ocil_layout::validate::{Schema, validate_bytes};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+
+#[path = "../../ocil/tests/common/peers.rs"]
+mod peers;
+use peers::shared_dir;
 
 /// How many vectors the corpus holds (CASES.md: "57 JSON-schema test vectors ... (29 valid,
 /// 28 invalid)").
@@ -52,21 +54,6 @@ const DOCKER_TO_OCI: &[(&str, &str)] = &[
     ("application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"),
 ];
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("OCIL_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("shared/ not found beside the checkout (looked at `{}`)", dir.display());
-    }
-    println!("shared/ not found beside the checkout: skipping");
-    None
-}
-
 fn schema(name: &str) -> Schema {
     match name {
         "manifest" => Schema::Manifest,
@@ -87,7 +74,7 @@ fn preprocess(document: &str) -> String {
 }
 
 #[test]
-fn image_spec_vectors() {
+fn image_spec_vectors_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let path = shared.join("conformance/image-spec-vectors.json");
     let text = std::fs::read_to_string(&path)

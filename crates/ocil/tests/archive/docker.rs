@@ -7,27 +7,15 @@
 //!   format): the same image IDs and tags, and `ocil fsck --deep` is clean.
 //!
 //! The daemon is the one `$DOCKER_HOST` (or the default socket) names; `.ci/run` starts one.
-//! Without a reachable daemon the tests skip, except under `CI=true`, where they fail.
+//! Both tests carry `needs_docker` (and `needs_shared`: they export two peer-made images too),
+//! so without a reachable daemon they skip (`../common/peers.rs`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::{ocil, run, s};
-use crate::peers::{on_ci, shared_dir};
-
-/// Whether a Docker daemon answers. Under `CI=true` a missing one is a failure.
-fn docker_daemon() -> bool {
-    let up = std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(up || !on_ci(), "no Docker daemon answers (is DOCKER_HOST set? .ci/run starts one)");
-    if !up {
-        println!("no Docker daemon: skipping");
-    }
-    up
-}
+use crate::peers::{docker_daemon, shared_dir};
 
 fn docker(args: &[&str]) -> super::Out {
     let out = run("docker", args, None);
@@ -116,7 +104,7 @@ fn source(root: &Path, repo: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn docker_load_reads_every_image_of_our_docker_archive() {
+fn docker_load_reads_every_image_of_our_docker_archive_needs_docker_needs_shared() {
     if !docker_daemon() {
         return;
     }
@@ -140,7 +128,7 @@ fn docker_load_reads_every_image_of_our_docker_archive() {
 }
 
 #[test]
-fn docker_save_imports_to_the_same_images() {
+fn docker_save_imports_to_the_same_images_needs_docker_needs_shared() {
     if !docker_daemon() {
         return;
     }

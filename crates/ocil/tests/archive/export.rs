@@ -73,7 +73,7 @@ fn reachable(layout: &Path) -> usize {
 }
 
 #[test]
-fn round_trip_keeps_digests_and_tags_and_the_source() {
+fn round_trip_keeps_digests_and_tags_and_the_source_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -105,7 +105,7 @@ fn round_trip_keeps_digests_and_tags_and_the_source() {
 }
 
 #[test]
-fn export_is_deterministic_and_honours_source_date_epoch() {
+fn export_is_deterministic_and_honours_source_date_epoch_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
@@ -145,7 +145,7 @@ fn export_is_deterministic_and_honours_source_date_epoch() {
 }
 
 #[test]
-fn compressed_archives_by_extension_or_flag_import_to_the_same_images() {
+fn compressed_archives_by_extension_or_flag_import_to_the_same_images_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, BUILDAH, &tmp.path().join("src"));
@@ -172,7 +172,7 @@ fn compressed_archives_by_extension_or_flag_import_to_the_same_images() {
 }
 
 #[test]
-fn several_images_of_several_layouts_in_one_archive() {
+fn several_images_of_several_layouts_in_one_archive_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -217,7 +217,7 @@ fn several_images_of_several_layouts_in_one_archive() {
 }
 
 #[test]
-fn one_tag_for_two_images_is_an_error_and_writes_nothing() {
+fn one_tag_for_two_images_is_an_error_and_writes_nothing_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let umoci = copy_in(&shared, UMOCI, &tmp.path().join("umoci"));
@@ -236,7 +236,7 @@ fn one_tag_for_two_images_is_an_error_and_writes_nothing() {
 }
 
 #[test]
-fn export_streams_into_import_through_a_pipe() {
+fn export_streams_into_import_through_a_pipe_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, REGCLIENT, &tmp.path().join("src"));
@@ -280,7 +280,7 @@ fn manifest_desc(layout: &Path, tag: &str) -> Value {
 }
 
 #[test]
-fn referrers_in_the_store_come_along() {
+fn referrers_in_the_store_come_along_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
@@ -327,7 +327,7 @@ fn referrers_in_the_store_come_along() {
 }
 
 #[test]
-fn a_corrupt_blob_aborts_naming_it_and_leaves_no_file() {
+fn a_corrupt_blob_aborts_naming_it_and_leaves_no_file_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
@@ -404,7 +404,7 @@ fn skopeo_raw_digest(image: &str) -> String {
 }
 
 #[test]
-fn skopeo_reads_every_image_of_our_oci_archives() {
+fn skopeo_reads_every_image_of_our_oci_archives_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;
@@ -475,7 +475,7 @@ fn skopeo_reads_every_image_of_our_oci_archives() {
 /// skopeo 1.9 looks up tags only among OCI-typed index.json entries, so a Docker-typed
 /// entry is read from an archive of its own, without a tag.
 #[test]
-fn skopeo_reads_an_archive_of_a_docker_typed_image() {
+fn skopeo_reads_an_archive_of_a_docker_typed_image_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;
@@ -489,7 +489,7 @@ fn skopeo_reads_an_archive_of_a_docker_typed_image() {
 }
 
 #[test]
-fn docker_format_holds_manifest_json_for_docker_load_and_the_oci_layout() {
+fn docker_format_holds_manifest_json_for_docker_load_and_the_oci_layout_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -560,7 +560,7 @@ fn docker_format_holds_manifest_json_for_docker_load_and_the_oci_layout() {
 }
 
 #[test]
-fn docker_format_needs_names_one_platform_and_no_zstd() {
+fn docker_format_requires_names_one_platform_and_no_zstd_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -609,7 +609,7 @@ fn docker_format_needs_names_one_platform_and_no_zstd() {
 }
 
 #[test]
-fn skopeo_reads_every_image_of_our_docker_archives() {
+fn skopeo_reads_every_image_of_our_docker_archives_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;
@@ -722,7 +722,7 @@ fn add_big_image(layout: &Path, seed: u64) {
 /// export), nothing else appears beside it, and the source is unchanged. The delay is a
 /// wait on the child (polling), not a sleep the checks depend on.
 #[test]
-fn a_killed_export_leaves_no_file_or_a_complete_one() {
+fn a_killed_export_leaves_no_file_or_a_complete_one_needs_shared() {
     use std::os::unix::process::ExitStatusExt;
     use std::time::{Duration, Instant};
     let Some(shared) = shared_dir() else { return };
@@ -791,7 +791,7 @@ fn a_killed_export_leaves_no_file_or_a_complete_one() {
 /// While an export streams (here: stalled on a full pipe), it holds the source's lock: a
 /// gc waits, and the archive read afterwards is complete.
 #[test]
-fn gc_waits_for_an_export_in_progress() {
+fn gc_waits_for_an_export_in_progress_needs_shared() {
     use std::time::{Duration, Instant};
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -866,7 +866,7 @@ fn sha512_layouts_export_with_pax_names() {
 /// Every valid layout of `shared/conformance/CASES.md` goes through export and import with
 /// its `index.json` entries (annotations included) and reachable blobs intact.
 #[test]
-fn every_valid_conformance_layout_round_trips() {
+fn every_valid_conformance_layout_round_trips_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let text = fs_err::read_to_string(shared.join("conformance/CASES.md")).unwrap();
     let mut cases: Vec<(String, String)> = Vec::new();
@@ -902,7 +902,7 @@ fn every_valid_conformance_layout_round_trips() {
 }
 
 #[test]
-fn a_missing_blob_is_named_and_nothing_is_written() {
+fn a_missing_blob_is_named_and_nothing_is_written_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));
@@ -924,7 +924,7 @@ fn a_missing_blob_is_named_and_nothing_is_written() {
 /// `DIR@DIGEST` of a manifest that index.json does not list (a child of an index) exports
 /// it as an untagged entry.
 #[test]
-fn a_digest_below_index_json_is_exported_untagged() {
+fn a_digest_below_index_json_is_exported_untagged_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, BUILDAH, &tmp.path().join("src"));
@@ -945,7 +945,7 @@ fn a_digest_below_index_json_is_exported_untagged() {
 /// An untagged artifact listed in index.json (a signature) stays on the OCI side of a
 /// docker-format archive; manifest.json holds the images.
 #[test]
-fn docker_format_leaves_untagged_artifacts_to_the_oci_side() {
+fn docker_format_leaves_untagged_artifacts_to_the_oci_side_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = copy_in(&shared, UMOCI, &tmp.path().join("src"));

@@ -15,8 +15,9 @@
 //! - a real Docker daemon as the oracle: `docker load` of our docker-format export and
 //!   `ocil import` of `docker save` (`docker.rs`).
 //!
-//! Without `shared/` (or skopeo), those tests print a skip message and pass, except under
-//! `CI=true`, where they fail.
+//! A test that uses `shared/` a peer tool or the Docker daemon says so in its name (`needs_shared`,
+//! `needs_skopeo`, `needs_docker`); when one is missing it skips with a note, is left out (and counted as
+//! skipped) by `cargo xtask ci`, and fails under `CI=true` (`../common/peers.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -213,7 +214,7 @@ fn tag_of(name: &str) -> &str {
 }
 
 #[test]
-fn conformance_archives_get_the_verdicts_of_cases_md() {
+fn conformance_archives_get_the_verdicts_of_cases_md_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let cases = archive_cases(&shared);
     assert!(cases.len() >= 14, "only {} archive cases parsed from CASES.md", cases.len());
@@ -305,7 +306,7 @@ fn conformance_archives_get_the_verdicts_of_cases_md() {
 }
 
 #[test]
-fn peer_made_archives_import_to_the_peers_digests() {
+fn peer_made_archives_import_to_the_peers_digests_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let peer = shared.join("fixtures/peer-made");
     let tmp = tempfile::tempdir().unwrap();
@@ -527,7 +528,7 @@ fn ls_rows(args: &[&str]) -> Result<Value, String> {
 }
 
 #[test]
-fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives() {
+fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives_needs_shared() {
     let Some(shared) = shared_dir() else { return };
     let mut files: Vec<PathBuf> = [
         "fixtures/peer-made/skopeo-oci-archive/app-v3.tar",
@@ -580,7 +581,7 @@ fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives() {
 }
 
 #[test]
-fn skopeo_inspect_agrees_with_inspect_in_place() {
+fn skopeo_inspect_agrees_with_inspect_in_place_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;
@@ -653,7 +654,7 @@ fn image_key(v: &Value) -> (String, Vec<String>) {
 }
 
 #[test]
-fn skopeo_reads_the_same_images_from_every_docker_archive() {
+fn skopeo_reads_the_same_images_from_every_docker_archive_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;
@@ -751,7 +752,7 @@ fn a_tag_conflict_exits_2_unless_forced() {
 }
 
 #[test]
-fn skopeo_agrees_on_the_digests() {
+fn skopeo_agrees_on_the_digests_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {
         return;

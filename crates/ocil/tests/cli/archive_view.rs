@@ -25,7 +25,7 @@ fn archives(t: &TestDir) -> Option<()> {
 }
 
 #[test]
-fn ls_archives_in_place() {
+fn ls_archives_in_place_needs_shared() {
     let t = TestDir::new();
     if archives(&t).is_none() {
         return;
@@ -47,7 +47,7 @@ fn ls_archives_in_place() {
 /// `-`: the archive comes down a pipe (`docker save IMAGE | ocil ls -`) and reads as the
 /// same file does.
 #[test]
-fn archives_from_standard_input() {
+fn archives_from_standard_input_needs_shared() {
     let t = TestDir::new();
     if archives(&t).is_none() {
         return;
@@ -113,7 +113,7 @@ fn archives_from_standard_input() {
 }
 
 #[test]
-fn inspect_archives_in_place() {
+fn inspect_archives_in_place_needs_shared() {
     let t = TestDir::new();
     if archives(&t).is_none() {
         return;
@@ -166,7 +166,7 @@ fn hostile_archives_are_refused_in_place() {
 }
 
 #[test]
-fn cat_reads_verified_blobs_in_place() {
+fn cat_reads_verified_blobs_in_place_needs_shared() {
     use sha2::{Digest as _, Sha256};
     let t = TestDir::new();
     if archives(&t).is_none() {

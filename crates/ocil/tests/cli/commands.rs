@@ -61,7 +61,7 @@ fn ls() {
 }
 
 #[test]
-fn ls_peer_made() {
+fn ls_peer_made_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("umoci-edit") else { return };
     let Some(_) = t.fixture("buildah-index") else { return };
@@ -108,7 +108,7 @@ fn inspect() {
 }
 
 #[test]
-fn inspect_peer_made() {
+fn inspect_peer_made_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("umoci-edit") else { return };
     let Some(_) = t.fixture("buildah-index") else { return };
@@ -145,7 +145,7 @@ fn fsck() {
 }
 
 #[test]
-fn fsck_peer_made() {
+fn fsck_peer_made_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("umoci-edit") else { return };
     let Some(buildah) = t.fixture("buildah-index") else { return };
@@ -199,7 +199,7 @@ fn gc() {
 }
 
 #[test]
-fn gc_peer_made() {
+fn gc_peer_made_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("umoci-edit") else { return };
     snap!(t, "gc_umoci_dry_run", t.ocil().args(["gc", "--dry-run", "--prune=now", "umoci-edit"]));

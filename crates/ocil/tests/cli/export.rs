@@ -108,7 +108,7 @@ fn export_errors() {
 }
 
 #[test]
-fn export_docker_refuses_zstd_layers() {
+fn export_docker_refuses_zstd_layers_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("skopeo-zstd") else { return };
     fs_err::create_dir(t.join("out")).unwrap();

@@ -178,7 +178,7 @@ fn append_to_indexes() {
 }
 
 #[test]
-fn append_to_docker_images() {
+fn append_to_docker_images_needs_shared() {
     let t = TestDir::new();
     let Some(d) = t.fixture("skopeo-v2s2") else { return };
     src_tree(&t, "src");
@@ -293,7 +293,7 @@ fn index_create_edit_remove() {
 }
 
 #[test]
-fn index_of_docker_images_is_a_manifest_list() {
+fn index_of_docker_images_is_a_manifest_list_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("skopeo-v2s2") else { return };
     let img = t.image("img");

@@ -175,7 +175,7 @@ fn layout_cases() -> Option<(std::path::PathBuf, Vec<Case>)> {
 /// The named cases the brief singles out must be among those parsed, so a parsing
 /// regression cannot quietly check nothing.
 #[test]
-fn cases_are_parsed() {
+fn cases_are_parsed_needs_shared() {
     let Some((dir, cases)) = layout_cases() else { return };
     assert_eq!(cases.len(), 20, "19 oci-layout cases + the docker-save-dir+oci-layout one");
     for c in &cases {
@@ -199,7 +199,7 @@ fn cases_are_parsed() {
 /// `ocil fsck --deep --json`: the verdict (exit 0 valid, 1 invalid), every listed error for
 /// its digest, the missing blobs, and the blob counts.
 #[test]
-fn cases_fsck() {
+fn cases_fsck_needs_shared() {
     let Some((dir, cases)) = layout_cases() else { return };
     let mut checks = Checks::default();
     for c in &cases {
@@ -258,7 +258,7 @@ fn cases_fsck() {
 /// A directory without `oci-layout` is not a layout for ls (the spec: "The `oci-layout`
 /// file ... MUST" exist), so ls refuses it like gc does; fsck still reads it.
 #[test]
-fn cases_ls() {
+fn cases_ls_needs_shared() {
     let Some((dir, cases)) = layout_cases() else { return };
     let mut checks = Checks::default();
     for c in &cases {
@@ -303,7 +303,7 @@ fn fsck_json(path: &Path) -> (i32, BTreeSet<(String, String)>) {
 /// `manifests` is not an array (unless `--force`); a second gc removes nothing; fsck's
 /// verdict afterwards is the same, with no new error.
 #[test]
-fn cases_gc() {
+fn cases_gc_needs_shared() {
     let Some((dir, cases)) = layout_cases() else { return };
     let mut checks = Checks::default();
     for c in &cases {
@@ -380,7 +380,7 @@ fn cases_gc() {
 
 /// The expectations CASES.md spells out for particular layouts, checked by name.
 #[test]
-fn cases_gc_special() {
+fn cases_gc_special_needs_shared() {
     let Some((dir, _)) = layout_cases() else { return };
     let gc = |case: &str| {
         let (tmp, layout) = temp_copy(&dir.join(case));

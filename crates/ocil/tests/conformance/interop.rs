@@ -56,7 +56,7 @@ fn oci_image_tool_accepts(out: &Out) -> bool {
 /// A layout made by `ocil init` + `ocil new` + `ocil tag` is read by umoci, skopeo and
 /// oci-image-tool; skopeo computes the same digests.
 #[test]
-fn interop_ocil_made_layout() {
+fn interop_ocil_made_layout_needs_oci_image_tool_needs_skopeo_needs_umoci() {
     if !(require_tool("umoci") && require_tool("skopeo") && require_tool("oci-image-tool")) {
         return;
     }
@@ -156,7 +156,7 @@ fn interop_ocil_made_layout() {
 
 /// A freshly initialised layout is an empty layout to the peers.
 #[test]
-fn interop_empty_layout() {
+fn interop_empty_layout_needs_oci_image_tool_needs_umoci() {
     if !(require_tool("umoci") && require_tool("oci-image-tool")) {
         return;
     }
@@ -186,7 +186,7 @@ const OCI_ONLY: &[&str] = &[
 /// After `ocil gc --prune=now`, `umoci gc` finds nothing more to remove, and skopeo still
 /// reads every tag.
 #[test]
-fn interop_gc_then_umoci_gc() {
+fn interop_gc_then_umoci_gc_needs_shared_needs_skopeo_needs_umoci() {
     if !(require_tool("umoci") && require_tool("skopeo")) {
         return;
     }
@@ -224,7 +224,7 @@ fn interop_gc_then_umoci_gc() {
 /// skopeo's `Digest` equals `ocil inspect --json`'s for every tag of every peer-made layout
 /// (skopeo 1.9.3 cannot read Docker-typed entries by tag: those are skipped).
 #[test]
-fn interop_skopeo_digests() {
+fn interop_skopeo_digests_needs_shared_needs_skopeo() {
     if !require_tool("skopeo") {
         return;
     }

@@ -81,7 +81,7 @@ pub(crate) fn fixtures() -> Option<Vec<Fixture>> {
 
 /// `ocil ls --json`: exactly the tags, in order, with the entries' digests and media types.
 #[test]
-fn peer_made_ls() {
+fn peer_made_ls_needs_shared() {
     let Some(fixtures) = fixtures() else { return };
     let mut checks = Checks::default();
     for f in &fixtures {
@@ -122,7 +122,7 @@ fn fsck(layout: &Path, deep: bool) -> (i32, Value) {
 /// `ocil fsck` accepts every peer-made layout. With `--deep`, skopeo-uncompressed fails:
 /// its layers are uncompressed tars under a `+gzip` media type (a skopeo 1.9.3 quirk).
 #[test]
-fn peer_made_fsck() {
+fn peer_made_fsck_needs_shared() {
     let Some(fixtures) = fixtures() else { return };
     let mut checks = Checks::default();
     for f in &fixtures {
@@ -175,7 +175,7 @@ fn referenced_leaves(facts: &Value) -> BTreeSet<String> {
 /// of the removed tags tmp1 and tmp2; the others: nothing). Docker-typed images keep their
 /// config and every layer, which `umoci gc` deletes (4 -> 1 and 7 -> 1 blobs, PEERS.md).
 #[test]
-fn peer_made_gc() {
+fn peer_made_gc_needs_shared() {
     let Some(fixtures) = fixtures() else { return };
     let mut checks = Checks::default();
     for f in &fixtures {
@@ -275,7 +275,7 @@ fn check_image(checks: &mut Checks, ctx: &str, ours: &Value, facts: &Value) {
 /// `ocil inspect DIR:TAG --json` agrees with the facts' image config for every tag; for an
 /// index, with its children, and for each child (chosen by `--platform`) with its config.
 #[test]
-fn peer_made_inspect() {
+fn peer_made_inspect_needs_shared() {
     let Some(fixtures) = fixtures() else { return };
     let mut checks = Checks::default();
     for f in &fixtures {

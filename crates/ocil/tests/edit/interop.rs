@@ -16,7 +16,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// `umoci stat` and `umoci unpack --rootless` accept `DIR:tag`; the bundle's runtime
 /// config, for checks.
 fn umoci_accepts(dir: &Path, tag: &str, bundle: &Path) -> Option<Value> {
-    if !have_peer("umoci") {
+    if !require_tool("umoci") {
         return None;
     }
     let image = format!("{}:{tag}", arg(dir));
@@ -28,7 +28,7 @@ fn umoci_accepts(dir: &Path, tag: &str, bundle: &Path) -> Option<Value> {
 
 /// `skopeo inspect` (optionally for another architecture) as JSON.
 fn skopeo_inspect(image: &str, arch: Option<&str>) -> Option<Value> {
-    if !have_peer("skopeo") {
+    if !require_tool("skopeo") {
         return None;
     }
     let mut args = Vec::new();
@@ -40,7 +40,7 @@ fn skopeo_inspect(image: &str, arch: Option<&str>) -> Option<Value> {
 }
 
 #[test]
-fn plain_image_config_and_annotations() {
+fn plain_image_config_and_annotations_needs_shared_needs_skopeo_needs_umoci() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/umoci-edit/layout", &tmp.path().join("l"))
     else {
@@ -112,7 +112,7 @@ fn plain_image_config_and_annotations() {
         assert_eq!(s["Env"], json!(["A=C", "NEW=1"]));
         assert_eq!(s["Digest"], digest_of(&dir, "e1"));
     }
-    if have_peer("umoci") {
+    if require_tool("umoci") {
         peer_ok("umoci", &["stat", "--image", &format!("{d}:v3")]);
     }
 
@@ -120,7 +120,7 @@ fn plain_image_config_and_annotations() {
     ocil_ok(&["config", &format!("{d}:e1"), "--arch", "arm64", "--variant", "v8"]);
     let c = config_json(&dir, &digest_of(&dir, "e1"));
     assert_eq!((c["architecture"].as_str(), c["variant"].as_str()), (Some("arm64"), Some("v8")));
-    if have_peer("umoci") {
+    if require_tool("umoci") {
         peer_ok("umoci", &["stat", "--image", &format!("{d}:e1")]);
     }
 
@@ -148,7 +148,7 @@ fn children(dir: &Path, tag: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn one_platform_of_an_index() {
+fn one_platform_of_an_index_needs_shared_needs_skopeo_needs_umoci() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/buildah-index/layout", &tmp.path().join("l"))
     else {
@@ -233,7 +233,7 @@ fn add_attestation(dir: &Path) -> String {
 }
 
 #[test]
-fn all_platforms_with_an_attestation() {
+fn all_platforms_with_an_attestation_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/buildah-index/layout", &tmp.path().join("l"))
     else {
@@ -261,7 +261,7 @@ fn all_platforms_with_an_attestation() {
         assert_eq!(env, &json!(["A=B", "ALL=1"]));
     }
     assert_fsck_clean(&dir, "after --all-platforms");
-    if have_peer("skopeo") {
+    if require_tool("skopeo") {
         // skopeo verifies every blob it copies, the attestation included.
         let copy = tmp.path().join("copy");
         peer_ok(
@@ -276,7 +276,7 @@ fn all_platforms_with_an_attestation() {
 }
 
 #[test]
-fn docker_manifest_list_stays_docker() {
+fn docker_manifest_list_stays_docker_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("fixtures/peer-made/buildah-index-docker/layout", &tmp.path().join("l"))
@@ -329,7 +329,7 @@ fn listed(dir: &Path, tag: &str) -> Vec<(String, String, Value)> {
 }
 
 #[test]
-fn conformance_regclient_indexes() {
+fn conformance_regclient_indexes_needs_shared_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("conformance/regclient-regclient/testdata/testrepo", &tmp.path().join("l"))
@@ -365,7 +365,7 @@ fn conformance_regclient_indexes() {
     ocil_ok(&["config", &format!("{d}:v3"), "--all-platforms", "--label", "l=1"]);
     ocil_ok(&["annotate", &format!("{d}:v2"), "org.example.edited=1"]);
     assert_fsck_clean(&dir, "after the edits");
-    if have_peer("skopeo") {
+    if require_tool("skopeo") {
         for tag in ["v1e", "v3", "v2", "b1"] {
             let to = format!("oci:{}:{tag}", arg(&tmp.path().join("copy")));
             peer_ok("skopeo", &["copy", "--all", &format!("oci:{d}:{tag}"), &to]);
@@ -376,7 +376,7 @@ fn conformance_regclient_indexes() {
 }
 
 #[test]
-fn conformance_olot_shallow_index() {
+fn conformance_olot_shallow_index_needs_shared() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) =
         copy_shared("conformance/containers-olot/tests/data/ocilayout1", &tmp.path().join("l"))

@@ -56,7 +56,7 @@ fn text(dir: &Path, digest: &str) -> String {
 }
 
 #[test]
-fn docker_config_edit_keeps_every_other_member_byte_identical() {
+fn docker_config_edit_keeps_every_other_member_byte_identical_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = &tmp.path().join("l");
     let old_config = docker_layout(dir);
@@ -135,14 +135,14 @@ fn docker_config_edit_keeps_every_other_member_byte_identical() {
 
     // skopeo reads Docker-typed images in OCI layouts only without a reference.
     ocil_ok(&["rm", &format!("{}:again", arg(dir))]);
-    if have_peer("skopeo") {
+    if require_tool("skopeo") {
         let out = peer_ok("skopeo", &["inspect", &format!("oci:{}", arg(dir))]);
         assert!(out.contains("NEW=1"), "{out}");
     }
 }
 
 #[test]
-fn oci_images_stay_oci() {
+fn oci_images_stay_oci_needs_shared() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let Some(dir) = copy_shared("fixtures/peer-made/umoci-edit/layout", &tmp.path().join("l"))
     else {

@@ -11,8 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-use crate::peers::on_ci;
-pub(crate) use crate::peers::shared_dir;
+pub(crate) use crate::peers::{require_tool, shared_dir};
 
 /// `ocil args...` with a fixed environment and no `SOURCE_DATE_EPOCH`.
 pub(crate) fn ocil(args: &[&str]) -> Output {
@@ -51,17 +50,6 @@ pub(crate) fn assert_fsck_clean(dir: &Path, ctx: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Whether a peer tool is installed. Under `CI=true` a missing peer is a failure.
-#[allow(clippy::print_stderr, reason = "the note that a check was skipped")]
-pub(crate) fn have_peer(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(!on_ci(), "peer tool `{tool}` is missing and CI=true");
-        eprintln!("peer tool `{tool}` not installed: skipping its checks");
-    }
-    found
 }
 
 /// Run a peer tool, which must succeed; its stdout.

@@ -79,7 +79,7 @@ fn add_attestation(dir: &Path) -> (String, String) {
 }
 
 #[test]
-fn attestations_follow_their_images() {
+fn attestations_follow_their_images_needs_skopeo() {
     let tmp = tempfile::tempdir().expect("tmp");
     let t = tmp.path();
     let ocil = env!("CARGO_BIN_EXE_ocil");

@@ -59,7 +59,8 @@ fn gnu_extract(blob: &Path, compression: &str, to: &Path) -> String {
 }
 
 #[test]
-fn oci_images_with_appended_layers_are_read_by_umoci_skopeo_and_gnu_tar() {
+fn oci_images_with_appended_layers_are_read_by_umoci_skopeo_and_gnu_tar_needs_skopeo_needs_umoci_needs_zstd()
+ {
     if !(require_tool("umoci") && require_tool("skopeo") && require_tool("zstd")) {
         return;
     }
@@ -122,7 +123,7 @@ fn oci_images_with_appended_layers_are_read_by_umoci_skopeo_and_gnu_tar() {
 }
 
 #[test]
-fn a_layer_on_umocis_image_keeps_the_layers_below() {
+fn a_layer_on_umocis_image_keeps_the_layers_below_needs_shared_needs_skopeo_needs_umoci() {
     if !(require_tool("umoci") && require_tool("skopeo")) {
         return;
     }
@@ -154,7 +155,7 @@ fn a_layer_on_umocis_image_keeps_the_layers_below() {
 }
 
 #[test]
-fn docker_images_get_docker_layers_checked_with_gnu_tools() {
+fn docker_images_get_docker_layers_checked_with_gnu_tools_needs_shared() {
     let tmp = tempfile::tempdir().expect("tmp");
     let t = tmp.path();
     let d = t.join("D");
@@ -191,7 +192,7 @@ fn docker_images_get_docker_layers_checked_with_gnu_tools() {
 }
 
 #[test]
-fn indexes_are_read_and_copied_by_skopeo() {
+fn indexes_are_read_and_copied_by_skopeo_needs_skopeo() {
     if !require_tool("skopeo") {
         return;
     }

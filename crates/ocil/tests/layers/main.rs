@@ -10,8 +10,9 @@
 //! - `crash`: `ocil append` killed with SIGKILL at seeded random moments: fsck clean, the
 //!   tag at the old or the new image.
 //!
-//! Under `CI=true` a missing peer tool or a missing `shared/` fails; outside CI it skips
-//! with a note.
+//! A test that uses `shared/` or a peer tool says so in its name (`needs_shared`,
+//! `needs_umoci`, ...); when one is missing it skips with a note, is left out (and counted as
+//! skipped) by `cargo xtask ci`, and fails under `CI=true` (`../common/peers.rs`).
 
 #[allow(dead_code, reason = "the gc tests' helpers, shared by path; not all are used here")]
 #[path = "../gc/layout.rs"]

@@ -6,7 +6,7 @@ use crate::support::{at, build, media_types, ocil, require_tool, run, tags};
 /// skopeo and umoci read our copies, and `skopeo copy` between layouts gives the same
 /// digests (manifests and blobs) as `ocil copy`.
 #[test]
-fn copy_matches_skopeo_and_peers_read_it() {
+fn copy_matches_skopeo_and_peers_read_it_needs_skopeo_needs_umoci() {
     if !require_tool("skopeo") || !require_tool("umoci") {
         return;
     }
@@ -50,7 +50,7 @@ fn copy_matches_skopeo_and_peers_read_it() {
 /// layout ("no descriptor found", also for what its own `--format v2s2` copy wrote), so the
 /// Docker side is compared on the documents, not through `skopeo inspect`.
 #[test]
-fn convert_matches_skopeo() {
+fn convert_matches_skopeo_needs_skopeo() {
     if !require_tool("skopeo") {
         return;
     }
@@ -148,7 +148,7 @@ fn index_shape(layout: &std::path::Path, tag: &str, with_own_types: bool) -> Vec
 /// media types, configs and layers. (buildah's OCI manifests omit their own `mediaType`;
 /// ours keep the member they had as Docker, so that one is compared only towards Docker.)
 #[test]
-fn convert_matches_buildah() {
+fn convert_matches_buildah_needs_shared() {
     let Some(shared) = crate::support::shared_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let oci = tmp.path().join("oci");

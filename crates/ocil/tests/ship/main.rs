@@ -9,7 +9,9 @@
 //! - `progress`: under a pseudo-terminal (`script` from util-linux) a bar is drawn on
 //!   stderr; with stderr piped, or `--quiet`, nothing but the normal output.
 //!
-//! Under `CI=true` a missing peer tool fails the test instead of skipping it.
+//! A test that uses `shared/` or a peer tool says so in its name (`needs_shared`,
+//! `needs_umoci`, ...); when one is missing it skips with a note, is left out (and counted as
+//! skipped) by `cargo xtask ci`, and fails under `CI=true` (`../common/peers.rs`).
 
 mod crash;
 #[path = "../common/crash.rs"]

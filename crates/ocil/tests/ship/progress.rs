@@ -16,7 +16,7 @@ fn under_pty(cwd: &Path, args: &str) -> String {
 }
 
 #[test]
-fn bars_only_on_a_terminal() {
+fn bars_only_on_a_terminal_needs_script() {
     if !require_tool("script") {
         return;
     }
