@@ -1,11 +1,12 @@
 //! What an export holds: the `index.json` entries taken from each source (with their tags,
-//! checked against each other), every blob their graphs reach, and the referrers of the
-//! exported images found in the sources' stores, each blob once, in a fixed order.
+//! checked against each other), and their closure from `ocil_transfer` (every blob their
+//! graphs reach, and the referrers found in the sources' stores), each blob once, in a fixed
+//! order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use ocil_layout::walk::{self, LeafCheck, Severity, WalkOptions};
-use ocil_layout::{Descriptor, Digest, JSON_LIMIT, Kind, MediaType, Reference, referrer};
+use ocil_layout::{Descriptor, Digest, JSON_LIMIT, MediaType, Reference};
+use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 
 use crate::export::{ExportOptions, ExportSource};
@@ -43,104 +44,46 @@ pub(crate) fn plan(
     opts: &ExportOptions<'_>,
 ) -> Result<Plan, ExportError> {
     let entries = select(sources)?;
-    let walk_opts = WalkOptions {
-        follow_subject: true,
-        sniff_unknown: true,
-        leaves: LeafCheck::Stat,
-        keep_bytes: false,
-        keep_documents: false,
-    };
-    // Walk each source from its entries.
-    let mut walks: Vec<Vec<walk::Walk>> = Vec::new();
-    let mut live: HashSet<Digest> = HashSet::new();
-    for (i, src) in sources.iter().enumerate() {
-        let roots: Vec<Descriptor> =
-            entries.iter().filter(|e| e.source == i).map(|e| e.descriptor.clone()).collect();
-        let w = walk::walk(src.layout, &roots, walk_opts);
-        check(src, &w)?;
-        live.extend(w.digests().cloned());
-        walks.push(vec![w]);
-    }
-    // Referrers: documents in a source's store whose subject is exported, until none is new
-    // (a signature of an SBOM of an image).
-    let mut referrers = 0;
-    if opts.referrers {
-        let mut candidates: Vec<(usize, referrer::StoredReferrer)> = Vec::new();
-        for (i, src) in sources.iter().enumerate() {
-            let names =
-                src.layout.list_blob_names().map_err(ExportError::source(&src.name))?.digests;
-            for d in names.iter().filter(|d| !live.contains(*d)) {
-                if let Some(r) = referrer::stored_referrer(src.layout, d) {
-                    candidates.push((i, r));
-                }
+    let stores: Vec<ClosureSource<'_>> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, src)| ClosureSource {
+            store: src.layout,
+            roots: entries.iter().filter(|e| e.source == i).map(|e| e.descriptor.clone()).collect(),
+        })
+        .collect();
+    // Every blob must be there: an archive is complete or not written.
+    let closure_opts =
+        ClosureOptions { follow_subject: true, referrers: opts.referrers, absent_ok: false };
+    let found = closure(&stores, closure_opts).map_err(|e| {
+        let layout = sources[e.source_index()].name.clone();
+        match e {
+            ClosureError::Broken { path, message, .. } => {
+                ExportError::Incomplete { layout, path, message }
             }
+            ClosureError::Absent { path, digest, .. } => ExportError::Incomplete {
+                layout,
+                path,
+                message: format!("blob `{digest}` is missing"),
+            },
+            ClosureError::Store { error, .. } => ExportError::source(&layout)(error),
+            e => ExportError::Incomplete { layout, path: String::new(), message: e.to_string() },
         }
-        loop {
-            let (ready, rest): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|(_, r)| {
-                live.contains(&r.subject) && !live.contains(&r.descriptor.digest)
-            });
-            candidates = rest;
-            if ready.is_empty() {
-                break;
-            }
-            for (i, r) in ready {
-                if live.contains(&r.descriptor.digest) {
-                    continue;
-                }
-                let src = &sources[i];
-                let w = walk::walk(src.layout, std::slice::from_ref(&r.descriptor), walk_opts);
-                check(src, &w)?;
-                live.extend(w.digests().cloned());
-                walks[i].push(w);
-                referrers += 1;
-            }
-        }
-    }
+    })?;
+    let referrers = found.referrers.len();
     // Each blob once, from the first source that has it; documents first, then by digest.
-    let mut seen: HashSet<Digest> = HashSet::new();
-    let mut blobs = Vec::new();
-    for (i, ws) in walks.iter().enumerate() {
-        let src = &sources[i];
-        for w in ws {
-            for node in w.nodes() {
-                if !seen.insert(node.digest.clone()) {
-                    continue;
-                }
-                let size = match src.layout.stat_blob(&node.digest) {
-                    Ok(Some(size)) => size,
-                    Ok(None) => {
-                        return Err(ExportError::Incomplete {
-                            layout: src.name.clone(),
-                            path: w.path_to(&node.digest),
-                            message: format!("blob `{}` is missing", node.digest),
-                        });
-                    }
-                    Err(e) => return Err(ExportError::source(&src.name)(e)),
-                };
-                let document = node.doc.is_some()
-                    || matches!(
-                        node.media_type.kind(),
-                        Kind::Config | Kind::Index | Kind::Manifest
-                    )
-                    || node.role == walk::Role::Config;
-                blobs.push(PlannedBlob { source: i, digest: node.digest.clone(), size, document });
-            }
-        }
-    }
+    let mut blobs: Vec<PlannedBlob> = found
+        .blobs
+        .into_iter()
+        .map(|b| PlannedBlob {
+            source: b.source,
+            digest: b.digest,
+            size: b.size,
+            document: b.document,
+        })
+        .collect();
     blobs.sort_by(|a, b| (!a.document, &a.digest).cmp(&(!b.document, &b.digest)));
     Ok(Plan { entries, blobs, referrers })
-}
-
-/// The first error a walk found, as an export error.
-fn check(src: &ExportSource<'_>, w: &walk::Walk) -> Result<(), ExportError> {
-    match w.problems.iter().find(|p| p.severity == Severity::Error) {
-        Some(p) => Err(ExportError::Incomplete {
-            layout: src.name.clone(),
-            path: p.path.clone(),
-            message: p.message.clone(),
-        }),
-        None => Ok(()),
-    }
 }
 
 /// The `index.json` entries to export, in the order of the sources, each once; a tag given

@@ -23,9 +23,6 @@
 //! links leading outside the archive or standing in for `index.json` or a blob, oversized
 //! JSON, blobs that do not match their names, truncated streams.
 //!
-//! [`copy()`] copies images between two layouts: only the blobs the destination lacks,
-//! each verified as it lands (hard links or `copy_file_range`), referrers included.
-//!
 //! [`export`] writes images of one or more layouts into one archive (OCI, or OCI plus
 //! Docker's `manifest.json`), deterministically, as a stream.
 //!
@@ -68,7 +65,6 @@
 #![warn(missing_docs, clippy::unwrap_used)]
 
 mod commit;
-pub mod copy;
 mod docker;
 mod error;
 mod export;
@@ -89,7 +85,6 @@ use std::io::Read;
 
 use ocil_layout::{Compression, Descriptor, Layout};
 
-pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, copy};
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
 pub use export_error::ExportError;

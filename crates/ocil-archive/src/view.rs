@@ -12,7 +12,7 @@ use std::io::Read;
 use cap_std::fs::File;
 use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
 use ocil_layout::walk::kind_by_shape;
-use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, MediaType, Reference};
+use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, Reference, Store};
 use serde_json::Value;
 
 use crate::source::{self, FileFacts, Source, blob_name};
@@ -151,6 +151,18 @@ impl ArchiveView {
         }))
     }
 
+    /// A blob's bytes (at most `limit`), not checked: the walk's read.
+    fn read_unverified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        match self.locate(digest)? {
+            Some(Located::Memory(d)) => Ok(d.clone()),
+            Some(Located::Entry(path, f)) => self.tar.read(path, f, limit),
+            None => Err(Error::MissingEntry {
+                entry: digest.blob_path(),
+                what: format!("blob `{digest}`"),
+            }),
+        }
+    }
+
     /// A blob's bytes (at most `limit`), checked against its digest.
     pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         match self.locate(digest)? {
@@ -195,52 +207,7 @@ impl ArchiveView {
     /// Resolve a reference as `Layout::resolve` does: an entry of [`Self::index`] by tag
     /// or digest, else (a digest) any blob of the archive; with none, the only entry.
     pub fn resolve(&self, reference: Option<&Reference>) -> Result<Descriptor> {
-        let Some(reference) = reference else {
-            return match self.index.manifests.as_slice() {
-                [only] => Ok(only.clone()),
-                [] => Err(ocil_layout::Error::RefNotFound {
-                    reference: "(none given)".into(),
-                    hint: " (the archive holds no images)".into(),
-                }
-                .into()),
-                many => Err(ocil_layout::Error::AmbiguousRef {
-                    reference: "(none given)".into(),
-                    candidates: many
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| ocil_layout::walk::root_label(i, d))
-                        .collect(),
-                }
-                .into()),
-            };
-        };
-        if let Some((_, d)) = ocil_layout::reference::resolve_entry(&self.index, reference)? {
-            return Ok(d);
-        }
-        let Reference::Digest(digest) = reference else {
-            return Err(ocil_layout::Error::RefNotFound {
-                reference: reference.to_string(),
-                hint: String::new(),
-            }
-            .into());
-        };
-        let size = self.blob_size(digest)?.ok_or_else(|| ocil_layout::Error::RefNotFound {
-            reference: reference.to_string(),
-            hint: " (and no such blob in the archive)".into(),
-        })?;
-        let mut media_type = MediaType::Other("application/octet-stream".into());
-        if size <= JSON_LIMIT
-            && let Ok(bytes) = self.read_blob(digest, JSON_LIMIT)
-            && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
-        {
-            media_type = match v.get("mediaType").and_then(Value::as_str) {
-                Some(t) => MediaType::from(t),
-                None if kind_by_shape(&v) == Some(Kind::Index) => MediaType::OciIndex,
-                None if kind_by_shape(&v) == Some(Kind::Manifest) => MediaType::OciManifest,
-                None => media_type,
-            };
-        }
-        Ok(Descriptor::new(media_type, digest.clone(), size))
+        Ok(ocil_layout::store::resolve(self, &self.index, reference)?)
     }
 
     /// What `ocil inspect` shows for `desc`, read from the archive.
@@ -346,6 +313,93 @@ impl ArchiveView {
             _ => return Ok(None),
         }
         Ok(Some((kind, v)))
+    }
+}
+
+/// The archive as a [`Store`]: the images an import would give, read in place.
+impl Store for ArchiveView {
+    fn kind(&self) -> &'static str {
+        "archive"
+    }
+
+    fn stat_blob(&self, digest: &Digest) -> ocil_layout::Result<Option<u64>> {
+        self.blob_size(digest).map_err(to_layout)
+    }
+
+    fn peek_blob(&self, digest: &Digest, n: usize) -> ocil_layout::Result<Vec<u8>> {
+        let bytes = match self.locate(digest).map_err(to_layout)? {
+            Some(Located::Memory(d)) => &d[..],
+            Some(Located::Entry(_, f)) => match &f.data {
+                Some(d) => &d[..],
+                // Not kept: a layer of a streamed archive, or any blob of a seekable one.
+                None if self.tar.file.is_some() && f.size <= JSON_LIMIT => {
+                    let mut bytes = self.read_unverified(digest, JSON_LIMIT).map_err(to_layout)?;
+                    bytes.truncate(n);
+                    return Ok(bytes);
+                }
+                None => &f.head[..],
+            },
+            None => return Err(ocil_layout::Error::BlobMissing { digest: digest.clone() }),
+        };
+        Ok(bytes[..n.min(bytes.len())].to_vec())
+    }
+
+    fn read_blob_unverified(&self, digest: &Digest, limit: u64) -> ocil_layout::Result<Vec<u8>> {
+        self.read_unverified(digest, limit).map_err(to_layout)
+    }
+
+    fn read_blob(&self, digest: &Digest, limit: u64) -> ocil_layout::Result<Vec<u8>> {
+        ArchiveView::read_blob(self, digest, limit).map_err(to_layout)
+    }
+
+    fn open_blob_verified(
+        &self,
+        digest: &Digest,
+        expected_size: Option<u64>,
+    ) -> ocil_layout::Result<Box<dyn Read + '_>> {
+        if let Some(expected) = expected_size {
+            let found = self.stat_blob(digest)?;
+            if let Some(found) = found
+                && found != expected
+            {
+                return Err(ocil_layout::Error::SizeMismatch {
+                    path: digest.blob_path(),
+                    expected,
+                    found,
+                });
+            }
+        }
+        self.open_blob(digest).map_err(to_layout)
+    }
+
+    fn read_index(&self) -> ocil_layout::Result<Index> {
+        Ok(self.index.clone())
+    }
+
+    fn blob_digests(&self) -> ocil_layout::Result<Vec<Digest>> {
+        let mut out: BTreeSet<Digest> = self.documents.keys().cloned().collect();
+        out.extend(self.by_digest.keys().cloned());
+        out.extend(self.tar.nodes.keys().filter_map(|p| blob_name(p)));
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// An archive error as a store error: a missing blob and a blob over the cap keep their
+/// meaning (the walk tells them apart); the rest keeps the archive's message as its source.
+fn to_layout(e: Error) -> ocil_layout::Error {
+    match e {
+        Error::MissingEntry { entry, what } => match blob_name(&entry) {
+            Some(digest) => ocil_layout::Error::BlobMissing { digest },
+            None => ocil_layout::Error::Store {
+                kind: "archive",
+                source: Box::new(Error::MissingEntry { entry, what }),
+            },
+        },
+        Error::TooLarge { entry, size, limit } => {
+            ocil_layout::Error::TooLarge { path: entry, size, limit }
+        }
+        Error::Layout(e) => *e,
+        e => ocil_layout::Error::Store { kind: "archive", source: Box::new(e) },
     }
 }
 

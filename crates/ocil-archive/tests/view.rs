@@ -139,3 +139,78 @@ fn a_pipe_is_read_in_one_pass() {
     assert!(!view.seekable());
     assert_eq!(view.index().manifests[0].ref_name(), Some("v1"));
 }
+
+#[test]
+fn copying_an_uncompressed_view_gives_the_layout_an_import_gives() {
+    for (name, plain) in archives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let imported = tmp.path().join("imported");
+        let copied = tmp.path().join("copied");
+        let mk = |p: &std::path::Path| {
+            std::fs::create_dir(p).unwrap();
+            Layout::create(Dir::open_ambient_dir(p, ambient_authority()).unwrap()).unwrap()
+        };
+        let (a, b) = (mk(&imported), mk(&copied));
+        import(&plain[..], &a, &ImportOptions::default()).unwrap();
+        let path = tmp.path().join("a.tar");
+        std::fs::write(&path, &plain).unwrap();
+        let view = ArchiveView::open(open(&path)).unwrap();
+        let opts = ocil_transfer::CopyOptions {
+            reference: None,
+            tag: None,
+            platform: None,
+            link: false,
+            force: false,
+            progress: &ocil_layout::progress::Silent,
+        };
+        let report = ocil_transfer::copy(&view, &b, &opts).unwrap();
+        assert_eq!(report.images.len(), a.read_index().unwrap().manifests.len(), "{name}");
+        // Entries by digest and tag. (A copy gives tags, not containerd's full names: the
+        // full-name semantics across repositories are their own issue.)
+        let entries = |l: &Layout| -> Vec<(String, Option<String>)> {
+            let index = l.read_index().unwrap();
+            index
+                .manifests
+                .iter()
+                .map(|d| (d.digest.to_string(), d.ref_name().map(str::to_owned)))
+                .collect()
+        };
+        assert_eq!(entries(&b), entries(&a), "{name}");
+        let names = |p: &std::path::Path| {
+            let mut v: Vec<_> = std::fs::read_dir(p.join("blobs/sha256"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&copied), names(&imported), "{name}");
+        // A second copy finds everything there.
+        let again = ocil_transfer::copy(&view, &b, &opts).unwrap();
+        assert_eq!((again.copied, again.present), (0, report.blobs), "{name}");
+    }
+}
+
+#[test]
+fn a_compressed_view_cannot_give_its_layers_to_a_copy() {
+    let img = Image::new("hello\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a.tar.gz");
+    std::fs::write(&path, corpus::gzip(&img.oci_archive(Some("v1")))).unwrap();
+    let view = ArchiveView::open(open(&path)).unwrap();
+    let dst = tmp.path().join("dst");
+    std::fs::create_dir(&dst).unwrap();
+    let dst = Layout::create(Dir::open_ambient_dir(&dst, ambient_authority()).unwrap()).unwrap();
+    let opts = ocil_transfer::CopyOptions {
+        reference: None,
+        tag: None,
+        platform: None,
+        link: false,
+        force: false,
+        progress: &ocil_layout::progress::Silent,
+    };
+    let err = ocil_transfer::copy(&view, &dst, &opts).unwrap_err();
+    let chain = ocil_layout::walk::error_chain(&err);
+    assert!(chain.contains("cannot be read in place"), "{chain}");
+    assert!(dst.read_index().unwrap().manifests.is_empty());
+}

@@ -29,11 +29,11 @@
 
 use std::collections::HashSet;
 
-use ocil_layout::walk::{self, LeafCheck, Severity, WalkOptions};
 use ocil_layout::{
     Descriptor, Digest, JSON_LIMIT, Kind, Layout, LockGuard, MediaType, Platform, Reference,
     reference, tags,
 };
+use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -452,44 +452,33 @@ fn image_platform(source: &IndexSource<'_>, manifest: &Descriptor) -> Result<Pla
     })
 }
 
-/// Copy every blob reachable from `root` in the source that `dst` lacks. Returns the
+/// Copy every blob reachable from `root` in the source that `dst` lacks (the closure from
+/// `ocil_transfer`, without referrers: `ocil index --add` takes one image). Returns the
 /// number of blobs and bytes copied.
 fn copy_closure(source: &IndexSource<'_>, dst: &Layout, root: &Descriptor) -> Result<(usize, u64)> {
-    let opts = WalkOptions {
-        follow_subject: false,
-        sniff_unknown: true,
-        leaves: LeafCheck::Stat,
-        keep_bytes: false,
-        keep_documents: false,
-    };
-    let w = walk::walk(source.layout, std::slice::from_ref(root), opts);
-    let (nodes, _, problems) = w.into_parts();
-    let missing_ok = |n: &ocil_layout::walk::Node| {
-        matches!(n.media_type.kind(), Kind::Layer { distributable: false, .. })
-    };
-    if let Some(p) = problems.iter().find(|p| {
-        p.severity == Severity::Error
-            && !(p.code == "BLOB_MISSING"
-                && p.digest
-                    .as_ref()
-                    .is_some_and(|d| nodes.iter().any(|n| &n.digest == d && missing_ok(n))))
-    }) {
-        return Err(Error::InvalidValue {
+    let sources = [ClosureSource { store: source.layout, roots: vec![root.clone()] }];
+    let opts = ClosureOptions { follow_subject: false, referrers: false, absent_ok: true };
+    let found = closure(&sources, opts).map_err(|e| match e {
+        ClosureError::Store { error, .. } => Error::from(error),
+        ClosureError::Broken { code, path, message, .. } => Error::InvalidValue {
             what: "image",
             value: source.label.into(),
-            reason: format!("{}: {} (at {})", p.code, p.message, p.path),
-        });
-    }
+            reason: format!("{code}: {message} (at {path})"),
+        },
+        e => {
+            Error::InvalidValue { what: "image", value: source.label.into(), reason: e.to_string() }
+        }
+    })?;
     let (mut n, mut bytes) = (0, 0);
-    for node in nodes {
-        if node.present == Some(false) || dst.has_blob(&node.digest)? {
+    for b in found.blobs {
+        if dst.has_blob(&b.digest)? {
             continue;
         }
-        let desc = Descriptor::new(node.media_type.clone(), node.digest.clone(), node.size);
-        let reader = source.layout.open_blob(&node.digest, Some(node.size))?;
+        let desc = Descriptor::new(b.media_type, b.digest, b.size);
+        let reader = source.layout.open_blob(&desc.digest, Some(desc.size))?;
         dst.put_blob_verified(reader, &desc)?;
         n += 1;
-        bytes += node.size;
+        bytes += desc.size;
     }
     Ok((n, bytes))
 }

@@ -146,6 +146,16 @@ pub enum Error {
         /// The foreign field.
         field: &'static str,
     },
+    /// A store other than a layout directory failed (an archive read in place, later a
+    /// registry); its own error is the source.
+    #[error("cannot read the {kind}")]
+    Store {
+        /// What kind of store (`archive`).
+        kind: &'static str,
+        /// The store's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A document is JSON but not the kind expected.
     #[error("`{digest}` is not a valid {what}: {reason}")]
     InvalidDocument {

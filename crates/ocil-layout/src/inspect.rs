@@ -441,57 +441,13 @@ fn fill_config(s: &mut ImageSummary, c: &Value) {
 impl Layout {
     /// Resolve a reference: an `index.json` entry by tag or digest, or (for a digest no entry
     /// has) any blob in the store, typed by its own `mediaType` or shape.
-    /// With no reference, the layout's only entry.
+    /// With no reference, the layout's only entry. (See [`crate::store::resolve`].)
     pub fn resolve(
         &self,
         index: &Index,
         reference: Option<&crate::Reference>,
     ) -> Result<Descriptor> {
-        let Some(reference) = reference else {
-            return match index.manifests.as_slice() {
-                [only] => Ok(only.clone()),
-                [] => Err(Error::RefNotFound {
-                    reference: "(none given)".into(),
-                    hint: " (the layout is empty)".into(),
-                }),
-                many => Err(Error::AmbiguousRef {
-                    reference: "(none given)".into(),
-                    candidates: many
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| crate::walk::root_label(i, d))
-                        .collect(),
-                }),
-            };
-        };
-        if let Some((_, d)) = crate::reference::resolve_entry(index, reference)? {
-            return Ok(d);
-        }
-        let digest = match reference {
-            crate::Reference::Digest(d) => d,
-            crate::Reference::Tag(t) => {
-                return Err(Error::RefNotFound { reference: t.clone(), hint: String::new() });
-            }
-        };
-        let size = self.stat_blob(digest)?.ok_or_else(|| Error::RefNotFound {
-            reference: reference.to_string(),
-            hint: " (and no such blob)".into(),
-        })?;
-        let mut media_type = MediaType::Other("application/octet-stream".into());
-        if size <= crate::JSON_LIMIT {
-            let bytes = self.read_blob(digest, crate::JSON_LIMIT)?;
-            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                let probe = Descriptor::new(media_type.clone(), digest.clone(), size);
-                media_type =
-                    match (v.get("mediaType").and_then(Value::as_str), doc_kind(&probe, &v)) {
-                        (Some(t), _) => MediaType::from(t),
-                        (None, Some(Kind::Index)) => MediaType::OciIndex,
-                        (None, Some(Kind::Manifest)) => MediaType::OciManifest,
-                        _ => media_type,
-                    };
-            }
-        }
-        Ok(Descriptor::new(media_type, digest.clone(), size))
+        crate::store::resolve(self, index, reference)
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`Layout`]: the handle over a `cap_std` directory: `oci-layout`, atomic `index.json`
 //!   replacement under a cross-process lock, the verified blob store;
 //! - [`progress`]: the progress callbacks long operations report to;
-//! - [`walk`]: the one graph walk shared by fsck, gc and friends;
+//! - [`Store`]: read access to blobs and the index, whatever holds them (a layout, an archive);
+//! - [`walk`]: the one graph walk shared by fsck, gc and friends, over any [`Store`];
 //! - [`referrer`]: stored documents whose `subject` names another manifest;
 //! - [`validate`]: structural validation per the image spec.
 //!
@@ -45,6 +46,7 @@ pub mod media_type;
 pub mod progress;
 pub mod reference;
 pub mod referrer;
+pub mod store;
 pub mod tags;
 pub mod validate;
 pub mod walk;
@@ -65,3 +67,4 @@ pub use layout::{
 pub use lock::LockGuard;
 pub use media_type::{Compression, Family, Kind, MediaType};
 pub use reference::Reference;
+pub use store::Store;

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::{Descriptor, Digest, DigestMap, DigestSet, Error, Kind, Layout, MediaType, Result};
+use crate::{
+    Descriptor, Digest, DigestMap, DigestSet, Error, Kind, Layout, MediaType, Result, Store,
+};
 
 /// Cap on blobs of unknown type that the walk sniffs for a manifest or index.
 pub const SNIFF_LIMIT: u64 = 4 * 1024 * 1024;
@@ -300,8 +302,8 @@ pub fn root_label(i: usize, d: &Descriptor) -> String {
     }
 }
 
-struct Walker<'a> {
-    layout: &'a Layout,
+struct Walker<'a, S: Store + ?Sized> {
+    store: &'a S,
     opts: WalkOptions<'a>,
     walk: Walk,
 }
@@ -323,8 +325,8 @@ pub fn kind_by_shape(v: &Value) -> Option<Kind> {
 }
 
 /// Walk from the given roots (usually `index.json`'s `manifests`).
-pub fn walk(layout: &Layout, roots: &[Descriptor], opts: WalkOptions<'_>) -> Walk {
-    let mut w = Walker { layout, opts, walk: Walk::default() };
+pub fn walk<S: Store + ?Sized>(store: &S, roots: &[Descriptor], opts: WalkOptions<'_>) -> Walk {
+    let mut w = Walker { store, opts, walk: Walk::default() };
     w.walk.root_labels = roots.iter().enumerate().map(|(i, d)| root_label(i, d)).collect();
     // Roots are taken one at a time (a layout may have 10,000s of entries), and each is
     // walked depth first before the next.
@@ -385,7 +387,7 @@ struct Lite {
     data: Option<String>,
 }
 
-impl Walker<'_> {
+impl<S: Store + ?Sized> Walker<'_, S> {
     /// A child descriptor: in full when documents are kept (callers read platforms and
     /// annotations), else only what the walk needs.
     fn parse_child(&self, v: &Value) -> std::result::Result<Descriptor, serde_json::Error> {
@@ -428,7 +430,7 @@ impl Walker<'_> {
         let found = match self.opts.leaves {
             LeafCheck::None | LeafCheck::Names(_) => return,
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
-            LeafCheck::Stat => self.layout.stat_blob(&desc.digest).ok().flatten(),
+            LeafCheck::Stat => self.store.stat_blob(&desc.digest).ok().flatten(),
         };
         if let Some(found) = found
             && found != desc.size
@@ -547,7 +549,7 @@ impl Walker<'_> {
                 // Presence only: pretend the size matches.
                 names.contains(&desc.digest).then_some(desc.size)
             }
-            LeafCheck::Stat => match self.layout.stat_blob(&desc.digest) {
+            LeafCheck::Stat => match self.store.stat_blob(&desc.digest) {
                 Ok(s) => s,
                 Err(e) => {
                     self.problem(Severity::Error, "UNREADABLE", &desc.digest, error_chain(&e));
@@ -587,7 +589,7 @@ impl Walker<'_> {
             // Only read what exists and starts like a JSON object.
             let size = match self.opts.leaves.lookup(digest) {
                 Some(known) => known,
-                None => self.layout.stat_blob(digest).ok().flatten(),
+                None => self.store.stat_blob(digest).ok().flatten(),
             };
             match size {
                 None => return Content::Missing,
@@ -598,7 +600,7 @@ impl Walker<'_> {
                 }
                 Some(s) => {
                     // Look at the first bytes before reading a possibly large blob whole.
-                    let head = self.layout.peek_blob(digest, 64).unwrap_or_default();
+                    let head = self.store.peek_blob(digest, 64).unwrap_or_default();
                     if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
                         self.set_present(digest, true);
                         self.leaf_size_check(desc, role, s);
@@ -607,7 +609,7 @@ impl Walker<'_> {
                 }
             }
         }
-        match self.layout.read_blob_file(digest, limit) {
+        match self.store.read_blob_unverified(digest, limit) {
             Ok(bytes) => {
                 self.set_present(digest, true);
                 Content::Bytes(bytes)
@@ -878,7 +880,7 @@ impl Walker<'_> {
                             l.get("blobSum").and_then(Value::as_str).map(str::parse::<Digest>)
                         {
                             // Size unknown in schema1: use the stored size so no mismatch is reported.
-                            let size = self.layout.stat_blob(&d).ok().flatten().unwrap_or(0);
+                            let size = self.store.stat_blob(&d).ok().flatten().unwrap_or(0);
                             children.push((
                                 Role::Blob,
                                 Descriptor::new(MediaType::DockerLayerGzip, d, size),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ocil_archive::{CopyOptions, CopyReport};
+use ocil_transfer::{CopyOptions, CopyReport};
 use serde::Serialize;
 
 use crate::progress::ReportArgs;
@@ -94,7 +94,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         force: a.force,
         progress: &bars,
     };
-    let report = match ocil_archive::copy(&src, &dst, &opts) {
+    let report = match ocil_transfer::copy(&src, &dst, &opts) {
         Ok(r) => r,
         Err(e) => {
             drop(dst);

@@ -1,18 +1,21 @@
-//! Copy images between two layouts: `ocil copy SRC[:REF] DST[:TAG]`.
+//! Copy images from any store into a layout: `ocil copy SRC[:REF] DST[:TAG]`.
 //!
-//! 1. The images are chosen from SRC's `index.json` (read once: it is replaced by rename, so
-//!    the read is a snapshot): every entry, or the one `REF` names, or with a platform the
-//!    manifest of that platform inside the index `REF` names.
-//! 2. Their closure is walked in SRC (indexes, manifests, configs, layers, subjects), and
-//!    the referrers of every copied manifest or index found in SRC's store (documents whose
-//!    `subject` names one) join it, with their own closures, until nothing new comes.
+//! 1. The images are chosen from SRC's index (a layout's `index.json`, read once: it is
+//!    replaced by rename, so the read is a snapshot): every entry, or the one `REF` names,
+//!    or with a platform the manifest of that platform inside the index `REF` names.
+//! 2. Their [`closure`](crate::closure()) is taken in SRC (indexes, manifests, configs,
+//!    layers, subjects), with the referrers SRC holds for anything in it (documents whose
+//!    `subject` names one), recursively.
 //! 3. Every blob of the closure that DST lacks is copied into a locked temp file in DST's
 //!    store, then hashed and checked against its digest and size, fsynced and renamed into
-//!    place. The copy uses `copy_file_range` (through `std::io::copy` between two files), so
+//!    place. Between two layouts the copy uses `copy_file_range` (through `std::io::copy` between two files), so
 //!    the kernel copies, or reflinks on filesystems that can. With [`CopyOptions::link`], the
 //!    blob is hard-linked into the temp name instead (falling back to a copy across
 //!    filesystems), and the linked file is hashed before it is renamed, so what lands is
-//!    verified either way. Blobs DST already has (same size) are not touched.
+//!    verified either way. From any other store (an archive read in place), the blob
+//!    streams through [`Store::open_blob_verified`] into DST's blob writer, checked against
+//!    its digest and size before it is named. Blobs DST already has (same size) are not
+//!    touched.
 //! 4. Under DST's lock: every blob of the closure is checked to be present in DST, the
 //!    tags are checked (a tag naming a different image is an error unless
 //!    [`CopyOptions::force`]), and `index.json` is replaced once.
@@ -27,16 +30,19 @@
 //! could remove blobs this copy landed but has not yet named (with `--prune=now`): the
 //! check under DST's lock in step 4 catches it, and the copy fails without naming them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Read, Seek};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, File};
 use ocil_layout::progress::Progress;
-use ocil_layout::walk::{self, LeafCheck, Severity, WalkOptions};
+use ocil_layout::progress::ProgressReader;
 use ocil_layout::{
-    ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, TEMP_PREFIX,
+    ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
+    TEMP_PREFIX,
 };
+
+use crate::closure::{ClosureError, ClosureOptions, ClosureSource, closure};
 
 /// How to copy.
 #[derive(Clone, Copy)]
@@ -197,7 +203,7 @@ struct Root {
 }
 
 /// Copy images from `src` to `dst`. See the module docs.
-pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<CopyReport> {
+pub fn copy(src: &dyn Store, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<CopyReport> {
     let mut attempt = 0;
     // What landed, over every attempt.
     let mut landed = CopyReport::default();
@@ -220,7 +226,7 @@ pub fn copy(src: &Layout, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<Co
 const RETRIES: usize = 3;
 
 fn copy_once(
-    src: &Layout,
+    src: &dyn Store,
     dst: &Layout,
     index: &Index,
     opts: &CopyOptions<'_>,
@@ -229,35 +235,23 @@ fn copy_once(
     let roots = choose_roots(src, index, opts)?;
 
     // The closure, with referrers.
-    let mut descs: Vec<Descriptor> = roots.iter().map(|r| r.desc.clone()).collect();
-    let mut closure = walk_closure(src, &descs)?;
-    let mut referrers = 0;
-    let candidates = referrer_candidates(src, &closure)?;
-    loop {
-        let docs: HashSet<Digest> = closure.docs.iter().cloned().collect();
-        let new: Vec<Descriptor> = candidates
-            .iter()
-            .filter(|(d, (subject, _))| docs.contains(subject) && !closure.has(d))
-            .map(|(_, (_, desc))| desc.clone())
-            .collect();
-        if new.is_empty() {
-            break;
-        }
-        referrers += new.len();
-        descs.extend(new);
-        closure = walk_closure(src, &descs)?;
-    }
-    // SRC index.json entries that are referrers of what is copied become DST entries too.
+    let sources =
+        [ClosureSource { store: src, roots: roots.iter().map(|r| r.desc.clone()).collect() }];
+    let opts_closure = ClosureOptions { follow_subject: true, referrers: true, absent_ok: true };
+    let closure = closure(&sources, opts_closure).map_err(|e| match e {
+        ClosureError::Broken { path, message, .. } => CopyError::Source { path, message },
+        ClosureError::Store { error, .. } => CopyError::Layout(error),
+        e => CopyError::Source { path: String::new(), message: e.to_string() },
+    })?;
+    let referrers = closure.referrers.len();
+    // SRC index entries that are referrers of what is copied become DST entries too.
     let mut roots = roots;
     if opts.reference.is_some() {
-        let docs: HashSet<Digest> = closure.docs.iter().cloned().collect();
         for e in &index.manifests {
             if roots.iter().any(|r| r.desc.digest == e.digest) {
                 continue;
             }
-            if let Some((subject, _)) = candidates.get(&e.digest)
-                && docs.contains(subject)
-            {
+            if closure.is_found_referrer(&e.digest) {
                 roots.push(Root {
                     desc: e.clone(),
                     entry: Some(e.clone()),
@@ -269,11 +263,13 @@ fn copy_once(
 
     // Blobs.
     let mut report = CopyReport { blobs: closure.blobs.len(), referrers, ..CopyReport::default() };
+    // Children before parents (the walk's order reversed): a manifest lands only after
+    // its config and layers did, so a failure leaves no document naming a missing blob.
     let mut todo = Vec::new();
-    for (digest, size) in &closure.blobs {
-        match dst.stat_blob(digest)? {
-            Some(s) if s == *size => {}
-            _ => todo.push((digest.clone(), *size)),
+    for b in closure.blobs.iter().rev() {
+        match dst.stat_blob(&b.digest)? {
+            Some(s) if s == b.size => {}
+            _ => todo.push((b.digest.clone(), b.size)),
         }
     }
     let total: u64 = todo.iter().map(|(_, s)| s).sum();
@@ -304,9 +300,9 @@ fn copy_once(
 
     // index.json, once, under DST's lock.
     let lock = dst.lock()?;
-    for (digest, size) in &closure.blobs {
-        if dst.stat_blob(digest)? != Some(*size) {
-            return Err(CopyError::VanishedFromDestination { digest: digest.clone() });
+    for b in &closure.blobs {
+        if dst.stat_blob(&b.digest)? != Some(b.size) {
+            return Err(CopyError::VanishedFromDestination { digest: b.digest.clone() });
         }
     }
     let mut dst_index = dst.read_index()?;
@@ -354,7 +350,7 @@ fn copy_once(
     Ok(report)
 }
 
-fn choose_roots(src: &Layout, index: &Index, opts: &CopyOptions<'_>) -> CopyResult<Vec<Root>> {
+fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> CopyResult<Vec<Root>> {
     let Some(reference) = opts.reference else {
         if opts.tag.is_some() {
             return Err(CopyError::Usage(
@@ -374,7 +370,7 @@ fn choose_roots(src: &Layout, index: &Index, opts: &CopyOptions<'_>) -> CopyResu
             })
             .collect());
     };
-    let found = src.resolve(index, Some(reference))?;
+    let found = ocil_layout::store::resolve(src, index, Some(reference))?;
     let mut tag = match (opts.tag, reference) {
         (Some(t), _) => Some(t.to_owned()),
         (None, Reference::Tag(t)) => Some(t.clone()),
@@ -419,63 +415,6 @@ fn choose_roots(src: &Layout, index: &Index, opts: &CopyOptions<'_>) -> CopyResu
     Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag }])
 }
 
-/// The blobs to copy (present in SRC) and the documents among them.
-struct Closure {
-    blobs: BTreeMap<Digest, u64>,
-    docs: Vec<Digest>,
-}
-
-impl Closure {
-    fn has(&self, d: &Digest) -> bool {
-        self.blobs.contains_key(d)
-    }
-}
-
-fn walk_closure(src: &Layout, roots: &[Descriptor]) -> CopyResult<Closure> {
-    let opts = WalkOptions {
-        follow_subject: true,
-        sniff_unknown: true,
-        leaves: LeafCheck::Stat,
-        keep_bytes: false,
-        keep_documents: true,
-    };
-    let w = walk::walk(src, roots, opts);
-    if let Some(p) = w.problems.iter().find(|p| p.severity == Severity::Error) {
-        return Err(CopyError::Source { path: p.path.clone(), message: p.message.clone() });
-    }
-    let mut blobs = BTreeMap::new();
-    for node in w.nodes() {
-        // Absent nondistributable layers and missing subjects (warnings) stay absent.
-        if node.present == Some(false) {
-            continue;
-        }
-        if node.present.is_none() && src.stat_blob(&node.digest)?.is_none() {
-            continue;
-        }
-        blobs.insert(node.digest.clone(), node.size);
-    }
-    let docs = w.documents.iter().map(|d| d.digest.clone()).collect();
-    Ok(Closure { blobs, docs })
-}
-
-/// Every small JSON document in SRC's store with a `subject` (outside the closure):
-/// digest -> (subject, a descriptor for it).
-fn referrer_candidates(
-    src: &Layout,
-    closure: &Closure,
-) -> CopyResult<HashMap<Digest, (Digest, Descriptor)>> {
-    let mut out = HashMap::new();
-    for d in src.list_blob_names()?.digests {
-        if closure.has(&d) {
-            continue;
-        }
-        if let Some(r) = ocil_layout::referrer::stored_referrer(src, &d) {
-            out.insert(d, (r.subject, r.descriptor));
-        }
-    }
-    Ok(out)
-}
-
 enum How {
     Copied,
     Linked,
@@ -511,7 +450,7 @@ impl Drop for Temp<'_> {
 const CHUNK: u64 = 16 * 1024 * 1024;
 
 struct BlobCopier<'a> {
-    src: &'a Layout,
+    src: &'a dyn Store,
     dst: &'a Layout,
     dirs: HashMap<Algorithm, (Dir, Dir)>,
     progress: &'a dyn Progress,
@@ -519,10 +458,10 @@ struct BlobCopier<'a> {
 
 impl BlobCopier<'_> {
     /// `blobs/<alg>` of SRC and DST (created in DST).
-    fn dirs(&mut self, alg: Algorithm) -> CopyResult<&(Dir, Dir)> {
+    fn dirs(&mut self, src: &Layout, alg: Algorithm) -> CopyResult<&(Dir, Dir)> {
         if !self.dirs.contains_key(&alg) {
             let sub = format!("blobs/{alg}");
-            let s = self.src.dir().open_dir(&sub).map_err(|source| CopyError::Io {
+            let s = src.dir().open_dir(&sub).map_err(|source| CopyError::Io {
                 op: "open",
                 path: sub.clone(),
                 source,
@@ -543,8 +482,37 @@ impl BlobCopier<'_> {
     }
 
     fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> CopyResult<How> {
+        match self.src.as_layout() {
+            Some(src) => self.transfer_file(src, digest, size, link),
+            None => self.transfer_stream(digest, size),
+        }
+    }
+
+    /// From a store that is not a directory: stream the blob, checked as it is read, into
+    /// DST's blob writer, which checks digest and size again before it names the blob.
+    fn transfer_stream(&mut self, digest: &Digest, size: u64) -> CopyResult<How> {
+        let reader = match self.src.open_blob_verified(digest, Some(size)) {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => {
+                return Err(CopyError::Vanished { path: digest.blob_path() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let desc = Descriptor::new(ocil_layout::MediaType::OciEmpty, digest.clone(), size);
+        self.dst.put_blob_verified(ProgressReader::new(reader, self.progress), &desc)?;
+        Ok(How::Copied)
+    }
+
+    /// Between two layouts: a hard link, or `copy_file_range`, then a hash of what landed.
+    fn transfer_file(
+        &mut self,
+        src: &Layout,
+        digest: &Digest,
+        size: u64,
+        link: bool,
+    ) -> CopyResult<How> {
         let progress = self.progress;
-        let (sdir, ddir) = self.dirs(digest.algorithm())?;
+        let (sdir, ddir) = self.dirs(src, digest.algorithm())?;
         let name = digest.encoded();
         let src_path = digest.blob_path();
         let io_err = |op: &'static str, path: &str| {

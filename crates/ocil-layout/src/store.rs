@@ -1,0 +1,169 @@
+//! The store: what every reader of images goes through, whatever holds them. A layout
+//! directory ([`Layout`]) and an archive read in place (`ocil_archive::ArchiveView`)
+//! implement it; a registry will. The walk, referrer lookup and the copy engine work over
+//! it, so they never care where blobs live.
+//!
+//! A store names blobs by digest only: it never hands out paths, so nothing it is asked for
+//! can lead outside it.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::{Descriptor, Digest, Error, Index, Kind, Layout, MediaType, Reference, Result};
+
+/// Read access to a content-addressed image store.
+pub trait Store {
+    /// What kind of store it is, for messages: `layout`, `archive`.
+    fn kind(&self) -> &'static str;
+
+    /// A blob's size, `None` when the store does not hold it.
+    fn stat_blob(&self, digest: &Digest) -> Result<Option<u64>>;
+
+    /// A blob's first bytes (up to `n`), unverified: for sniffing before a whole read.
+    fn peek_blob(&self, digest: &Digest, n: usize) -> Result<Vec<u8>>;
+
+    /// A blob's bytes (at most `limit`, else [`Error::TooLarge`]), unverified: the walk reads
+    /// documents this way and reports what they hold; [`Store::read_blob`] checks the digest.
+    /// An absent blob is an error for which [`Error::is_not_found`] holds.
+    fn read_blob_unverified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>>;
+
+    /// A blob's bytes (at most `limit`), checked against its digest.
+    fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let bytes = self.read_blob_unverified(digest, limit)?;
+        let found = digest.algorithm().digest_of(&bytes);
+        if &found != digest {
+            return Err(Error::DigestMismatch {
+                path: digest.blob_path(),
+                expected: digest.clone(),
+                found,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A blob as a reader whose bytes are checked against the digest (and `expected_size`
+    /// when given): a mismatch is an error at the latest when the reader reaches the end, so
+    /// a consumer must not publish what it read before then.
+    fn open_blob_verified(
+        &self,
+        digest: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Box<dyn Read + '_>>;
+
+    /// The store's top-level index (a layout's `index.json`).
+    fn read_index(&self) -> Result<Index>;
+
+    /// Every blob the store holds, for referrer discovery.
+    fn blob_digests(&self) -> Result<Vec<Digest>>;
+
+    /// The layout directory behind the store, when there is one: copies between two
+    /// layouts hard-link or `copy_file_range` instead of streaming.
+    fn as_layout(&self) -> Option<&Layout> {
+        None
+    }
+}
+
+impl Store for Layout {
+    fn kind(&self) -> &'static str {
+        "layout"
+    }
+
+    fn stat_blob(&self, digest: &Digest) -> Result<Option<u64>> {
+        Layout::stat_blob(self, digest)
+    }
+
+    fn peek_blob(&self, digest: &Digest, n: usize) -> Result<Vec<u8>> {
+        Layout::peek_blob(self, digest, n)
+    }
+
+    fn read_blob_unverified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        self.read_blob_file(digest, limit)
+    }
+
+    fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        Layout::read_blob(self, digest, limit)
+    }
+
+    fn open_blob_verified(
+        &self,
+        digest: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self.open_blob(digest, expected_size)?))
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        Layout::read_index(self)
+    }
+
+    fn blob_digests(&self) -> Result<Vec<Digest>> {
+        Ok(self.list_blob_names()?.digests)
+    }
+
+    fn as_layout(&self) -> Option<&Layout> {
+        Some(self)
+    }
+}
+
+/// Resolve a reference in a store: an entry of `index` by tag, full name or digest, or (for
+/// a digest no entry has) any blob of the store, typed by its own `mediaType` or its shape.
+/// With no reference, the only entry.
+pub fn resolve<S: Store + ?Sized>(
+    store: &S,
+    index: &Index,
+    reference: Option<&Reference>,
+) -> Result<Descriptor> {
+    let Some(reference) = reference else {
+        return match index.manifests.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(Error::RefNotFound {
+                reference: "(none given)".into(),
+                hint: format!(" (the {} is empty)", store.kind()),
+            }),
+            many => Err(Error::AmbiguousRef {
+                reference: "(none given)".into(),
+                candidates: many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| crate::walk::root_label(i, d))
+                    .collect(),
+            }),
+        };
+    };
+    if let Some((_, d)) = crate::reference::resolve_entry(index, reference)? {
+        return Ok(d);
+    }
+    let digest = match reference {
+        Reference::Digest(d) => d,
+        Reference::Tag(t) => {
+            return Err(Error::RefNotFound { reference: t.clone(), hint: String::new() });
+        }
+    };
+    let size = store.stat_blob(digest)?.ok_or_else(|| Error::RefNotFound {
+        reference: reference.to_string(),
+        hint: " (and no such blob)".into(),
+    })?;
+    let mut media_type = MediaType::Other("application/octet-stream".into());
+    // Only what starts like a JSON object is read whole (a layer is typed by its head).
+    let json_like = || {
+        store.peek_blob(digest, 64).is_ok_and(|head| {
+            head.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| *b == b'{')
+        })
+    };
+    if size <= crate::JSON_LIMIT && json_like() {
+        let bytes = store.read_blob(digest, crate::JSON_LIMIT)?;
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            media_type = match (
+                v.get("mediaType").and_then(Value::as_str),
+                crate::walk::kind_by_shape(&v),
+            ) {
+                (Some(t), _) => MediaType::from(t),
+                (None, Some(Kind::Index)) => MediaType::OciIndex,
+                (None, Some(Kind::Manifest)) => MediaType::OciManifest,
+                _ => media_type,
+            };
+        }
+    }
+    Ok(Descriptor::new(media_type, digest.clone(), size))
+}

@@ -1,0 +1,235 @@
+//! The closure of a set of images: every blob their graphs reach in the stores that hold
+//! them, and, on request, the referrers (signatures, SBOMs, attestations) those stores hold
+//! for anything in it, recursively (a signature of an SBOM of an image), each blob once.
+//!
+//! Several sources may share one closure (an export of images from several layouts): a
+//! referrer in one source of an image from another comes along too, and a blob that two
+//! sources hold is taken from the first.
+
+use std::collections::HashSet;
+
+use ocil_layout::referrer::{Referrers, StoredReferrer};
+use ocil_layout::walk::{self, LeafCheck, Role, Severity, WalkOptions};
+use ocil_layout::{Descriptor, Digest, Kind, MediaType, Store};
+
+/// Where images come from: a store and the descriptors to start from.
+pub struct ClosureSource<'a> {
+    /// The store holding the images.
+    pub store: &'a dyn Store,
+    /// The images (manifests or indexes) to start from.
+    pub roots: Vec<Descriptor>,
+}
+
+impl std::fmt::Debug for ClosureSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosureSource")
+            .field("store", &self.store.kind())
+            .field("roots", &self.roots)
+            .finish()
+    }
+}
+
+/// How to take a closure.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosureOptions {
+    /// Follow `subject` descriptors (a referrer brings the image it refers to).
+    pub follow_subject: bool,
+    /// Bring the referrers the stores hold for anything in the closure.
+    pub referrers: bool,
+    /// Leave out blobs the graph allows to be absent (nondistributable layers, subjects)
+    /// when the store lacks them; otherwise their absence is [`ClosureError::Absent`].
+    pub absent_ok: bool,
+}
+
+/// One blob of the closure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosureBlob {
+    /// The source (position in the slice given) it is taken from.
+    pub source: usize,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// The media type it was reached with.
+    pub media_type: MediaType,
+    /// A manifest, index or config (a JSON document an archive puts before its layers).
+    pub document: bool,
+}
+
+/// A closure: blobs in walk order (each once), and the referrers that joined it.
+#[derive(Debug, Default)]
+pub struct Closure {
+    /// Every blob, in the order the walks met them.
+    pub blobs: Vec<ClosureBlob>,
+    /// The referrers found in the stores, with the source holding each.
+    pub referrers: Vec<(usize, StoredReferrer)>,
+    members: HashSet<Digest>,
+}
+
+impl Closure {
+    /// Whether the closure holds `digest`.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.members.contains(digest)
+    }
+
+    /// Whether `digest` joined as a referrer found in a store.
+    pub fn is_found_referrer(&self, digest: &Digest) -> bool {
+        self.referrers.iter().any(|(_, r)| &r.descriptor.digest == digest)
+    }
+
+    /// Walk `roots` in source `i` and add what is new.
+    fn add(
+        &mut self,
+        sources: &[ClosureSource<'_>],
+        i: usize,
+        roots: &[Descriptor],
+        opts: ClosureOptions,
+    ) -> Result<(), ClosureError> {
+        let walk_opts = WalkOptions {
+            follow_subject: opts.follow_subject,
+            sniff_unknown: true,
+            leaves: LeafCheck::Stat,
+            keep_bytes: false,
+            keep_documents: false,
+        };
+        let src = &sources[i];
+        let w = walk::walk(src.store, roots, walk_opts);
+        if let Some(p) = w.problems.iter().find(|p| p.severity == Severity::Error) {
+            return Err(ClosureError::Broken {
+                source_index: i,
+                code: p.code,
+                path: p.path.clone(),
+                message: p.message.clone(),
+            });
+        }
+        for node in w.nodes() {
+            if self.members.contains(&node.digest) {
+                continue;
+            }
+            let present = match node.present {
+                Some(p) => p,
+                None => src
+                    .store
+                    .stat_blob(&node.digest)
+                    .map_err(|error| ClosureError::Store { source_index: i, error })?
+                    .is_some(),
+            };
+            if !present {
+                if opts.absent_ok {
+                    continue;
+                }
+                return Err(ClosureError::Absent {
+                    source_index: i,
+                    path: w.path_to(&node.digest),
+                    digest: node.digest.clone(),
+                });
+            }
+            self.members.insert(node.digest.clone());
+            let document = node.doc.is_some()
+                || matches!(node.media_type.kind(), Kind::Config | Kind::Index | Kind::Manifest)
+                || node.role == Role::Config;
+            self.blobs.push(ClosureBlob {
+                source: i,
+                digest: node.digest.clone(),
+                size: node.size,
+                media_type: node.media_type.clone(),
+                document,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a closure could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClosureError {
+    /// A store holds a broken graph: a blob is missing or a document unreadable.
+    #[error("broken at {path}: {message}")]
+    Broken {
+        /// The source.
+        source_index: usize,
+        /// The walk's problem code (`BLOB_MISSING`, `INVALID_JSON`, ...).
+        code: &'static str,
+        /// From the root to the blob.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A blob allowed to be absent is absent, and the caller needs every blob.
+    #[error("blob `{digest}` is missing (at {path})")]
+    Absent {
+        /// The source.
+        source_index: usize,
+        /// From the root to the blob.
+        path: String,
+        /// The blob.
+        digest: Digest,
+    },
+    /// A store operation failed.
+    #[error("cannot read the source")]
+    Store {
+        /// The source.
+        source_index: usize,
+        /// What failed.
+        #[source]
+        error: ocil_layout::Error,
+    },
+}
+
+impl ClosureError {
+    /// The source the error is about.
+    pub fn source_index(&self) -> usize {
+        match self {
+            ClosureError::Broken { source_index, .. }
+            | ClosureError::Absent { source_index, .. }
+            | ClosureError::Store { source_index, .. } => *source_index,
+        }
+    }
+}
+
+/// Take the closure of `sources`. See the module docs.
+pub fn closure(
+    sources: &[ClosureSource<'_>],
+    opts: ClosureOptions,
+) -> Result<Closure, ClosureError> {
+    let mut out = Closure::default();
+    for (i, src) in sources.iter().enumerate() {
+        out.add(sources, i, &src.roots, opts)?;
+    }
+    if !opts.referrers {
+        return Ok(out);
+    }
+    // Each store's referrers, found once, outside what the images themselves reach.
+    let mut found: Vec<Referrers> = Vec::with_capacity(sources.len());
+    for (i, src) in sources.iter().enumerate() {
+        let refs = Referrers::scan(src.store, |d| out.contains(d))
+            .map_err(|error| ClosureError::Store { source_index: i, error })?;
+        found.push(refs);
+    }
+    // Until nothing new joins: referrers of what is in the closure, with their closures.
+    loop {
+        let mut ready: Vec<(usize, StoredReferrer)> = Vec::new();
+        for (i, refs) in found.iter().enumerate() {
+            for r in refs.iter() {
+                let digest = &r.descriptor.digest;
+                if out.contains(&r.subject)
+                    && !out.contains(digest)
+                    && !ready.iter().any(|(_, x)| &x.descriptor.digest == digest)
+                {
+                    ready.push((i, r.clone()));
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(out);
+        }
+        for (i, r) in ready {
+            if out.contains(&r.descriptor.digest) {
+                continue;
+            }
+            out.add(sources, i, std::slice::from_ref(&r.descriptor), opts)?;
+            out.referrers.push((i, r));
+        }
+    }
+}
