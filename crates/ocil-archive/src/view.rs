@@ -1,4 +1,6 @@
-//! An archive read in place, for `ocil ls FILE` and `ocil inspect FILE[:REF|@DIGEST]`:
+//! An archive read in place, for `ocil ls FILE`, `ocil inspect FILE[:REF|@DIGEST]` and
+//! `ocil copy FILE DIR` (a [`Store`], so `ocil_inspect` and `ocil_transfer` read it as they
+//! read a layout):
 //! indexed once ([`crate::tar_index`]), planned by the same code as import (so a
 //! docker-save archive shows the manifests, tags and digests an import would give), and
 //! read by offset as needed. Nothing is written anywhere.
@@ -6,14 +8,11 @@
 //! The index an import into an empty layout would write is [`ArchiveView::index`]; blobs
 //! are read through [`ArchiveView::read_blob`], which checks every blob against its digest.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 
 use cap_std::fs::File;
-use ocil_layout::inspect::{EntrySummary, Inspected, config_platform_of, inspect_with};
-use ocil_layout::walk::kind_by_shape;
-use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Kind, Reference, Store};
-use serde_json::Value;
+use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Reference, Store};
 
 use crate::source::{self, FileFacts, Source, blob_name};
 use crate::tar_index::{self, TarIndex};
@@ -204,115 +203,36 @@ impl ArchiveView {
         self.tar.reader(path, f)
     }
 
+    /// Read every document the images reach (indexes, manifests; configs too), checked
+    /// against its digest: an archive whose documents do not match their names, or that
+    /// cannot be read, is refused here with the error import would give, before anything
+    /// is shown of it. (The walk that `ocil ls` shows reads without checking, as it does in
+    /// a layout.)
+    pub fn verify_documents(&self) -> Result<()> {
+        use ocil_layout::walk::{self, LeafCheck, WalkOptions};
+        let opts = WalkOptions {
+            follow_subject: false,
+            sniff_unknown: true,
+            leaves: LeafCheck::Stat,
+            keep_bytes: false,
+            keep_documents: false,
+        };
+        let w = walk::walk(self, &self.index.manifests, opts);
+        for node in w.nodes() {
+            let kind = node.media_type.kind();
+            let document =
+                node.doc.is_some() || kind.is_walkable() || kind == ocil_layout::Kind::Config;
+            if document && self.blob_size(&node.digest)?.is_some() {
+                self.read_blob(&node.digest, JSON_LIMIT)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Resolve a reference as `Layout::resolve` does: an entry of [`Self::index`] by tag
     /// or digest, else (a digest) any blob of the archive; with none, the only entry.
     pub fn resolve(&self, reference: Option<&Reference>) -> Result<Descriptor> {
         Ok(ocil_layout::store::resolve(self, &self.index, reference)?)
-    }
-
-    /// What `ocil inspect` shows for `desc`, read from the archive.
-    pub fn inspect(&self, desc: &Descriptor) -> Result<Inspected> {
-        // A streamed archive keeps every entry that looks like JSON: the others are blobs.
-        if let Some(Located::Entry(_, f)) = self.locate(&desc.digest)?
-            && f.data.is_none()
-            && !self.seekable()
-        {
-            return Ok(Inspected::Blob {
-                digest: desc.digest.clone(),
-                media_type: desc.media_type.to_string(),
-                size: desc.size,
-            });
-        }
-        inspect_with(|d, limit| self.read_blob(d, limit), desc)
-    }
-
-    /// One row per entry of [`Self::index`], as `ocil ls DIR` shows them after an import:
-    /// names, platforms, and the bytes of every blob the entry reaches (each once).
-    pub fn summarize_entries(&self) -> Result<Vec<EntrySummary>> {
-        let mut rows = Vec::new();
-        for (i, d) in self.index.manifests.iter().enumerate() {
-            let mut seen = BTreeMap::new();
-            let mut missing = BTreeSet::new();
-            let root_doc = self.visit(d, &mut seen, &mut missing)?;
-            let mut row = EntrySummary::of_entry(i, d);
-            let platforms = &mut row.platforms;
-            match &root_doc {
-                Some((Kind::Index, v)) => {
-                    for c in children(v, "manifests") {
-                        if let Some(p) = &c.platform {
-                            platforms.push(p.display());
-                        }
-                    }
-                }
-                Some((Kind::Manifest, v)) if platforms.is_empty() => {
-                    if let Some(c) = v.get("config").cloned()
-                        && let Ok(c) = serde_json::from_value::<Descriptor>(c)
-                        && c.media_type.kind() == Kind::Config
-                        && let Ok(bytes) = self.read_blob(&c.digest, JSON_LIMIT)
-                        && let Some(p) = config_platform_of(&bytes)
-                    {
-                        platforms.push(p);
-                    }
-                }
-                _ => {}
-            }
-            row.size = seen.values().sum();
-            row.missing = missing.len();
-            rows.push(row);
-        }
-        Ok(rows)
-    }
-
-    /// Walk from `d` (indexes, manifests, configs, layers; not subjects), recording sizes
-    /// and missing blobs. Returns the document at `d`, when it is one.
-    fn visit(
-        &self,
-        d: &Descriptor,
-        seen: &mut BTreeMap<Digest, u64>,
-        missing: &mut BTreeSet<Digest>,
-    ) -> Result<Option<(Kind, Value)>> {
-        if seen.contains_key(&d.digest) {
-            return Ok(None);
-        }
-        // Sizes as the descriptors say, for missing blobs too (as `ocil ls DIR` counts).
-        seen.insert(d.digest.clone(), d.size);
-        let Some(size) = self.blob_size(&d.digest)? else {
-            let optional = matches!(d.media_type.kind(), Kind::Layer { distributable: false, .. });
-            if !optional {
-                missing.insert(d.digest.clone());
-            }
-            return Ok(None);
-        };
-        let kind = d.media_type.kind();
-        let may_be_doc = kind.is_walkable()
-            || (size <= JSON_LIMIT
-                && !matches!(kind, Kind::Layer { .. } | Kind::Config | Kind::Empty));
-        if !may_be_doc {
-            return Ok(None);
-        }
-        let bytes = self.read_blob(&d.digest, JSON_LIMIT)?;
-        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { return Ok(None) };
-        let kind = if kind.is_walkable() { kind } else { kind_by_shape(&v).unwrap_or(kind) };
-        match kind {
-            Kind::Index => {
-                for c in children(&v, "manifests") {
-                    self.visit(&c, seen, missing)?;
-                }
-            }
-            Kind::Manifest => {
-                let mut kids = children(&v, "layers");
-                if let Some(c) = v.get("config").cloned()
-                    && let Ok(c) = serde_json::from_value::<Descriptor>(c)
-                {
-                    kids.insert(0, c);
-                }
-                for c in kids {
-                    self.visit(&c, seen, missing)?;
-                }
-            }
-            _ => return Ok(None),
-        }
-        Ok(Some((kind, v)))
     }
 }
 
@@ -406,14 +326,4 @@ fn to_layout(e: Error) -> ocil_layout::Error {
 enum Located<'a> {
     Memory(&'a Vec<u8>),
     Entry(&'a str, &'a tar_index::IndexedFile),
-}
-
-/// The descriptors of a document's array field, skipping what does not parse.
-fn children(v: &Value, field: &str) -> Vec<Descriptor> {
-    v.get(field)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| serde_json::from_value(c.clone()).ok())
-        .collect()
 }

@@ -62,7 +62,7 @@ fn the_view_shows_what_an_import_gives_in_every_compression() {
         let layout = Layout::create(dir).unwrap();
         import(&plain[..], &layout, &ImportOptions::default()).unwrap();
         let index = layout.read_index().unwrap();
-        let rows = ocil_layout::inspect::summarize_entries(&layout, &index);
+        let rows = ocil_inspect::summarize_entries(&layout, &index);
         for (compression, bytes) in [
             ("none", plain.clone()),
             ("gzip", corpus::gzip(&plain)),
@@ -80,13 +80,13 @@ fn the_view_shows_what_an_import_gives_in_every_compression() {
                 "{what}"
             );
             assert_eq!(
-                serde_json::to_value(view.summarize_entries().unwrap()).unwrap(),
+                serde_json::to_value(ocil_inspect::summarize_entries(&view, view.index())).unwrap(),
                 serde_json::to_value(&rows).unwrap(),
                 "{what}"
             );
             for d in &index.manifests {
-                let ours = view.inspect(d).unwrap();
-                let theirs = ocil_layout::inspect::inspect(&layout, d).unwrap();
+                let ours = ocil_inspect::inspect(&view, d).unwrap();
+                let theirs = ocil_inspect::inspect(&layout, d).unwrap();
                 assert_eq!(
                     serde_json::to_value(&ours).unwrap(),
                     serde_json::to_value(&theirs).unwrap(),

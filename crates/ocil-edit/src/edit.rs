@@ -118,14 +118,14 @@ pub fn read_doc(layout: &Layout, digest: &Digest) -> Result<JsonDoc> {
 ///
 /// ```
 /// use ocil_edit::{EditTarget, Platforms, edit_images};
-/// use ocil_layout::{Layout, Reference, image_new, tags};
+/// use ocil_layout::{Layout, Platform, Reference, tags};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tmp = tempfile::tempdir()?;
 /// let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
 /// let layout = Layout::create(dir)?;
 /// let lock = layout.lock()?;
-/// let platform = image_new::parse_platform("linux/amd64")?;
-/// let desc = image_new::empty_image(&layout, &platform, None)?;
+/// let platform: Platform = "linux/amd64".parse()?;
+/// let desc = ocil_edit::empty_image(&layout, &platform, None)?;
 /// let mut index = layout.read_index()?;
 /// tags::set_tag(&mut index, &desc, "v1")?;
 /// layout.write_index(&index, &lock)?;

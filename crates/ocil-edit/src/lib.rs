@@ -21,13 +21,13 @@
 //!
 //! ```
 //! use ocil_edit::{EditTarget, History, Platforms, edit_images};
-//! use ocil_layout::{Layout, Reference, image_new, tags};
+//! use ocil_layout::{Layout, Reference, tags};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let tmp = tempfile::tempdir()?;
 //! # let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
 //! # let layout = Layout::create(dir)?;
 //! # let lock = layout.lock()?;
-//! # let desc = image_new::empty_image(&layout, &image_new::parse_platform("linux/amd64")?, None)?;
+//! # let desc = ocil_edit::empty_image(&layout, &"linux/amd64".parse()?, None)?;
 //! # let mut index = layout.read_index()?;
 //! # tags::set_tag(&mut index, &desc, "v1")?;
 //! # layout.write_index(&index, &lock)?;
@@ -63,6 +63,7 @@ mod error;
 mod image;
 pub mod index;
 pub mod layer;
+mod new_image;
 
 pub use doc::JsonDoc;
 pub use edit::{
@@ -72,3 +73,4 @@ pub use edit::{
 };
 pub use error::{Error, Result};
 pub use image::{History, Image};
+pub use new_image::empty_image;

@@ -3,7 +3,7 @@
 //! Docker, tags that move or stay.
 
 use ocil_edit::{EditTarget, Error, History, Platforms, edit_images};
-use ocil_layout::{Descriptor, Digest, Layout, MediaType, Reference, image_new, tags};
+use ocil_layout::{Descriptor, Digest, Layout, MediaType, Platform, Reference, tags};
 use serde_json::Value;
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -116,7 +116,7 @@ fn target<'a>(r: &'a Reference, platforms: Platforms, new_tag: Option<&'a str>) 
 }
 
 fn platform(s: &str) -> Platforms {
-    Platforms::One(Box::new(image_new::parse_platform(s).unwrap()))
+    Platforms::One(Box::new(s.parse::<Platform>().unwrap()))
 }
 
 #[test]

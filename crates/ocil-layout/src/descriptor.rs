@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{Digest, MediaType};
+use crate::{Digest, Error, MediaType};
 
 /// Annotation holding a tag in `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -117,6 +117,31 @@ pub struct Platform {
     pub extra: Map<String, Value>,
 }
 
+/// `os/arch[/variant]`, as `--platform` takes it.
+impl std::str::FromStr for Platform {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Platform, Error> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(Error::InvalidValue {
+                what: "platform",
+                value: s.into(),
+                reason: "expected os/arch[/variant]".into(),
+            });
+        }
+        Ok(Platform {
+            os: parts[0].into(),
+            architecture: parts[1].into(),
+            variant: parts.get(2).map(|v| (*v).to_owned()),
+            os_version: None,
+            os_features: None,
+            features: None,
+            extra: Map::new(),
+        })
+    }
+}
+
 impl Platform {
     /// `os/arch[/variant][:os.version]`.
     pub fn display(&self) -> String {
@@ -147,6 +172,14 @@ impl Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_parse() {
+        assert_eq!("linux/arm64/v8".parse::<Platform>().unwrap().display(), "linux/arm64/v8");
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("linux//".parse::<Platform>().is_err());
+        assert!("a/b/c/d".parse::<Platform>().is_err());
+    }
 
     #[test]
     fn keeps_unknown_fields() {

@@ -38,8 +38,6 @@ pub mod digest;
 mod digest_set;
 mod error;
 mod image;
-pub mod image_new;
-pub mod inspect;
 mod layout;
 mod lock;
 pub mod media_type;

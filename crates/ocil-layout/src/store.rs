@@ -106,6 +106,15 @@ impl Store for Layout {
     }
 }
 
+impl Layout {
+    /// Resolve a reference: an `index.json` entry by tag or digest, or (for a digest no entry
+    /// has) any blob in the store, typed by its own `mediaType` or shape.
+    /// With no reference, the layout's only entry. (See [`resolve`].)
+    pub fn resolve(&self, index: &Index, reference: Option<&Reference>) -> Result<Descriptor> {
+        resolve(self, index, reference)
+    }
+}
+
 /// Resolve a reference in a store: an entry of `index` by tag, full name or digest, or (for
 /// a digest no entry has) any blob of the store, typed by its own `mediaType` or its shape.
 /// With no reference, the only entry.

@@ -10,7 +10,7 @@ use cap_std::fs::Dir;
 use ocil_edit::append::{NewLayer, append_layers};
 use ocil_edit::layer::{self, DirOptions, StagedLayer};
 use ocil_edit::{EditTarget, History, Platforms};
-use ocil_layout::{Compression, Layout, Reference, image_new};
+use ocil_layout::{Compression, Layout, Reference};
 
 use crate::target::Target;
 use crate::{Outcome, output};
@@ -83,7 +83,7 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
         ocil_layout::reference::validate_tag(t).with_context(|| format!("invalid --tag `{t}`"))?;
     }
     let platforms = match (&a.platform, a.all_platforms) {
-        (Some(p), _) => Platforms::One(Box::new(image_new::parse_platform(p)?)),
+        (Some(p), _) => Platforms::One(Box::new(p.parse::<ocil_layout::Platform>()?)),
         (None, true) => Platforms::All,
         (None, false) => Platforms::Unspecified,
     };

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use ocil_edit::{EditTarget, History, Image, JsonDoc, Platforms, edit_images};
-use ocil_layout::{Reference, image_new};
+use ocil_layout::Reference;
 use serde_json::value::RawValue;
 
 use crate::Outcome;
@@ -32,7 +32,7 @@ pub(crate) struct PlatformArgs {
 impl PlatformArgs {
     pub(crate) fn to_platforms(&self) -> Result<Platforms> {
         Ok(match (&self.platform, self.all_platforms) {
-            (Some(p), _) => Platforms::One(Box::new(image_new::parse_platform(p)?)),
+            (Some(p), _) => Platforms::One(Box::new(p.parse::<ocil_layout::Platform>()?)),
             (None, true) => Platforms::All,
             (None, false) => Platforms::Unspecified,
         })

@@ -92,7 +92,7 @@ pub(crate) fn run(a: ConvertArgs) -> Result<Outcome> {
         }
     };
     let platforms = match &a.platform {
-        Some(p) => Platforms::One(Box::new(ocil_layout::image_new::parse_platform(p)?)),
+        Some(p) => Platforms::One(Box::new(p.parse::<ocil_layout::Platform>()?)),
         None => Platforms::All,
     };
     let bars = a.report.bars();

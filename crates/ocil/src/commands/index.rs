@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use anyhow::{Context, Result};
 use ocil_edit::index::{IndexEdit, IndexSource, edit_index};
-use ocil_layout::{Layout, Reference, image_new};
+use ocil_layout::{Layout, Reference};
 
 use crate::target::Target;
 use crate::{Outcome, output};
@@ -42,7 +42,8 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
         .rm_platform
         .iter()
         .map(|p| {
-            image_new::parse_platform(p).with_context(|| format!("invalid --rm-platform `{p}`"))
+            p.parse::<ocil_layout::Platform>()
+                .with_context(|| format!("invalid --rm-platform `{p}`"))
         })
         .collect::<Result<Vec<_>>>()?;
     let layout = target.open()?;

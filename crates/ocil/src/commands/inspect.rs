@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use ocil_archive::ArchiveView;
-use ocil_layout::inspect::{ImageSummary, IndexSummary, Inspected, inspect};
+use ocil_inspect::{ImageSummary, IndexSummary, Inspected, inspect};
 use ocil_layout::{Descriptor, Digest, Index, Layout, Reference};
 
 use crate::cli::InspectArgs;
@@ -29,7 +29,7 @@ impl Store {
     fn inspect(&self, desc: &Descriptor) -> Result<Inspected> {
         Ok(match self {
             Store::Dir(layout) => inspect(layout, desc)?,
-            Store::Archive(view) => view.inspect(desc)?,
+            Store::Archive(view) => inspect(view.as_ref(), desc)?,
         })
     }
 

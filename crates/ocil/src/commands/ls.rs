@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use ocil_layout::inspect::{EntrySummary, summarize_entries};
+use ocil_inspect::{EntrySummary, summarize_entries};
 
 use crate::cli::LsArgs;
 use crate::target::Target;
@@ -17,8 +17,9 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
     }
     let rows = if target.is_archive() {
         let view = target.open_archive()?;
-        view.summarize_entries()
-            .with_context(|| format!("cannot read {}", target.archive_name()))?
+        view.verify_documents()
+            .with_context(|| format!("cannot read {}", target.archive_name()))?;
+        summarize_entries(&view, view.index())
     } else {
         let layout = target.open()?;
         let index = target.read_index_lenient(&layout)?;

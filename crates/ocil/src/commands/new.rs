@@ -2,7 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 use anyhow::{Context, Result};
-use ocil_layout::{Reference, image_new, tags};
+use ocil_layout::{Reference, tags};
 
 use crate::Outcome;
 use crate::cli::NewArgs;
@@ -17,10 +17,10 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
         Some(c) => Some(c.clone()),
         None => crate::epoch::source_date_epoch_rfc3339()?,
     };
-    let platform = image_new::parse_platform(&a.platform)?;
+    let platform = a.platform.parse::<ocil_layout::Platform>()?;
     let layout = target.open()?;
     let lock = layout.lock().with_context(|| format!("cannot lock `{}`", target.dir.display()))?;
-    let manifest = image_new::empty_image(&layout, &platform, created.as_deref())?;
+    let manifest = ocil_edit::empty_image(&layout, &platform, created.as_deref())?;
     let mut index = layout
         .read_index()
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;

@@ -1,15 +1,16 @@
-//! Summaries of what a layout holds: one row per `index.json` entry, and the human view of
-//! an image (manifest + config) or an index, as `ocil ls` and `ocil inspect` show them.
+//! Summaries of what a store holds: one row per entry of its index, and the human view of
+//! an image (manifest + config) or an index, as `ocil ls` and `ocil inspect` show them, for
+//! a layout and an archive read in place alike.
 
 use std::collections::BTreeMap;
 
+use ocil_layout::walk::{self, LeafCheck, WalkOptions};
+use ocil_layout::{
+    ANNOTATION_CONTAINERD_NAME, Descriptor, Digest, Error, Index, JSON_LIMIT, Kind, MediaType,
+    Result, Store,
+};
 use serde::Serialize;
 use serde_json::Value;
-
-use crate::walk::{self, LeafCheck, WalkOptions};
-use crate::{
-    ANNOTATION_CONTAINERD_NAME, Descriptor, Digest, Error, Index, Kind, Layout, MediaType, Result,
-};
 
 /// One `index.json` entry, summarised.
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +61,7 @@ impl EntrySummary {
 }
 
 /// Summarise every entry of `index`.
-pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
+pub fn summarize_entries<S: Store + ?Sized>(store: &S, index: &Index) -> Vec<EntrySummary> {
     let opts = WalkOptions {
         follow_subject: false,
         sniff_unknown: true,
@@ -73,12 +74,12 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let w = walk::walk(layout, std::slice::from_ref(d), opts);
+            let w = walk::walk(store, std::slice::from_ref(d), opts);
             let mut row = EntrySummary::of_entry(i, d);
             let platforms = &mut row.platforms;
             if let Some(doc) = w.documents.iter().find(|doc| doc.digest == d.digest) {
                 match doc.kind {
-                    crate::walk::DocKind::Index => {
+                    walk::DocKind::Index => {
                         for (_, c) in &doc.children {
                             if let Some(p) = &c.platform {
                                 platforms.push(p.display());
@@ -86,15 +87,14 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
                         }
                     }
                     // A plain image says its platform in its config only (umoci, skopeo).
-                    crate::walk::DocKind::Manifest if platforms.is_empty() => {
+                    walk::DocKind::Manifest if platforms.is_empty() => {
                         if let Some(p) = doc
                             .children
                             .iter()
                             .find(|(r, c)| {
-                                *r == crate::walk::Role::Config
-                                    && c.media_type.kind() == Kind::Config
+                                *r == walk::Role::Config && c.media_type.kind() == Kind::Config
                             })
-                            .and_then(|(_, c)| config_platform(layout, &c.digest))
+                            .and_then(|(_, c)| config_platform(store, &c.digest))
                         {
                             platforms.push(p);
                         }
@@ -110,8 +110,8 @@ pub fn summarize_entries(layout: &Layout, index: &Index) -> Vec<EntrySummary> {
 }
 
 /// `os/arch[/variant]` from an image config, when it says.
-fn config_platform(layout: &Layout, config: &Digest) -> Option<String> {
-    config_platform_of(&layout.read_blob(config, crate::JSON_LIMIT).ok()?)
+fn config_platform<S: Store + ?Sized>(store: &S, config: &Digest) -> Option<String> {
+    config_platform_of(&store.read_blob(config, JSON_LIMIT).ok()?)
 }
 
 /// `os/arch[/variant]` from the bytes of an image config, when it says (the platform
@@ -263,22 +263,19 @@ fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
     walk::kind_by_shape(v)
 }
 
-/// Read and summarise what `desc` points at.
-pub fn inspect(layout: &Layout, desc: &Descriptor) -> Result<Inspected> {
-    inspect_with(|digest, limit| layout.read_blob(digest, limit), desc)
-}
-
-/// [`inspect`] over any store of blobs: `read(digest, limit)` returns a blob's verified
-/// bytes (an archive read in place, for `ocil inspect FILE.tar`).
-pub fn inspect_with<E>(
-    read: impl Fn(&Digest, u64) -> std::result::Result<Vec<u8>, E>,
-    desc: &Descriptor,
-) -> std::result::Result<Inspected, E>
-where
-    E: From<Error> + std::error::Error,
-{
-    let may_be_doc = desc.size <= crate::JSON_LIMIT
-        && !matches!(desc.media_type.kind(), Kind::Layer { .. } | Kind::Config | Kind::Empty);
+/// Read and summarise what `desc` points at. Only a blob that may be a document is read: a
+/// layer (or anything whose first bytes do not open a JSON object) is shown as a blob.
+pub fn inspect<S: Store + ?Sized>(store: &S, desc: &Descriptor) -> Result<Inspected> {
+    let read = |digest: &Digest, limit: u64| store.read_blob(digest, limit);
+    let kind = desc.media_type.kind();
+    let json_like = || {
+        store.peek_blob(&desc.digest, 64).is_ok_and(|head| {
+            head.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| *b == b'{')
+        })
+    };
+    let may_be_doc = desc.size <= JSON_LIMIT
+        && !matches!(kind, Kind::Layer { .. } | Kind::Config | Kind::Empty)
+        && (kind.is_walkable() || json_like());
     if !may_be_doc {
         return Ok(Inspected::Blob {
             digest: desc.digest.clone(),
@@ -286,7 +283,7 @@ where
             size: desc.size,
         });
     }
-    let bytes = read(&desc.digest, crate::JSON_LIMIT)?;
+    let bytes = read(&desc.digest, JSON_LIMIT)?;
     let v: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(_) if !desc.media_type.kind().is_walkable() => {
@@ -297,7 +294,7 @@ where
             });
         }
         Err(source) => {
-            return Err(Error::InvalidJson { path: desc.digest.blob_path(), source }.into());
+            return Err(Error::InvalidJson { path: desc.digest.blob_path(), source });
         }
     };
     let subject = v.pointer("/subject/digest").and_then(Value::as_str).and_then(|s| s.parse().ok());
@@ -392,12 +389,11 @@ where
                 config_note: None,
             };
             if config.media_type.kind() == Kind::Config {
-                match read(&config.digest, crate::JSON_LIMIT)
-                    .map(|b| serde_json::from_slice::<Value>(&b))
+                match read(&config.digest, JSON_LIMIT).map(|b| serde_json::from_slice::<Value>(&b))
                 {
                     Ok(Ok(c)) => fill_config(&mut s, &c),
                     Ok(Err(e)) => s.config_note = Some(format!("config is not valid JSON: {e}")),
-                    Err(e) => s.config_note = Some(crate::walk::error_chain(&e)),
+                    Err(e) => s.config_note = Some(walk::error_chain(&e)),
                 }
             }
             Ok(Inspected::Image(Box::new(s)))
@@ -438,19 +434,6 @@ fn fill_config(s: &mut ImageSummary, c: &Value) {
         .unwrap_or_default();
 }
 
-impl Layout {
-    /// Resolve a reference: an `index.json` entry by tag or digest, or (for a digest no entry
-    /// has) any blob in the store, typed by its own `mediaType` or shape.
-    /// With no reference, the layout's only entry. (See [`crate::store::resolve`].)
-    pub fn resolve(
-        &self,
-        index: &Index,
-        reference: Option<&crate::Reference>,
-    ) -> Result<Descriptor> {
-        crate::store::resolve(self, index, reference)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +441,7 @@ mod tests {
     fn kind_of(json: &str) -> Option<Kind> {
         let desc = Descriptor::new(
             MediaType::Other("application/octet-stream".into()),
-            crate::Algorithm::Sha256.digest_of(json.as_bytes()),
+            ocil_layout::Algorithm::Sha256.digest_of(json.as_bytes()),
             json.len() as u64,
         );
         doc_kind(&desc, &serde_json::from_str(json).unwrap())

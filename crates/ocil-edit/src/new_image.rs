@@ -1,31 +1,10 @@
 //! New images: an empty image (config with no layers) written with a fixed key order, so
-//! the same inputs give the same digests.
+//! the same inputs give the same digests (`ocil new`).
 
+use ocil_layout::{Descriptor, Layout, MediaType, Platform};
 use serde_json::{Map, Value, json};
 
-use crate::{Descriptor, Error, Layout, MediaType, Platform, Result};
-
-/// Parse `os/arch[/variant]`.
-pub fn parse_platform(s: &str) -> Result<Platform> {
-    let parts: Vec<&str> = s.split('/').collect();
-    let bad = || Error::InvalidValue {
-        what: "platform",
-        value: s.into(),
-        reason: "expected os/arch[/variant]".into(),
-    };
-    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-        return Err(bad());
-    }
-    Ok(Platform {
-        os: parts[0].into(),
-        architecture: parts[1].into(),
-        variant: parts.get(2).map(|v| (*v).to_owned()),
-        os_version: None,
-        os_features: None,
-        features: None,
-        extra: Map::new(),
-    })
-}
+use crate::Result;
 
 /// Write an empty OCI image (config + manifest, no layers) and return the manifest's
 /// descriptor, with its platform. Blobs only: the caller tags it under the lock.
@@ -47,7 +26,7 @@ pub fn empty_image(
     config.insert("rootfs".into(), json!({"type": "layers", "diff_ids": []}));
     config.insert("history".into(), json!([]));
     let config_bytes = serde_json::to_vec(&Value::Object(config))
-        .map_err(|source| Error::InvalidJson { path: "config".into(), source })?;
+        .map_err(|source| ocil_layout::Error::InvalidJson { path: "config".into(), source })?;
     let config_desc = layout.put_bytes(MediaType::OciConfig, &config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
@@ -56,20 +35,8 @@ pub fn empty_image(
         "layers": [],
     });
     let bytes = serde_json::to_vec(&manifest)
-        .map_err(|source| Error::InvalidJson { path: "manifest".into(), source })?;
+        .map_err(|source| ocil_layout::Error::InvalidJson { path: "manifest".into(), source })?;
     let mut desc = layout.put_bytes(MediaType::OciManifest, &bytes)?;
     desc.platform = Some(platform.clone());
     Ok(desc)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms() {
-        assert_eq!(parse_platform("linux/arm64/v8").unwrap().display(), "linux/arm64/v8");
-        assert!(parse_platform("linux").is_err());
-        assert!(parse_platform("linux//").is_err());
-    }
 }
