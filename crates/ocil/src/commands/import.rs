@@ -42,7 +42,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
         )
     };
     let (layout, made) = destination::open_or_create(&a.dir)?;
-    let opts = ImportOptions { force: a.force };
+    let opts = ImportOptions { force: a.force, ..Default::default() };
     let bars = a.report.bars();
     // The bar counts the archive's bytes as they are read (compressed, for a compressed
     // archive), against its size when it is a file.
