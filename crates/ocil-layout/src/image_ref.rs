@@ -129,6 +129,13 @@ const TRANSPORTS: [(&str, Transport); 4] = [
     ("oci:", Transport::Oci),
 ];
 
+/// The explicit transport `s` starts with (`oci:`, `oci-archive:`, `docker-archive:`,
+/// `docker://`), if any: for arguments that are plain paths unless a transport is spelled
+/// (`ocil export -o`).
+pub fn explicit_transport(s: &str) -> Option<Transport> {
+    TRANSPORTS.iter().find(|(prefix, _)| s.starts_with(prefix)).map(|&(_, t)| t)
+}
+
 /// Transports of other tools (containers-transports(5)) that ocil does not read: refused
 /// by name rather than taken for a directory.
 const FOREIGN: [&str; 8] = [
@@ -956,6 +963,16 @@ mod tests {
             );
         }
         assert!(err(src(&format!("docker://a/{}", "b".repeat(260)), &[])).contains("255"));
+    }
+
+    #[test]
+    fn explicit_transport_prefixes() {
+        assert_eq!(explicit_transport("oci-archive:a.tar"), Some(Transport::OciArchive));
+        assert_eq!(explicit_transport("oci:a"), Some(Transport::Oci));
+        assert_eq!(explicit_transport("docker://a"), Some(Transport::Docker));
+        assert_eq!(explicit_transport("docker-archive:a"), Some(Transport::DockerArchive));
+        assert_eq!(explicit_transport("out:v1.tar"), None);
+        assert_eq!(explicit_transport("docker:a"), None);
     }
 
     #[test]
