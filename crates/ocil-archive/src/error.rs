@@ -238,6 +238,35 @@ pub enum Error {
         /// What the archive gives it.
         new: Digest,
     },
+    /// The image to import is not in the archive.
+    #[error("the archive has no image `{reference}` (it holds {images})")]
+    ImageNotInArchive {
+        /// The tag, name or digest asked for.
+        reference: String,
+        /// What the archive holds.
+        images: String,
+    },
+    /// The image to import names several different images of the archive.
+    #[error("`{reference}` names several images of the archive: {images}")]
+    AmbiguousImage {
+        /// The tag, name or digest asked for.
+        reference: String,
+        /// The images it names.
+        images: String,
+    },
+    /// A tag for the import, but the archive holds several images (or none) and none was
+    /// chosen.
+    #[error(
+        "cannot tag the import `{tag}`: the archive holds {count} images ({images}); choose one with --image NAME"
+    )]
+    SeveralImages {
+        /// The tag.
+        tag: String,
+        /// How many different images the archive holds.
+        count: usize,
+        /// What the archive holds.
+        images: String,
+    },
     /// Staging an entry in the destination's blob store failed.
     #[error("cannot stage archive entry `{entry}` in the destination")]
     Stage {
@@ -301,7 +330,12 @@ impl Error {
             Error::DuplicateTag { .. } => "DUPLICATE_TAG",
             Error::LegacyFormat => "LEGACY_FORMAT",
             Error::NotAnImageArchive => "NOT_AN_IMAGE_ARCHIVE",
-            Error::TagConflict { .. } | Error::Stage { .. } | Error::Layout(_) => return None,
+            Error::TagConflict { .. }
+            | Error::ImageNotInArchive { .. }
+            | Error::AmbiguousImage { .. }
+            | Error::SeveralImages { .. }
+            | Error::Stage { .. }
+            | Error::Layout(_) => return None,
         })
     }
 

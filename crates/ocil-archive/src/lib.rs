@@ -14,6 +14,10 @@
 //!
 //! The pre-1.10 format (`repositories` and `<id>/json` only) is refused with a clear error.
 //!
+//! [`ImportOptions::image`] imports one image of the archive (by tag, full name or digest) and
+//! only the blobs its graph reaches; [`ImportOptions::tag`] tags the imported image instead of
+//! the archive's tags (the archive must then hold one image, or one must be chosen).
+//!
 //! Every regular file is streamed into a temp file in the destination's blob store and
 //! hashed as it lands; nothing becomes visible until the end, when, under the destination's
 //! lock, the blobs that are kept are renamed into place and `index.json` is replaced once.
@@ -75,6 +79,7 @@ mod export_plan;
 mod export_tar;
 mod oci;
 mod scan;
+mod select;
 mod source;
 mod stage;
 mod stream;
@@ -83,7 +88,7 @@ mod view;
 
 use std::io::Read;
 
-use ocil_layout::{Compression, Descriptor, Layout};
+use ocil_layout::{Compression, Descriptor, Layout, Reference};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
@@ -97,6 +102,12 @@ pub struct ImportOptions {
     /// Move tags that already name a different image in the destination (and let the last
     /// of the archive's images win a tag the archive gives twice).
     pub force: bool,
+    /// Import only this image of the archive (by tag, full name or digest), and only the
+    /// blobs it reaches; an archive without it is an error listing what it holds.
+    pub image: Option<Reference>,
+    /// Tag the imported image with this instead of the archive's tags and names. The
+    /// archive must hold one image, or [`ImportOptions::image`] must choose one.
+    pub tag: Option<String>,
 }
 
 /// The kind of archive imported.
@@ -166,18 +177,39 @@ pub struct ImportReport {
 pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Result<ImportReport> {
     let mut staged = stage::stage(reader, layout)?;
     let planned = plan(&staged)?;
-    let keep = match planned.format {
+    let chosen = match (&opts.image, &opts.tag) {
+        (Some(want), _) => Some(select::choose(&planned.images, want)?),
+        (None, Some(tag)) => Some(select::only(&planned.images, tag)?),
+        (None, None) => None,
+    };
+    let keep = match (planned.format, chosen) {
         // Every verified `blobs/` entry of an OCI archive lands, referenced or not.
-        Format::OciArchive | Format::DockerOciArchive => staged
+        (Format::OciArchive | Format::DockerOciArchive, None) => staged
             .nodes
             .iter()
             .filter(|(_, n)| matches!(n, stage::Node::File(f) if f.verified))
             .map(|(p, _)| p.clone())
             .collect(),
-        Format::DockerArchive => planned.docker_files,
+        // One image: what its graph reaches.
+        (Format::OciArchive | Format::DockerOciArchive, Some(i)) => {
+            select::closure(&staged, &planned.images[i].descriptor)?
+        }
+        (Format::DockerArchive, None) => planned.docker_files.concat(),
+        (Format::DockerArchive, Some(i)) => planned.docker_files[i].clone(),
     };
     let format = planned.format;
-    let mut plan = commit::Plan { images: planned.images, keep, documents: planned.documents };
+    let (mut images, documents) = match chosen {
+        None => (planned.images, planned.documents),
+        Some(i) => {
+            let image = planned.images[i].clone();
+            let documents = planned.documents.get(i).cloned().into_iter().collect();
+            (vec![image], documents)
+        }
+    };
+    if let Some(tag) = &opts.tag {
+        select::retag(&mut images[0], tag)?;
+    }
+    let mut plan = commit::Plan { images, keep, documents };
     commit::resolve_archive_tags(&mut plan.images, opts.force)?;
     let written = commit::commit(layout, &mut staged, &plan, opts)?;
     let left = staged.nodes.values().filter(|n| matches!(n, stage::Node::File(_))).count();
@@ -199,8 +231,9 @@ pub(crate) struct Planned {
     pub(crate) images: Vec<ImportedImage>,
     /// The manifests built for docker-save images.
     pub(crate) documents: Vec<Vec<u8>>,
-    /// For docker-save archives: the configs and layers the images use.
-    pub(crate) docker_files: Vec<String>,
+    /// For docker-save archives: the configs and layers each image uses (one list per
+    /// image, in the order of `images`).
+    pub(crate) docker_files: Vec<Vec<String>>,
 }
 
 /// Tell the format and plan the images: the one decision import and the view share.
@@ -212,11 +245,14 @@ pub(crate) fn plan(src: &impl source::Source) -> Result<Planned> {
         Planned { format, images, documents: Vec::new(), docker_files: Vec::new() }
     } else if src.has("manifest.json") {
         let images = docker::plan(src)?;
-        let mut docker_files = Vec::new();
-        for image in &images {
-            docker_files.push(image.config_path.clone());
-            docker_files.extend(image.layer_paths.iter().cloned());
-        }
+        let docker_files = images
+            .iter()
+            .map(|image| {
+                let mut files = vec![image.config_path.clone()];
+                files.extend(image.layer_paths.iter().cloned());
+                files
+            })
+            .collect();
         Planned {
             format: Format::DockerArchive,
             images: images.iter().map(ImportedImage::from).collect(),

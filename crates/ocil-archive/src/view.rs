@@ -91,7 +91,7 @@ impl ArchiveView {
             .map(|d| (ocil_layout::Algorithm::Sha256.digest_of(&d), d))
             .collect();
         let mut by_digest = HashMap::new();
-        for path in planned.docker_files {
+        for path in planned.docker_files.concat() {
             if let Some((real, facts)) = tar.file(&path)? {
                 by_digest.insert(facts.digest, real);
             }

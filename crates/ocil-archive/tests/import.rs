@@ -183,7 +183,12 @@ fn tags_that_name_other_images_need_force() {
     assert_eq!(err.code(), None);
     assert_eq!(snapshot(tmp.path()), before);
 
-    import(&b.oci_archive(Some("v1"))[..], &layout, &ImportOptions { force: true }).unwrap();
+    import(
+        &b.oci_archive(Some("v1"))[..],
+        &layout,
+        &ImportOptions { force: true, ..Default::default() },
+    )
+    .unwrap();
     let index = layout.read_index().unwrap();
     assert_eq!(index.manifests.len(), 1);
     assert_eq!(index.manifests[0].digest.to_string(), sha256(&b.manifest));
@@ -223,7 +228,8 @@ fn one_tag_for_two_images_of_an_archive_requires_force() {
     let err = import(&bytes[..], &layout, &ImportOptions::default()).unwrap_err();
     assert_eq!(err.code(), Some("DUPLICATE_TAG"), "{err}");
     no_temps(&snapshot(tmp.path()));
-    let report = import(&bytes[..], &layout, &ImportOptions { force: true }).unwrap();
+    let report =
+        import(&bytes[..], &layout, &ImportOptions { force: true, ..Default::default() }).unwrap();
     assert_eq!(report.images.len(), 2);
     let index = layout.read_index().unwrap();
     // The last image has the tag; the first stays, untagged, findable by its full name.
@@ -332,4 +338,156 @@ fn scan_describes_a_plain_layer_and_its_unsafe_names() {
     assert_eq!(names, ["../up", "/abs"]);
     // The diff_id covers the whole uncompressed stream, end marker included.
     assert_eq!(s.diff_id.to_string(), sha256(&bytes));
+}
+
+/// A docker-save archive with two images, `a:latest` and `b:latest`.
+fn two_docker_images(a: &Image, b: &Image) -> Vec<u8> {
+    let mut t = a.docker_tar_without_manifest();
+    t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
+    t.file(&b.docker_layer_path(), &b.layer);
+    let entry = |img: &Image, name: &str| {
+        format!(
+            r#"{{"Config":"{}.json","RepoTags":["{name}"],"Layers":["{}"]}}"#,
+            corpus::hex(&img.config),
+            img.docker_layer_path()
+        )
+    };
+    let mj = format!("[{},{}]", entry(a, "a:latest"), entry(b, "example.com/b:v2"));
+    t.file("manifest.json", mj.as_bytes());
+    t.finish()
+}
+
+/// An OCI archive with two images, tagged `a` and `b`.
+fn two_oci_images(a: &Image, b: &Image) -> Vec<u8> {
+    let mut t = Tar::new();
+    t.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let entry = |img: &Image, tag: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#,
+            sha256(&img.manifest),
+            img.manifest.len()
+        )
+    };
+    let index =
+        format!(r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#, entry(a, "a"), entry(b, "b"));
+    t.file("index.json", index.as_bytes());
+    for img in [a, b] {
+        for blob in [&img.layer, &img.config, &img.manifest] {
+            t.file(&format!("blobs/sha256/{}", corpus::hex(blob)), blob);
+        }
+    }
+    t.finish()
+}
+
+fn opts(image: Option<&str>, tag: Option<&str>) -> ImportOptions {
+    ImportOptions {
+        image: image.map(|i| {
+            ocil_layout::Reference::parse(i).unwrap_or(ocil_layout::Reference::Tag(i.into()))
+        }),
+        tag: tag.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_tag_replaces_the_tags_and_names_of_the_only_image() {
+    let img = Image::new("hello\n");
+    for bytes in
+        [img.oci_archive(Some("v1")), img.docker_archive(&["example.com/app:v1", "app:v2"])]
+    {
+        let (_tmp, layout) = fresh();
+        let report = import(&bytes[..], &layout, &opts(None, Some("app"))).unwrap();
+        assert_eq!(report.images.len(), 1);
+        assert_eq!(report.images[0].tags.len(), 1);
+        let index = layout.read_index().unwrap();
+        assert_eq!(index.manifests.len(), 1);
+        assert_eq!(index.manifests[0].ref_name(), Some("app"));
+        assert_eq!(index.manifests[0].annotation(ANNOTATION_CONTAINERD_NAME), None);
+    }
+    // An untagged entry gets the tag too.
+    let (_tmp, layout) = fresh();
+    import(&img.oci_archive(None)[..], &layout, &opts(None, Some("app"))).unwrap();
+    assert_eq!(layout.read_index().unwrap().manifests[0].ref_name(), Some("app"));
+}
+
+#[test]
+fn a_tag_for_several_images_needs_a_choice() {
+    let (a, b) = (Image::new("a\n"), Image::new("b\n"));
+    for bytes in [two_docker_images(&a, &b), two_oci_images(&a, &b)] {
+        let (tmp, layout) = fresh();
+        let err = import(&bytes[..], &layout, &opts(None, Some("app"))).unwrap_err();
+        assert!(matches!(err, ocil_archive::Error::SeveralImages { count: 2, .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("holds 2 images") && msg.contains("--image"), "{msg}");
+        assert_eq!(err.code(), None);
+        let snap = snapshot(tmp.path());
+        no_temps(&snap);
+        assert!(layout.read_index().unwrap().manifests.is_empty());
+    }
+}
+
+#[test]
+fn choosing_an_image_imports_only_what_it_reaches() {
+    let (a, b) = (Image::new("a\n"), Image::new("b\n"));
+    let blobs = |layout: &Layout| {
+        let mut found: Vec<String> =
+            layout.list_blobs().unwrap().blobs.iter().map(|b| b.digest.to_string()).collect();
+        found.sort();
+        found
+    };
+    let mut want_b: Vec<String> = [&b.layer, &b.config].iter().map(|x| sha256(x)).collect();
+    // docker-save: by full name, by the Docker-normalised name, by tag.
+    for image in ["example.com/b:v2", "v2"] {
+        let (_tmp, layout) = fresh();
+        let report =
+            import(&two_docker_images(&a, &b)[..], &layout, &opts(Some(image), Some("app")))
+                .unwrap();
+        assert_eq!(report.images.len(), 1, "{image}");
+        let index = layout.read_index().unwrap();
+        assert_eq!(index.manifests.len(), 1);
+        assert_eq!(index.manifests[0].ref_name(), Some("app"));
+        let mut want = want_b.clone();
+        want.push(index.manifests[0].digest.to_string());
+        want.sort();
+        assert_eq!(blobs(&layout), want, "{image}");
+    }
+    let (_tmp, layout) = fresh();
+    import(
+        &two_docker_images(&a, &b)[..],
+        &layout,
+        &opts(Some("docker.io/library/a:latest"), None),
+    )
+    .unwrap();
+    let index = layout.read_index().unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    // Without a tag, the image keeps the archive's.
+    assert_eq!(index.manifests[0].ref_name(), Some("latest"));
+    assert_eq!(index.manifests[0].annotation(ANNOTATION_CONTAINERD_NAME), Some("a:latest"));
+
+    // OCI: by tag and by digest; only the chosen graph lands.
+    want_b.push(sha256(&b.manifest));
+    want_b.sort();
+    for image in ["b".to_owned(), sha256(&b.manifest)] {
+        let (_tmp, layout) = fresh();
+        import(&two_oci_images(&a, &b)[..], &layout, &opts(Some(&image), None)).unwrap();
+        let index = layout.read_index().unwrap();
+        assert_eq!(index.manifests.len(), 1);
+        assert_eq!(index.manifests[0].ref_name(), Some("b"));
+        assert_eq!(blobs(&layout), want_b, "{image}");
+    }
+}
+
+#[test]
+fn choosing_an_image_the_archive_lacks_lists_what_it_holds() {
+    let (a, b) = (Image::new("a\n"), Image::new("b\n"));
+    let (tmp, layout) = fresh();
+    let err =
+        import(&two_docker_images(&a, &b)[..], &layout, &opts(Some("c:latest"), None)).unwrap_err();
+    assert!(matches!(err, ocil_archive::Error::ImageNotInArchive { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the archive has no image `c:latest` (it holds `a:latest`; `example.com/b:v2`)"
+    );
+    no_temps(&snapshot(tmp.path()));
+    assert!(layout.read_index().unwrap().manifests.is_empty());
 }

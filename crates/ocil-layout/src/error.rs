@@ -126,6 +126,56 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A target on the command line is not valid (see [`crate::image_ref`]).
+    #[error("invalid target `{target}`: {reason}")]
+    InvalidTarget {
+        /// The target as given.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The tag or digest part of a target is not valid.
+    #[error("invalid {what} in `{target}`")]
+    InvalidTargetPart {
+        /// The target as given.
+        target: String,
+        /// `reference` or `digest`.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A target names another tool's transport (`docker-daemon:`, `containers-storage:`).
+    #[error(
+        "unsupported transport `{transport}:` in `{target}`: ocil reads `DIR`, `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`, `docker://NAME` and `-` (write `./{target}` for a path)"
+    )]
+    UnsupportedTransport {
+        /// The target as given.
+        target: String,
+        /// The transport's name, without the `:`.
+        transport: String,
+    },
+    /// A source target's directory or archive does not exist.
+    #[error("no such {what} `{path}`")]
+    TargetNotFound {
+        /// The path that is missing.
+        path: String,
+        /// `directory` or `archive`.
+        what: &'static str,
+    },
+    /// A destination `DIR:TAG` whose `DIR` and `DIR`'s parent do not exist: the split
+    /// would be a guess.
+    #[error(
+        "cannot create `{dir}` for `{target}`: no such directory `{parent}` (create it first; a target ending in `/` is a directory whose name may hold `:`)"
+    )]
+    TargetParentMissing {
+        /// The target as given.
+        target: String,
+        /// The directory it would create.
+        dir: String,
+        /// Its parent, which is missing.
+        parent: String,
+    },
     /// A value that is not a reference (a platform, `SOURCE_DATE_EPOCH`) is not valid.
     #[error("invalid {what} `{value}`: {reason}")]
     InvalidValue {

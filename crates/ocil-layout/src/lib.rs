@@ -4,6 +4,8 @@
 //! - [`MediaType`] and [`Kind`]: every OCI, Docker, schema1 and pre-1.0 draft media type,
 //!   classified, with the Docker <-> OCI correspondence;
 //! - [`Descriptor`], [`Index`], [`Manifest`], [`Platform`]: spec data that keeps unknown fields;
+//! - [`image_ref`]: targets on the command line (`DIR:TAG`, `oci-archive:FILE`, `docker://NAME`)
+//!   with their transports;
 //! - [`Layout`]: the handle over a `cap_std` directory: `oci-layout`, atomic `index.json`
 //!   replacement under a cross-process lock, the verified blob store;
 //! - [`progress`]: the progress callbacks long operations report to;
@@ -38,6 +40,7 @@ pub mod digest;
 mod digest_set;
 mod error;
 mod image;
+pub mod image_ref;
 mod layout;
 mod lock;
 pub mod media_type;

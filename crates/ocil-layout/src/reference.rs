@@ -65,14 +65,28 @@ pub fn validate_tag(s: &str) -> Result<()> {
 }
 
 /// The `index.json` entries a tag names: by `org.opencontainers.image.ref.name` or by
-/// `io.containerd.image.name`.
+/// `io.containerd.image.name`; failing that, a full name (one with a `:` or a `/`) also
+/// matches a containerd name that is the same once normalised as Docker does
+/// (`busybox:latest` and `docker.io/library/busybox:latest`).
 pub fn entries_named<'a>(index: &'a Index, name: &str) -> Vec<(usize, &'a Descriptor)> {
-    index
+    let exact: Vec<_> = index
         .manifests
         .iter()
         .enumerate()
         .filter(|(_, d)| {
             d.ref_name() == Some(name) || d.annotation(ANNOTATION_CONTAINERD_NAME) == Some(name)
+        })
+        .collect();
+    if !exact.is_empty() || !name.contains([':', '/']) {
+        return exact;
+    }
+    index
+        .manifests
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            d.annotation(ANNOTATION_CONTAINERD_NAME)
+                .is_some_and(|n| crate::image_ref::same_image_name(n, name))
         })
         .collect()
 }
@@ -158,6 +172,18 @@ mod tests {
         assert!(matches!(err, Error::RefNotFound { .. }));
         let d = Reference::parse(&format!("@sha256:{}", "d".repeat(64))).unwrap();
         assert_eq!(resolve_entry(&idx, &d).unwrap().unwrap().0, 3);
+    }
+
+    #[test]
+    fn full_names_match_normalised() {
+        let mut idx = index(&[("latest", 'a'), ("v1", 'b')]);
+        let ann = idx.manifests[0].annotations.as_mut().unwrap();
+        ann.insert(ANNOTATION_CONTAINERD_NAME.to_owned(), "busybox:latest".to_owned());
+        assert_eq!(entries_named(&idx, "busybox:latest").len(), 1);
+        assert_eq!(entries_named(&idx, "docker.io/library/busybox:latest").len(), 1);
+        assert_eq!(entries_named(&idx, "docker.io/library/busybox:1").len(), 0);
+        // A plain word is a tag, never a Docker name.
+        assert_eq!(entries_named(&idx, "busybox").len(), 0);
     }
 
     #[test]

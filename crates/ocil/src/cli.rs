@@ -1,7 +1,5 @@
 //! The command line, as clap derive types.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
 
 use crate::progress::ReportArgs;
@@ -10,7 +8,7 @@ use crate::progress::ReportArgs;
 #[derive(Debug, Parser)]
 #[command(name = "ocil", version, about, long_about = None, disable_help_subcommand = true)]
 #[command(
-    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST. The split is at the last `@` or `:` whose left side is an existing directory, so directories with `:` in their name work."
+    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -71,14 +69,19 @@ const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gz
 
 Formats: OCI archives (oci-layout, index.json, blobs/ at the root: skopeo's oci-archive), docker-save archives (manifest.json: each image becomes an OCI manifest over the unchanged config and layers; tags from RepoTags, full names in io.containerd.image.name), and Docker 25+ archives holding both (index.json wins). The pre-1.10 docker save format is refused.
 The archive is read once, as a stream; every file is hashed as it lands in a temp file in DIR's blob store, and nothing is visible in DIR until the end, when the blobs are renamed into place and index.json is replaced once, under DIR's lock. A failed import leaves DIR unchanged.
+DIR:TAG gives the imported image that tag instead of the archive's tags (`ocil import app.tar o1:app` creates `o1` with the image tagged `app`); the archive must then hold one image, or FILE:NAME (or --image NAME) must choose one. A chosen image comes alone: only the blobs it reaches are imported.
 A tag that already names a different image in DIR is an error unless --force.";
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The archive, or `-` for stdin
-    pub(crate) archive: PathBuf,
-    /// The layout directory (created when it does not exist)
-    pub(crate) dir: PathBuf,
+    /// The archive (FILE, FILE:NAME, oci-archive:FILE[:TAG], docker-archive:FILE[:NAME]),
+    /// or `-` for stdin; NAME chooses one of its images
+    pub(crate) archive: String,
+    /// The layout directory, created when it does not exist; DIR:TAG tags the imported image
+    pub(crate) dir: String,
+    /// Import only this image of the archive (a tag, full name or digest)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) image: Option<String>,
     /// Move tags that already name a different image
     #[arg(long)]
     pub(crate) force: bool,
@@ -124,8 +127,8 @@ Strays (files that are not blobs) are reported, never deleted; ocil's own stale 
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
-    /// Directory to create (it may exist, but must not hold a layout)
-    pub(crate) dir: PathBuf,
+    /// Directory to create (it may exist, but must not hold a layout); `oci:DIR` too
+    pub(crate) dir: String,
 }
 
 #[derive(Debug, Args)]
@@ -169,8 +172,8 @@ pub(crate) struct CatArgs {
 pub(crate) struct FsckArgs {
     /// The layout directory, or an archive (OCI, docker-save, or a plain tar such as a
     /// layer), checked without touching anything; `-` reads the archive from standard input
-    /// (spooled to a temporary file)
-    pub(crate) dir: PathBuf,
+    /// (spooled to a temporary file); `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE` too
+    pub(crate) dir: String,
     /// Missing blobs are warnings (shallow layouts)
     #[arg(long)]
     pub(crate) allow_missing: bool,
@@ -187,8 +190,8 @@ pub(crate) struct FsckArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct GcArgs {
-    /// The layout directory
-    pub(crate) dir: PathBuf,
+    /// The layout directory (or `oci:DIR`)
+    pub(crate) dir: String,
     /// List what would be removed; change nothing
     #[arg(long, short = 'n')]
     pub(crate) dry_run: bool,

@@ -1,65 +1,64 @@
-//! `DIR`, `DIR:REF` and `DIR@DIGEST` on the command line, and the same with an archive
-//! file (`FILE.tar:REF`) for the commands that read archives in place.
-//!
-//! The split is at the last `@` (then the last `:`) whose left side exists (a directory, or
-//! a file), so names that contain `:` still work: `ocil ls a:b` opens `a:b` when it exists,
-//! and `ocil inspect a:b:v1` opens `a:b` with tag `v1`.
-//!
-//! `-` is an archive read from standard input (`docker save img | ocil ls -`, and
-//! `ocil inspect -- -:v1`), for the commands that read archives; to name a directory
-//! called `-`, write `./-`.
+//! Targets on the command line, for every command: [`ocil_layout::image_ref`] parses them
+//! (the grammar, the transports, the split rules, in one place), this module asks it with a
+//! probe of the real filesystem and opens what a target names: a layout directory, an
+//! archive file, or standard input. Registries (`docker://`) parse, and are refused here
+//! for now.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ocil_archive::ArchiveView;
+use ocil_layout::image_ref::{self, ImageRef, PathKind, Role, Transport};
 use ocil_layout::{Index, Layout, Reference};
 
 /// A parsed target.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
+    /// What the library parsed.
+    pub(crate) image: ImageRef,
+    /// The directory or archive file; `-` for standard input.
     pub(crate) dir: PathBuf,
+    /// The tag or digest, when given.
     pub(crate) reference: Option<Reference>,
+    /// The target as given, for messages.
+    pub(crate) text: String,
 }
 
-/// The target that is standard input.
-const STDIN: &str = "-";
+/// What is at a path: the probe the grammar asks.
+fn probe(path: &Path) -> PathKind {
+    match fs_err::metadata(path) {
+        Ok(m) if m.is_dir() => PathKind::Dir,
+        Ok(_) => PathKind::File,
+        Err(_) => PathKind::Missing,
+    }
+}
 
-/// Whether a target's path part names something: an existing path, or `-`.
-fn exists(path: &str) -> bool {
-    path == STDIN || Path::new(path).exists()
+/// The refusal every command gives a registry, until one is implemented.
+fn no_registries(image: &ImageRef) -> Result<()> {
+    if let ImageRef::Registry(r) = image {
+        anyhow::bail!("registries are not supported yet (`docker://{r}`)");
+    }
+    Ok(())
 }
 
 impl Target {
+    /// A target that must exist: a layout directory, an archive, or `-`.
     pub(crate) fn parse(s: &str) -> Result<Target> {
-        if exists(s) {
-            return Ok(Target { dir: s.into(), reference: None });
-        }
-        for sep in ['@', ':'] {
-            for (i, _) in s.match_indices(sep).collect::<Vec<_>>().into_iter().rev() {
-                let (left, right) = (&s[..i], &s[i + 1..]);
-                if !left.is_empty() && exists(left) {
-                    let reference = if sep == '@' {
-                        Reference::Digest(
-                            right.parse().with_context(|| format!("invalid digest in `{s}`"))?,
-                        )
-                    } else {
-                        Reference::parse(right)
-                            .with_context(|| format!("invalid reference in `{s}`"))?
-                    };
-                    return Ok(Target { dir: left.into(), reference: Some(reference) });
-                }
-            }
-        }
-        // Nothing exists under any split: the directory part of `DIR:TAG` / `DIR@DIGEST`
-        // is what is missing: name it, rather than let the command complain about a missing
-        // reference or a directory called `DIR:TAG`.
-        if let Some(i) = s.rfind('@').or_else(|| s.rfind(':'))
-            && i > 0
-        {
-            anyhow::bail!("{}", missing(Path::new(&s[..i])));
-        }
-        Ok(Target { dir: s.into(), reference: None })
+        Target::parse_as(s, Role::Source)
+    }
+
+    /// A target that may not exist yet: a layout directory to create (`o1:app` is the
+    /// directory `o1` with tag `app`).
+    pub(crate) fn parse_destination(s: &str) -> Result<Target> {
+        Target::parse_as(s, Role::Destination)
+    }
+
+    fn parse_as(s: &str, role: Role) -> Result<Target> {
+        let image = ImageRef::parse(s, role, probe)?;
+        no_registries(&image)?;
+        let dir = image.path().map_or_else(|| PathBuf::from("-"), Path::to_path_buf);
+        let reference = image.reference().cloned();
+        Ok(Target { image, dir, reference, text: s.to_owned() })
     }
 
     /// The archive's name in messages: "archive `FILE`", or "the archive on standard input".
@@ -72,26 +71,29 @@ impl Target {
     }
 
     /// Whether the target is standard input (`-`).
-    fn is_stdin(&self) -> bool {
-        self.dir.as_os_str() == STDIN
+    pub(crate) fn is_stdin(&self) -> bool {
+        self.image.is_stdin()
     }
 
-    /// Whether the path is an existing file (an archive) or standard input, not a directory.
+    /// Whether the target is an archive (an existing file, `oci-archive:`,
+    /// `docker-archive:`) or standard input, not a directory.
     pub(crate) fn is_archive(&self) -> bool {
-        self.is_stdin() || (self.dir.exists() && !self.dir.is_dir())
+        matches!(self.image, ImageRef::Archive { .. })
+    }
+
+    /// Refuse a tag or digest: for commands that take a whole layout or archive.
+    pub(crate) fn no_reference(&self, command: &str, takes: &str) -> Result<()> {
+        if self.reference.is_some() {
+            anyhow::bail!("`ocil {command}` takes {takes}, not a reference: `{}`", self.text);
+        }
+        Ok(())
     }
 
     /// Open the archive file (or standard input) and index it in place.
     pub(crate) fn open_archive(&self) -> Result<ArchiveView> {
         let file = if self.is_stdin() {
-            use std::io::IsTerminal as _;
             use std::os::fd::AsFd as _;
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                anyhow::bail!(
-                    "`-` reads an archive from standard input, which is a terminal: pipe one in (e.g. `docker save IMAGE | ocil ls -`)"
-                );
-            }
+            let stdin = stdin_not_a_terminal("ocil ls -")?;
             let fd = stdin.as_fd().try_clone_to_owned().context("cannot read standard input")?;
             std::fs::File::from(fd)
         } else {
@@ -106,17 +108,31 @@ impl Target {
                 Err(e).context("cannot read an image archive from standard input")
             }
             // Not a tar at all: the user most likely meant a directory.
-            Err(e) if matches!(e.code(), Some("NOT_A_TAR" | "ARCHIVE_EMPTY")) => {
+            Err(e)
+                if self.image.transport() == Transport::Path
+                    && matches!(e.code(), Some("NOT_A_TAR" | "ARCHIVE_EMPTY")) =>
+            {
                 anyhow::bail!("`{path}` is neither a layout directory nor an image archive ({e})")
             }
             Err(e) => Err(e).with_context(|| format!("cannot read archive `{path}`")),
         }
     }
 
+    /// Open the layout directory the target names; an archive is refused.
     pub(crate) fn open(&self) -> Result<Layout> {
         if self.is_stdin() {
             anyhow::bail!(
-                "`-` (an archive on standard input) can only be read by ls, inspect, cat and fsck: this command needs a layout directory (write `./-` for a directory called `-`)"
+                "`-` (an archive on standard input) can only be read by ls, inspect, cat, fsck and import: this command needs a layout directory (write `./-` for a directory called `-`)"
+            );
+        }
+        if let ImageRef::Archive {
+            transport: Transport::OciArchive | Transport::DockerArchive,
+            ..
+        } = self.image
+        {
+            anyhow::bail!(
+                "`{}` is an archive: this command needs a layout directory (`ocil import` brings an archive into one)",
+                self.text
             );
         }
         open_layout(&self.dir)
@@ -133,19 +149,41 @@ impl Target {
         }
         Ok(index)
     }
+
+    /// For a destination: the layout directory to open or create. An archive, standard
+    /// input or an existing file is refused, naming `instead` (what writes those).
+    pub(crate) fn layout_dir(&self, instead: &str) -> Result<&Path> {
+        match &self.image {
+            ImageRef::Layout { dir, .. } => Ok(dir),
+            _ if self.is_stdin() => anyhow::bail!(
+                "`-` (an archive on standard input) cannot be written to: this command needs a layout directory (write `./-` for a directory called `-`)"
+            ),
+            ImageRef::Archive { transport: Transport::Path, file: Some(f), .. } => {
+                anyhow::bail!("`{}` exists and is not a directory", f.display())
+            }
+            _ => anyhow::bail!(
+                "`{}` is an archive: this command writes a layout directory ({instead})",
+                self.text
+            ),
+        }
+    }
+}
+
+/// Standard input, unless it is a terminal (nothing was piped in).
+pub(crate) fn stdin_not_a_terminal(example: &str) -> Result<std::io::Stdin> {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!(
+            "`-` reads an archive from standard input, which is a terminal: pipe one in (e.g. `docker save IMAGE | {example}`)"
+        );
+    }
+    Ok(stdin)
 }
 
 /// What to say of a path that does not exist: a name like an archive's is called one.
 pub(crate) fn missing(path: &Path) -> String {
-    let name = path.to_string_lossy();
-    let archive = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.zstd"]
-        .iter()
-        .any(|ext| name.ends_with(ext));
-    if archive {
-        format!("no such archive `{name}`")
-    } else {
-        format!("no such directory `{name}`")
-    }
+    image_ref::not_found(&path.to_string_lossy(), Transport::Path).to_string()
 }
 
 /// Open a layout directory by path, with the path in every error.

@@ -1,9 +1,11 @@
-//! `ocil copy SRC[:REF] DST[:TAG]`: copy images between layouts.
+//! `ocil copy SRC[:REF] DST[:TAG]`: copy images from a layout (or an archive read in place)
+//! into a layout.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use ocil_layout::Reference;
 use ocil_transfer::{CopyOptions, CopyReport};
 use serde::Serialize;
 
@@ -11,9 +13,9 @@ use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, destination, output};
 
-pub(crate) const HELP: &str = "Copy images from one layout to another.
+pub(crate) const HELP: &str = "Copy images from a layout, or an archive read in place, into a layout.
 
-SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist.
+SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist (`DST:TAG` splits when TAG is a valid tag and DST's parent exists; end DST with `/` for a directory whose name holds `:`). SRC and DST may also be written `oci:DIR[:REF]`. SRC may be an archive (`FILE[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`): an uncompressed archive file gives its layers in place; a compressed one (or `-`) keeps only its documents, so copying from it fails on the first layer (use `ocil import`, which reads it in one pass).
 Only blobs DST lacks are copied; each lands in a temp file in DST's store and is hashed and checked against its digest and size before it is renamed into place. Copies use copy_file_range (a reflink where the filesystem can); --link hard-links blobs instead (the linked file is hashed before it is published), falling back to a copy across filesystems.
 Referrers of the copied images found in SRC's store (signatures, SBOMs: documents whose `subject` names a copied manifest) come along.
 DST's index.json is replaced once, under DST's lock, after every blob has landed. A tag that already names a different image in DST is an error unless --force.
@@ -58,32 +60,27 @@ struct JsonReport<'a> {
     images: Vec<JsonImage<'a>>,
 }
 
-/// `DST` or `DST:TAG`: DST need not exist. The split is at the last `:` whose left side is
-/// an existing directory; failing that, at the last `:` whose right side is a plain tag.
-fn parse_destination(s: &str) -> Result<(PathBuf, Option<String>)> {
-    if Path::new(s).exists() {
-        return Ok((s.into(), None));
-    }
-    let colons: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
-    for &i in colons.iter().rev() {
-        if i > 0 && Path::new(&s[..i]).is_dir() {
-            return Ok((s[..i].into(), Some(s[i + 1..].to_owned())));
-        }
-    }
-    if let Some(&i) = colons.last()
-        && i > 0
-        && !s[i + 1..].contains('/')
-        && ocil_layout::reference::validate_tag(&s[i + 1..]).is_ok()
-    {
-        return Ok((s[..i].into(), Some(s[i + 1..].to_owned())));
-    }
-    Ok((s.into(), None))
-}
-
 pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
     let source = Target::parse(&a.source)?;
-    let src = source.open()?;
-    let (dst_dir, tag) = parse_destination(&a.destination)?;
+    // A layout, or an archive read in place (an uncompressed archive file gives its layers
+    // by offset; a compressed one or a pipe keeps only its documents: import it instead).
+    let (view, layout);
+    let src: &dyn ocil_layout::Store = if source.is_archive() {
+        view = source.open_archive()?;
+        &view
+    } else {
+        layout = source.open()?;
+        &layout
+    };
+    let dest = Target::parse_destination(&a.destination)?;
+    let dst_dir = dest.layout_dir("`ocil export` writes archives")?.to_path_buf();
+    let tag = match &dest.reference {
+        None => None,
+        Some(Reference::Tag(t)) => Some(t.clone()),
+        Some(Reference::Digest(_)) => {
+            anyhow::bail!("`{}`: a copy is given a tag (`DST:TAG`), not a digest", a.destination)
+        }
+    };
     let (dst, made) = destination::open_or_create(&dst_dir)?;
     let bars = a.report.bars();
     let opts = CopyOptions {
@@ -94,7 +91,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         force: a.force,
         progress: &bars,
     };
-    let report = match ocil_transfer::copy(&src, &dst, &opts) {
+    let report = match ocil_transfer::copy(src, &dst, &opts) {
         Ok(r) => r,
         Err(e) => {
             drop(dst);

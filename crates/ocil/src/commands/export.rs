@@ -16,12 +16,15 @@ use serde::Serialize;
 use crate::progress::Bars;
 use crate::target::Target;
 use crate::{Outcome, output};
+use ocil_layout::image_ref::Transport;
 
 pub(crate) const HELP: &str = "Export images of one or more layouts into one archive.
 
 DIR exports every entry of DIR's index.json; DIR:TAG or DIR@DIGEST one image. Give several to put images of several layouts into one archive: each blob is written once. Referrers of the exported images found in the sources' stores (signatures, SBOMs: documents whose `subject` names an exported manifest) come along (--no-referrers to leave them). The archive's index.json lists the exported entries with their tags and annotations; two sources giving one tag to different images is an error.
 
 Formats: --format oci (default) writes an image layout in a tar (skopeo's oci-archive:, ocil import). --format docker adds Docker's manifest.json (what docker load reads), as Docker 25+ docker save does, so both kinds of loaders accept the archive (skopeo's docker-archive: too). Its RepoTags need NAME:TAG: NAME is --repo when given, else the entry's io.containerd.image.name, else the tag itself when it is a full name; a bare tag without a name is an error. An index entry gives the image of --platform (or its only image). zstd layers are refused in docker format.
+
+`-o oci-archive:FILE` and `-o docker-archive:FILE` choose the format as --format does (skopeo's spelling); any other FILE is a plain path.
 
 Compression of the whole archive: by FILE's extension (.tar, .tar.gz or .tgz, .tar.zst or .tzst) or --compress. `-o -` writes to stdout (never to a terminal).
 The archive is deterministic: fixed entry order (oci-layout, index.json, manifest.json, then manifests and configs, then layers), mtime 0 (or $SOURCE_DATE_EPOCH), uid/gid 0, fixed modes and encoder settings. Every blob is hashed as it is copied; a mismatch aborts the export naming the blob.
@@ -52,12 +55,12 @@ pub(crate) struct ExportArgs {
     /// DIR, DIR:TAG or DIR@DIGEST (several allowed)
     #[arg(required = true)]
     pub(crate) sources: Vec<String>,
-    /// The archive to write, or `-` for stdout
+    /// The archive to write (FILE, `oci-archive:FILE`, `docker-archive:FILE`), or `-` for stdout
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
     /// Archive format
-    #[arg(long, value_enum, default_value = "oci")]
-    pub(crate) format: FormatArg,
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FormatArg>,
     /// Compression (default: by FILE's extension; none for stdout)
     #[arg(long, value_enum)]
     pub(crate) compress: Option<CompressArg>,
@@ -117,7 +120,42 @@ fn compression_of(path: &Path) -> Compression {
     }
 }
 
-pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
+/// `-o`: a plain path, unless it spells a transport: `oci-archive:FILE` and
+/// `docker-archive:FILE` choose the format (and must agree with --format).
+fn output_and_format(a: &ExportArgs) -> Result<(PathBuf, FormatArg)> {
+    let text = a.output.to_string_lossy();
+    let explicit = ocil_layout::image_ref::explicit_transport(&text);
+    if explicit.is_none() || a.output.exists() {
+        return Ok((a.output.clone(), a.format.unwrap_or(FormatArg::Oci)));
+    }
+    let target = Target::parse_destination(&text)?;
+    let implied = match target.image.transport() {
+        Transport::OciArchive => FormatArg::Oci,
+        Transport::DockerArchive => FormatArg::Docker,
+        _ => bail!(
+            "`{text}` is a layout directory: `ocil export` writes an archive (`ocil copy` copies into a layout)"
+        ),
+    };
+    if target.reference.is_some() {
+        bail!(
+            "`{text}`: naming the image in the output is not supported: the archive keeps the sources' tags (--repo gives docker's RepoTags a name)"
+        );
+    }
+    if let Some(f) = a.format
+        && f != implied
+    {
+        let (spelled, asked) = match implied {
+            FormatArg::Oci => ("oci", "docker"),
+            FormatArg::Docker => ("docker", "oci"),
+        };
+        bail!("`{text}` asks for --format {spelled}, but --format {asked} is given");
+    }
+    Ok((target.dir, implied))
+}
+
+pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
+    let (output, format) = output_and_format(&a)?;
+    a.output = output;
     let stdout = a.output.as_os_str() == "-";
     if stdout && a.json {
         bail!("--json needs -o FILE: with `-o -`, stdout carries the archive");
@@ -127,7 +165,7 @@ pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
             "refusing to write a binary archive to a terminal: redirect stdout (`-o - > FILE`, `| ssh host ocil import - DIR`) or give -o FILE"
         );
     }
-    if a.format != FormatArg::Docker {
+    if format != FormatArg::Docker {
         if a.repo.is_some() {
             bail!("--repo is for --format docker (RepoTags); OCI archives keep the sources' tags");
         }
@@ -155,7 +193,7 @@ pub(crate) fn run(a: ExportArgs) -> Result<Outcome> {
         .collect();
     let bars = Bars::new(a.quiet);
     let opts = ExportOptions {
-        format: match a.format {
+        format: match format {
             FormatArg::Oci => ArchiveFormat::Oci,
             FormatArg::Docker => ArchiveFormat::Docker,
         },

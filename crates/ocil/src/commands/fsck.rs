@@ -17,6 +17,7 @@ use ocil_layout::walk::{Problem, Severity};
 use serde::Serialize;
 
 use crate::cli::FsckArgs;
+use crate::target::Target;
 use crate::{Outcome, output};
 
 #[derive(Serialize)]
@@ -60,22 +61,23 @@ struct Checked<'a> {
 }
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
-    if a.dir.as_os_str() == "-" {
+    let target = Target::parse(&a.dir)?;
+    let what = if target.is_archive() { "an archive" } else { "a layout directory" };
+    target.no_reference("fsck", what)?;
+    if target.is_stdin() {
         let spool = spool_stdin()?;
         return run_archive(&a, spool.path(), "standard input");
     }
-    if !a.dir.exists() {
-        anyhow::bail!("{}", crate::target::missing(&a.dir));
+    let path = &target.dir;
+    if target.is_archive() {
+        return run_archive(&a, path, &format!("`{}`", path.display()));
     }
-    if a.dir.is_file() {
-        return run_archive(&a, &a.dir, &format!("`{}`", a.dir.display()));
+    if !path.is_dir() {
+        anyhow::bail!("`{}` is not a directory", path.display());
     }
-    if !a.dir.is_dir() {
-        anyhow::bail!("`{}` is not a directory", a.dir.display());
-    }
-    let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
-        .with_context(|| format!("cannot open `{}`", a.dir.display()))?;
-    let (problems, stats) = check_dir(dir, &a, &format!("`{}`", a.dir.display()))?;
+    let dir = Dir::open_ambient_dir(path, ambient_authority())
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    let (problems, stats) = check_dir(dir, &a, &format!("`{}`", path.display()))?;
     print(&a, Checked { problems, stats: Some(stats), archive: None })
 }
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::GcArgs;
-use crate::target::open_layout;
+use crate::target::Target;
 use crate::{Outcome, output};
 
 /// Parse `now`, `0`, `30s`, `10m`, `2h`, `1d` (a bare number is seconds).
@@ -36,23 +36,22 @@ struct JsonOut<'a> {
 
 pub(crate) fn run(a: GcArgs) -> Result<Outcome> {
     let grace = parse_age(&a.prune)?;
-    let layout = open_layout(&a.dir)?;
+    let target = Target::parse(&a.dir)?;
+    target.no_reference("gc", "a layout directory")?;
+    let layout = target.open()?;
+    let dir = target.dir.display();
     let opts = ocil_gc::Options {
         grace,
         tagged_only: a.tagged_only,
         drop_referrers: a.drop_referrers,
         force: a.force,
     };
-    let lock = layout.lock().with_context(|| format!("cannot lock `{}`", a.dir.display()))?;
-    let plan = ocil_gc::plan(&layout, &opts)
-        .with_context(|| format!("gc of `{}` stopped", a.dir.display()))?;
+    let lock = layout.lock().with_context(|| format!("cannot lock `{}`", dir))?;
+    let plan = ocil_gc::plan(&layout, &opts).with_context(|| format!("gc of `{}` stopped", dir))?;
     let report = if a.dry_run {
         None
     } else {
-        Some(
-            plan.apply(&layout, &lock)
-                .with_context(|| format!("gc of `{}` incomplete", a.dir.display()))?,
-        )
+        Some(plan.apply(&layout, &lock).with_context(|| format!("gc of `{}` incomplete", dir))?)
     };
     drop(lock);
     if a.json {

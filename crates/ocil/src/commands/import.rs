@@ -1,13 +1,16 @@
-//! `ocil import FILE|- DIR [--force]`.
+//! `ocil import FILE[:NAME]|- DIR[:TAG] [--image NAME] [--force]`.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use ocil_archive::{ImportOptions, ImportReport};
+use ocil_layout::Reference;
 use ocil_layout::progress::{Progress, ProgressReader};
 use serde::Serialize;
 
 use crate::cli::ImportArgs;
+use crate::target::Target;
 use crate::{Outcome, destination, output};
 
 #[derive(Serialize)]
@@ -29,20 +32,63 @@ struct JsonReport<'a> {
     images: Vec<JsonImage<'a>>,
 }
 
+/// `--image NAME`: a tag, a full name (`busybox:latest`, `example.com/a:v1`) or a digest.
+fn parse_image(s: &str) -> Result<Reference> {
+    if let Ok(r) = Reference::parse(s) {
+        return Ok(r);
+    }
+    match ocil_layout::image_ref::RegistryRef::parse(s) {
+        Ok(_) => Ok(Reference::Tag(s.to_owned())),
+        Err(reason) => anyhow::bail!("invalid --image `{s}`: {reason}"),
+    }
+}
+
 pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
-    let stdin = a.archive.as_os_str() == "-";
-    let shown = if stdin { "stdin".to_owned() } else { format!("`{}`", a.archive.display()) };
+    let source = Target::parse(&a.archive).map_err(|e| {
+        // What import reads is an archive, whatever its name.
+        match e.downcast_ref::<ocil_layout::Error>() {
+            Some(ocil_layout::Error::TargetNotFound { path, .. }) => {
+                anyhow::anyhow!("no such archive `{path}`")
+            }
+            _ => e,
+        }
+    })?;
+    if !source.is_archive() {
+        anyhow::bail!(
+            "`{}` is a directory: `ocil import` reads an archive (`ocil copy` copies between layouts)",
+            a.archive
+        );
+    }
+    let image = match (&source.reference, &a.image) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("`{}` names an image, and so does --image: give one of them", a.archive)
+        }
+        (Some(r), None) => Some(r.clone()),
+        (None, Some(i)) => Some(parse_image(i)?),
+        (None, None) => None,
+    };
+    let dest = Target::parse_destination(&a.dir)?;
+    let dir = dest.layout_dir("`ocil export` writes archives")?.to_path_buf();
+    let tag = match &dest.reference {
+        None => None,
+        Some(Reference::Tag(t)) => Some(t.clone()),
+        Some(Reference::Digest(_)) => {
+            anyhow::bail!("`{}`: an import is given a tag (`DIR:TAG`), not a digest", a.dir)
+        }
+    };
+    let stdin = source.is_stdin();
+    let shown = if stdin { "stdin".to_owned() } else { format!("`{}`", source.dir.display()) };
     // Open the input before touching DIR, so a missing file creates nothing.
     let file = if stdin {
         None
     } else {
         Some(
-            fs_err::File::open(&a.archive)
+            fs_err::File::open(&source.dir)
                 .with_context(|| format!("cannot read archive {shown}"))?,
         )
     };
-    let (layout, made) = destination::open_or_create(&a.dir)?;
-    let opts = ImportOptions { force: a.force };
+    let (layout, made) = destination::open_or_create(&dir)?;
+    let opts = ImportOptions { force: a.force, image, tag };
     let bars = a.report.bars();
     // The bar counts the archive's bytes as they are read (compressed, for a compressed
     // archive), against its size when it is a file.
@@ -66,16 +112,16 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
         Err(e) => {
             drop(layout);
             // Nothing of a failed import stays: not even the layout made for it.
-            destination::unmake(&a.dir, made);
+            destination::unmake(&dir, made);
             return Err(anyhow::Error::new(e))
-                .with_context(|| format!("cannot import {shown} into `{}`", a.dir.display()));
+                .with_context(|| format!("cannot import {shown} into `{}`", dir.display()));
         }
     };
-    print_report(&a, &shown, &report)?;
+    print_report(&a, &dir, &shown, &report)?;
     Ok(Outcome::Ok)
 }
 
-fn print_report(a: &ImportArgs, shown: &str, r: &ImportReport) -> Result<()> {
+fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Result<()> {
     if a.report.json {
         return output::json(&JsonReport {
             format: r.format.as_str(),
@@ -106,7 +152,7 @@ fn print_report(a: &ImportArgs, shown: &str, r: &ImportReport) -> Result<()> {
             ocil_layout::Compression::Gzip => "gzip",
             ocil_layout::Compression::Zstd => "zstd",
         },
-        a.dir.display(),
+        dir.display(),
         r.images.len(),
         r.blobs_written,
         output::size(r.bytes),

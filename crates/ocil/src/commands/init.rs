@@ -1,4 +1,5 @@
-//! `ocil init DIR`.
+//! `ocil init DIR`: DIR is parsed as a destination, so `oci:DIR` works and `DIR:TAG` is
+//! refused rather than taken for a directory name.
 #![allow(clippy::print_stdout)]
 
 use anyhow::{Context, Result};
@@ -8,16 +9,25 @@ use ocil_layout::Layout;
 
 use crate::Outcome;
 use crate::cli::InitArgs;
+use crate::target::Target;
 
 pub(crate) fn run(a: InitArgs) -> Result<Outcome> {
-    if a.dir.exists() && !a.dir.is_dir() {
-        anyhow::bail!("`{}` exists and is not a directory", a.dir.display());
+    let target = Target::parse_destination(&a.dir)?;
+    if target.reference.is_some() {
+        anyhow::bail!(
+            "`ocil init` takes a directory, not a reference: `{}` (end it with `/` for a directory whose name holds `:`)",
+            a.dir
+        );
     }
-    fs_err::create_dir_all(&a.dir)?;
-    let dir = Dir::open_ambient_dir(&a.dir, ambient_authority())
-        .with_context(|| format!("cannot open `{}`", a.dir.display()))?;
+    let path = target.layout_dir("`ocil export` writes archives")?;
+    if path.exists() && !path.is_dir() {
+        anyhow::bail!("`{}` exists and is not a directory", path.display());
+    }
+    fs_err::create_dir_all(path)?;
+    let dir = Dir::open_ambient_dir(path, ambient_authority())
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
     Layout::create(dir)
-        .with_context(|| format!("cannot create a layout in `{}`", a.dir.display()))?;
-    println!("initialised an empty OCI image layout in `{}`", a.dir.display());
+        .with_context(|| format!("cannot create a layout in `{}`", path.display()))?;
+    println!("initialised an empty OCI image layout in `{}`", path.display());
     Ok(Outcome::Ok)
 }

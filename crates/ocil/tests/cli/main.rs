@@ -7,7 +7,9 @@
 //! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
 //! - `edit`: `config`, `annotate`, `rm` and their refusals (snapshots);
 //! - `layers`: `append` and `index`, and their refusals (snapshots);
-//! - `lock`: `ocil` writers wait for the layout lock.
+//! - `lock`: `ocil` writers wait for the layout lock;
+//! - `targets`: the target grammar every command shares: new `DIR:TAG` destinations,
+//!   choosing an archive's image, transports, escapes and refusals (snapshots).
 //!
 //! Snapshots are files in `snapshots/`; `INSTA_UPDATE=always cargo test -p ocil --test cli`
 //! rewrites them (review every change), and with `CI=true` insta writes nothing.
@@ -24,4 +26,5 @@ mod lock;
 #[path = "../common/peers.rs"]
 mod peers;
 mod support;
+mod targets;
 mod usage;
