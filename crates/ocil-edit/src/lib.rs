@@ -56,6 +56,7 @@
 #![warn(missing_docs, clippy::unwrap_used)]
 
 pub mod append;
+pub mod config;
 pub mod convert;
 mod doc;
 mod edit;
@@ -65,6 +66,7 @@ pub mod index;
 pub mod layer;
 mod new_image;
 
+pub use config::{ConfigChanges, ConfigField};
 pub use doc::JsonDoc;
 pub use edit::{
     ANNOTATION_REFERENCE_DIGEST, ANNOTATION_REFERENCE_TYPE, EditTarget, Edited, EditedImage,

@@ -7,7 +7,7 @@ use ocil_edit::{EditTarget, JsonDoc, Platforms, edit_entry_index, edit_images};
 use ocil_layout::{ANNOTATION_REF_NAME, Kind, Reference, reference};
 
 use crate::Outcome;
-use crate::commands::config::{PlatformArgs, key_value, print_edited};
+use crate::commands::config::{PlatformArgs, print_edited};
 use crate::target::Target;
 
 pub(crate) const HELP: &str = "Set and remove annotations.
@@ -72,8 +72,11 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
     let Some(r) = &target.reference else {
         bail!("`ocil annotate` needs DIR:TAG or DIR@DIGEST, got `{}`", a.target);
     };
-    let set =
-        a.annotations.iter().map(|s| key_value("annotation", s)).collect::<Result<Vec<_>>>()?;
+    let set = a
+        .annotations
+        .iter()
+        .map(|s| ocil_edit::config::parse_key_value("annotation", s))
+        .collect::<ocil_edit::Result<Vec<_>>>()?;
     if set.is_empty() && a.remove.is_empty() {
         bail!("nothing to change: give KEY=VALUE annotations or --rm KEY");
     }
