@@ -34,6 +34,7 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+pub mod atomic;
 mod blob;
 mod descriptor;
 pub mod digest;

@@ -1,84 +1,50 @@
-//! A destination layout that a command may create (`ocil import`, `ocil copy`): opened when
-//! it is a layout, created (as `ocil init` does) when it does not exist or is an empty
-//! directory, and removed again when the command fails.
+//! A destination layout that a command may create (`ocil import`, `ocil copy`): the path on
+//! the command line resolved to a directory capability and a name, then
+//! `ocil_layout::atomic::open_or_create` (opened when it is a layout, created when it does
+//! not exist or is an empty directory, taken away again when the command fails).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use ocil_layout::Layout;
+use ocil_layout::atomic::Created;
 
-/// What [`open_or_create`] made, to undo after a failed command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Made {
-    /// Nothing: the layout existed.
-    Nothing,
-    /// The directory itself.
-    Dir,
-    /// A layout in an empty directory that existed.
-    Layout,
+/// Where a destination layout is, and what opening it made.
+#[derive(Debug)]
+pub(crate) struct Destination {
+    parent: Dir,
+    name: String,
+    created: Created,
 }
 
-/// Open `dir` as a layout, creating it when it does not exist or is an empty directory.
-///
-/// A new directory is made beside `dir` under a temp name and renamed into place: a kill
-/// leaves either no `dir` or a complete empty layout (and at worst a temp directory beside
-/// it).
-pub(crate) fn open_or_create(dir: &Path) -> Result<(Layout, Made)> {
-    let existed = dir.exists();
-    if existed && !dir.is_dir() {
+/// Open `dir` as a layout, creating it (and missing parent directories) when it does not
+/// exist or is an empty directory.
+pub(crate) fn open_or_create(dir: &Path) -> Result<(Layout, Destination)> {
+    if dir.exists() && !dir.is_dir() {
         anyhow::bail!("`{}` exists and is not a directory", dir.display());
     }
-    let empty = existed && fs_err::read_dir(dir)?.next().is_none();
-    if !existed {
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => Path::new(".").to_path_buf(),
-        };
-        fs_err::create_dir_all(&parent)?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = parent.join(format!(
-            "{}layout-{}-{name}",
-            ocil_layout::TEMP_PREFIX,
-            std::process::id()
-        ));
-        fs_err::create_dir(&tmp)?;
-        let made = Dir::open_ambient_dir(&tmp, ambient_authority())
-            .map_err(anyhow::Error::from)
-            .and_then(|cap| Layout::create(cap).map_err(anyhow::Error::from))
-            .and_then(|layout| {
-                drop(layout);
-                fs_err::rename(&tmp, dir).map_err(anyhow::Error::from)
-            });
-        if let Err(e) = made {
-            let _ = fs_err::remove_dir_all(&tmp);
-            return Err(e.context(format!("cannot create a layout in `{}`", dir.display())));
-        }
-    }
-    let cap = Dir::open_ambient_dir(dir, ambient_authority())
-        .with_context(|| format!("cannot open `{}`", dir.display()))?;
-    if !existed || !empty {
-        let layout =
-            Layout::open(cap).with_context(|| format!("cannot open layout `{}`", dir.display()))?;
-        return Ok((layout, if existed { Made::Nothing } else { Made::Dir }));
-    }
-    let layout = Layout::create(cap)
-        .with_context(|| format!("cannot create a layout in `{}`", dir.display()))?;
-    Ok((layout, Made::Layout))
+    // An existing directory (or a symlink to one) is named by its real path.
+    let real: PathBuf = if dir.exists() { fs_err::canonicalize(dir)? } else { dir.to_path_buf() };
+    let parent = match real.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(name) = real.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        anyhow::bail!("`{}` cannot be a layout destination", dir.display());
+    };
+    fs_err::create_dir_all(&parent)?;
+    let parent_dir = Dir::open_ambient_dir(&parent, ambient_authority())
+        .with_context(|| format!("cannot open `{}`", parent.display()))?;
+    let (layout, created) = ocil_layout::atomic::open_or_create(&parent_dir, &name)
+        .with_context(|| format!("cannot open layout `{}`", dir.display()))?;
+    Ok((layout, Destination { parent: parent_dir, name, created }))
 }
 
-/// Undo what [`open_or_create`] made (best effort: the command already failed).
-pub(crate) fn unmake(dir: &Path, made: Made) {
-    match made {
-        Made::Nothing => {}
-        Made::Dir => {
-            let _ = fs_err::remove_dir_all(dir);
-        }
-        Made::Layout => {
-            let _ = fs_err::remove_dir_all(dir.join(ocil_layout::BLOBS_DIR));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::INDEX_FILE));
-            let _ = fs_err::remove_file(dir.join(ocil_layout::LAYOUT_FILE));
-        }
+impl Destination {
+    /// Undo what [`open_or_create`] made (best effort: the command already failed).
+    pub(crate) fn undo(self) {
+        self.created.undo(&self.parent, &self.name);
     }
 }

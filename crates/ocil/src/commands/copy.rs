@@ -95,7 +95,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         Ok(r) => r,
         Err(e) => {
             drop(dst);
-            destination::unmake(&dst_dir, made);
+            made.undo();
             return Err(anyhow::Error::new(e))
                 .with_context(|| format!("cannot copy `{}` to `{}`", a.source, a.destination));
         }

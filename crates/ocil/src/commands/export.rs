@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ocil_archive::{ArchiveFormat, ExportOptions, ExportReport, ExportSource};
+use ocil_layout::atomic::AtomicFile;
 use ocil_layout::{Compression, Layout};
 use serde::Serialize;
 
@@ -212,13 +213,13 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
         out.flush().context("cannot write to stdout")?;
         report
     } else {
-        let file = OutFile::create(&a.output)?;
-        let mut out = BufWriter::with_capacity(1 << 20, WriteBehind::new(&file.file));
+        let file = create_output(&a.output)?;
+        let mut out = BufWriter::with_capacity(1 << 20, WriteBehind::new(file.file()));
         let report = ocil_archive::export(&sources, &mut out, &opts)
             .with_context(|| format!("cannot export to {shown}"))?;
         out.flush().with_context(|| format!("cannot write {shown}"))?;
         drop(out);
-        file.commit()?;
+        file.commit().with_context(|| format!("cannot write {shown}"))?;
         report
     };
     print_report(&a, &sources, &shown, opts.format, compression, &report)?;
@@ -338,93 +339,23 @@ impl Write for WriteBehind<'_> {
     }
 }
 
-/// The output file: unnamed until it is complete.
-struct OutFile {
-    file: std::fs::File,
-    path: PathBuf,
-    parent: PathBuf,
-    /// Set when `O_TMPFILE` was not available: the named temp file (removed on drop).
-    named: Option<tempfile::TempPath>,
-}
-
-impl OutFile {
-    fn create(path: &Path) -> Result<OutFile> {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if path.is_dir() {
-            bail!("`{}` is a directory", path.display());
-        }
-        if !parent.is_dir() {
-            bail!("cannot write `{}`: no such directory `{}`", path.display(), parent.display());
-        }
-        use rustix::fs::{Mode, OFlags};
-        match rustix::fs::open(
-            &parent,
-            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        ) {
-            Ok(fd) => Ok(OutFile {
-                file: std::fs::File::from(fd),
-                path: path.into(),
-                parent,
-                named: None,
-            }),
-            Err(e)
-                if e == rustix::io::Errno::OPNOTSUPP
-                    || e == rustix::io::Errno::ISDIR
-                    || e == rustix::io::Errno::INVAL =>
-            {
-                let named = tempfile::Builder::new()
-                    .prefix(".ocil-tmp-export-")
-                    .tempfile_in(&parent)
-                    .with_context(|| {
-                        format!("cannot create a temp file in `{}`", parent.display())
-                    })?;
-                let (file, temp) = named.into_parts();
-                Ok(OutFile { file, path: path.into(), parent, named: Some(temp) })
-            }
-            Err(e) => Err(std::io::Error::from(e))
-                .with_context(|| format!("cannot create a file in `{}`", parent.display())),
-        }
+/// The output file, unnamed until it is complete (`ocil_layout::atomic::AtomicFile`).
+fn create_output(path: &Path) -> Result<AtomicFile> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        bail!("`{}` is a directory", path.display());
     }
-
-    /// fsync, name, rename over the target, fsync the directory.
-    fn commit(self) -> Result<()> {
-        let shown = self.path.display().to_string();
-        self.file.sync_all().with_context(|| format!("cannot fsync `{shown}`"))?;
-        match self.named {
-            Some(temp) => {
-                temp.persist(&self.path)
-                    .with_context(|| format!("cannot rename into `{shown}`"))?;
-            }
-            None => {
-                use std::os::fd::AsRawFd;
-                let tmp = self.parent.join(format!(
-                    ".ocil-tmp-export-{}-{}",
-                    std::process::id(),
-                    self.file.as_raw_fd()
-                ));
-                let proc = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-                rustix::fs::linkat(
-                    rustix::fs::CWD,
-                    proc.as_str(),
-                    rustix::fs::CWD,
-                    &tmp,
-                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
-                )
-                .map_err(std::io::Error::from)
-                .with_context(|| format!("cannot name the archive `{}`", tmp.display()))?;
-                if let Err(e) = std::fs::rename(&tmp, &self.path) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e).with_context(|| format!("cannot rename into `{shown}`"));
-                }
-            }
-        }
-        if let Ok(dir) = std::fs::File::open(&self.parent) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+    if !parent.is_dir() {
+        bail!("cannot write `{}`: no such directory `{}`", path.display(), parent.display());
     }
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        bail!("`{}` is not a file name", path.display());
+    };
+    let dir = cap_std::fs::Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+        .with_context(|| format!("cannot open `{}`", parent.display()))?;
+    AtomicFile::create(&dir, &name)
+        .with_context(|| format!("cannot create a file in `{}`", parent.display()))
 }

@@ -112,7 +112,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
         Err(e) => {
             drop(layout);
             // Nothing of a failed import stays: not even the layout made for it.
-            destination::unmake(&dir, made);
+            made.undo();
             return Err(anyhow::Error::new(e))
                 .with_context(|| format!("cannot import {shown} into `{}`", dir.display()));
         }
