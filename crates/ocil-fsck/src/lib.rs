@@ -24,10 +24,12 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+mod archive;
 mod blobs;
 mod deep;
 mod report;
 
+pub use archive::{ArchiveReport, check_archive};
 pub use report::{Report, Stats};
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +58,15 @@ pub enum Error {
     /// Listing or reading failed in a way that is not about the layout's content.
     #[error(transparent)]
     Layout(#[from] ocil_layout::Error),
+    /// The file is neither a tar nor a compressed tar.
+    #[error("neither a layout directory nor an archive")]
+    NotAnArchive,
+    /// Reading the archive failed in a way that is not about its content.
+    #[error("cannot read the archive")]
+    Read(#[source] std::io::Error),
+    /// The archive could not be read for a reason that is not one of its problems.
+    #[error("cannot read the archive")]
+    Archive(#[source] Box<ocil_archive::Error>),
 }
 
 fn top(severity: Severity, code: &'static str, path: &str, message: String) -> Problem {

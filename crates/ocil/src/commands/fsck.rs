@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use ocil_archive::{ArchiveKind, ImportOptions, Scan};
+use ocil_archive::{ArchiveKind, Scan};
 use ocil_layout::walk::{Problem, Severity};
 use serde::Serialize;
 
@@ -90,20 +90,6 @@ fn check_dir(dir: Dir, a: &FsckArgs, shown: &str) -> Result<(Vec<Problem>, ocil_
     Ok((report.problems, report.stats))
 }
 
-fn archive_problem(severity: Severity, code: &'static str, path: &str, message: String) -> Problem {
-    Problem { severity, code, digest: None, path: path.to_owned(), message }
-}
-
-/// An archive error as a problem: its code, the entry it names, and its whole chain.
-fn error_problem(e: &ocil_archive::Error, code: &'static str) -> Problem {
-    let at = e.entry().unwrap_or("archive").to_owned();
-    let message = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
-    archive_problem(Severity::Error, code, &at, message)
-}
-
 /// Standard input, copied whole into an unnamed-on-exit temporary file: an archive is read
 /// twice (scanned, then imported into a scratch layout), which a pipe cannot be.
 fn spool_stdin() -> Result<tempfile::NamedTempFile> {
@@ -124,101 +110,28 @@ fn spool_stdin() -> Result<tempfile::NamedTempFile> {
 }
 
 /// Check the archive at `path`, named `shown` in messages (a quoted path, or "standard
-/// input").
+/// input"), through `ocil_fsck::check_archive` with a scratch directory for its images.
 fn run_archive(a: &FsckArgs, path: &Path, shown: &str) -> Result<Outcome> {
-    let open = || {
-        fs_err::File::open(path)
-            .map(std::io::BufReader::new)
-            .with_context(|| format!("cannot read {shown}"))
-    };
-    let scan = match ocil_archive::scan(open()?) {
-        Ok(s) => s,
-        // Not a tar at all: fsck has nothing to check in it.
-        Err(ocil_archive::Error::NotATar { .. } | ocil_archive::Error::Empty) => {
+    let open = || fs_err::File::open(path).map(std::io::BufReader::new);
+    let tmp = tempfile::Builder::new()
+        .prefix(".ocil-fsck-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let scratch = Dir::open_ambient_dir(tmp.path(), ambient_authority())
+        .with_context(|| format!("cannot open `{}`", tmp.path().display()))?;
+    let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
+    let bars = crate::progress::Bars::new(a.quiet || a.json);
+    let report = match ocil_fsck::check_archive(open, scratch, &opts, &bars) {
+        Ok(r) => r,
+        Err(ocil_fsck::Error::NotAnArchive) => {
             anyhow::bail!("{shown} is neither a layout directory nor an archive");
         }
-        Err(e) => match e.code() {
-            Some(code) => {
-                let p = error_problem(&e, code);
-                return print(a, Checked { problems: vec![p], stats: None, archive: None });
-            }
-            None => {
-                return Err(e).with_context(|| format!("cannot read {shown}"));
-            }
-        },
+        Err(e) => return Err(e).with_context(|| format!("cannot check {shown}")),
     };
-    let mut problems = Vec::new();
-    match scan.kind {
-        ArchiveKind::Plain => {
-            for u in &scan.unsafe_entries {
-                problems.push(archive_problem(
-                    Severity::Warning,
-                    "UNSAFE_ENTRY",
-                    &u.entry,
-                    format!(
-                        "entry `{}` would land outside the extraction root: {}",
-                        u.entry, u.reason
-                    ),
-                ));
-            }
-            print(a, Checked { problems, stats: None, archive: Some(&scan) })
-        }
-        ArchiveKind::LegacyV1 => {
-            problems.push(archive_problem(
-                Severity::Warning,
-                "LEGACY_FORMAT",
-                "repositories",
-                "no manifest.json: only the pre-1.10 v1 layout (repositories, <id>/json, <id>/layer.tar); `ocil import` cannot read it".into(),
-            ));
-            for e in scan.entry_errors() {
-                problems.push(error_problem(&e, e.code().unwrap_or("UNSAFE_ENTRY")));
-            }
-            for l in &scan.v1_layers {
-                if let Err(why) = &l.result {
-                    problems.push(archive_problem(
-                        Severity::Error,
-                        "LAYER_NOT_TAR",
-                        &l.entry,
-                        format!("`{}` is not a readable tar: {why}", l.entry),
-                    ));
-                }
-            }
-            print(a, Checked { problems, stats: None, archive: Some(&scan) })
-        }
-        ArchiveKind::Oci | ArchiveKind::Docker | ArchiveKind::DockerOci => {
-            let errors = scan.entry_errors();
-            if !errors.is_empty() {
-                for e in errors {
-                    problems.push(error_problem(&e, e.code().unwrap_or("UNSAFE_ENTRY")));
-                }
-                return print(a, Checked { problems, stats: None, archive: Some(&scan) });
-            }
-            let tmp = tempfile::Builder::new()
-                .prefix(".ocil-fsck-")
-                .tempdir()
-                .context("cannot create a temporary directory")?;
-            let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority())
-                .with_context(|| format!("cannot open `{}`", tmp.path().display()))?;
-            let layout = ocil_layout::Layout::create(dir.try_clone()?)
-                .with_context(|| format!("cannot create a layout in `{}`", tmp.path().display()))?;
-            match ocil_archive::import(open()?, &layout, &ImportOptions::default()) {
-                Ok(_) => {}
-                Err(e) => match e.code() {
-                    Some(code) => {
-                        problems.push(error_problem(&e, code));
-                        return print(a, Checked { problems, stats: None, archive: Some(&scan) });
-                    }
-                    None => {
-                        return Err(e)
-                            .with_context(|| format!("cannot import {shown} to check it"));
-                    }
-                },
-            }
-            let (mut found, stats) = check_dir(dir, a, shown)?;
-            problems.append(&mut found);
-            print(a, Checked { problems, stats: Some(stats), archive: Some(&scan) })
-        }
-    }
+    print(
+        a,
+        Checked { problems: report.problems, stats: report.stats, archive: report.scan.as_ref() },
+    )
 }
 
 fn kinds_line(s: &Scan) -> String {
