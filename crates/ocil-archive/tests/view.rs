@@ -140,6 +140,18 @@ fn a_pipe_is_read_in_one_pass() {
     assert_eq!(view.index().manifests[0].ref_name(), Some("v1"));
 }
 
+/// Copy options for every image, tags as they are.
+fn every_image() -> ocil_transfer::CopyOptions<'static> {
+    ocil_transfer::CopyOptions {
+        reference: None,
+        tag: None,
+        platform: None,
+        link: false,
+        force: false,
+        progress: &ocil_layout::progress::Silent,
+    }
+}
+
 #[test]
 fn copying_an_uncompressed_view_gives_the_layout_an_import_gives() {
     for (name, plain) in archives() {
@@ -155,14 +167,7 @@ fn copying_an_uncompressed_view_gives_the_layout_an_import_gives() {
         let path = tmp.path().join("a.tar");
         std::fs::write(&path, &plain).unwrap();
         let view = ArchiveView::open(open(&path)).unwrap();
-        let opts = ocil_transfer::CopyOptions {
-            reference: None,
-            tag: None,
-            platform: None,
-            link: false,
-            force: false,
-            progress: &ocil_layout::progress::Silent,
-        };
+        let opts = every_image();
         let report = ocil_transfer::copy(&view, &b, &opts).unwrap();
         assert_eq!(report.images.len(), a.read_index().unwrap().manifests.len(), "{name}");
         // Entries by digest and tag. (A copy gives tags, not containerd's full names: the
@@ -201,14 +206,7 @@ fn a_compressed_view_cannot_give_its_layers_to_a_copy() {
     let dst = tmp.path().join("dst");
     std::fs::create_dir(&dst).unwrap();
     let dst = Layout::create(Dir::open_ambient_dir(&dst, ambient_authority()).unwrap()).unwrap();
-    let opts = ocil_transfer::CopyOptions {
-        reference: None,
-        tag: None,
-        platform: None,
-        link: false,
-        force: false,
-        progress: &ocil_layout::progress::Silent,
-    };
+    let opts = every_image();
     let err = ocil_transfer::copy(&view, &dst, &opts).unwrap_err();
     let chain = ocil_layout::walk::error_chain(&err);
     assert!(chain.contains("cannot be read in place"), "{chain}");

@@ -31,6 +31,38 @@ pub enum ConfigField {
 }
 
 impl ConfigField {
+    /// Every field, in the order `--clear` lists them.
+    pub const ALL: [ConfigField; 7] = [
+        ConfigField::Env,
+        ConfigField::Entrypoint,
+        ConfigField::Cmd,
+        ConfigField::Labels,
+        ConfigField::ExposedPorts,
+        ConfigField::Volumes,
+        ConfigField::History,
+    ];
+
+    /// Its name on the command line: `env`, `exposed-ports`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigField::Env => "env",
+            ConfigField::Entrypoint => "entrypoint",
+            ConfigField::Cmd => "cmd",
+            ConfigField::Labels => "labels",
+            ConfigField::ExposedPorts => "exposed-ports",
+            ConfigField::Volumes => "volumes",
+            ConfigField::History => "history",
+        }
+    }
+
+    /// Where it is in the config: `config.Env`, `history`.
+    pub fn path(self) -> String {
+        match self.key() {
+            (key, true) => format!("config.{key}"),
+            (key, false) => key.to_owned(),
+        }
+    }
+
     /// The key, and whether it lives in the runtime config (`config`) rather than the top.
     fn key(self) -> (&'static str, bool) {
         match self {

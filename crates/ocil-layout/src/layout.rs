@@ -36,8 +36,9 @@ pub struct Layout {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh temp-file name with our prefix.
-pub(crate) fn temp_name(what: &str) -> String {
+/// A fresh temp-file name with our prefix (`.ocil-tmp-WHAT-PID-N-NANOS`), unique within
+/// the process and, by its pid, across processes: what gc recognises as a temp file.
+pub fn temp_name(what: &str) -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use image::{Index, LayoutHeader, Manifest};
 pub use layout::{
     BLOBS_DIR, INDEX_FILE, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout, TEMP_PREFIX,
-    parse_index,
+    parse_index, temp_name,
 };
 pub use lock::LockGuard;
 pub use media_type::{Compression, Family, Kind, MediaType};

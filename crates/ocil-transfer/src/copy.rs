@@ -32,14 +32,11 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, File};
-use ocil_layout::progress::Progress;
-use ocil_layout::progress::ProgressReader;
+use ocil_layout::progress::{Progress, ProgressReader};
 use ocil_layout::{
     ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
-    TEMP_PREFIX,
 };
 
 use crate::closure::{ClosureError, ClosureOptions, ClosureSource, closure};
@@ -421,17 +418,6 @@ enum How {
     FellBack,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn temp_name() -> String {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{TEMP_PREFIX}copy-{}-{n}-{nanos:08x}", std::process::id())
-}
-
 /// A temp file in DST's store: removed when dropped unless published.
 struct Temp<'a> {
     dir: &'a Dir,
@@ -519,7 +505,7 @@ impl BlobCopier<'_> {
             let path = path.to_owned();
             move |source: io::Error| CopyError::Io { op, path, source }
         };
-        let mut temp = Temp { dir: ddir, name: temp_name() };
+        let mut temp = Temp { dir: ddir, name: ocil_layout::temp_name("copy") };
         let tmp_path = format!("blobs/{}/{}", digest.algorithm(), temp.name);
         let mut how = How::Copied;
         let mut file = None;

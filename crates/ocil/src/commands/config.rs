@@ -38,36 +38,31 @@ impl PlatformArgs {
     }
 }
 
-/// A config field `--clear` empties.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Clear {
-    /// `config.Env`
-    Env,
-    /// `config.Entrypoint`
-    Entrypoint,
-    /// `config.Cmd`
-    Cmd,
-    /// `config.Labels`
-    Labels,
-    /// `config.ExposedPorts`
-    ExposedPorts,
-    /// `config.Volumes`
-    Volumes,
-    /// `history`
-    History,
-}
+/// A config field `--clear` empties: `ocil_edit`'s [`ConfigField`] as a clap value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Clear(ConfigField);
 
-impl Clear {
-    fn field(self) -> ConfigField {
-        match self {
-            Clear::Env => ConfigField::Env,
-            Clear::Entrypoint => ConfigField::Entrypoint,
-            Clear::Cmd => ConfigField::Cmd,
-            Clear::Labels => ConfigField::Labels,
-            Clear::ExposedPorts => ConfigField::ExposedPorts,
-            Clear::Volumes => ConfigField::Volumes,
-            Clear::History => ConfigField::History,
-        }
+/// Every `--clear` value, for clap.
+const CLEARS: [Clear; 7] = {
+    let all = ConfigField::ALL;
+    [
+        Clear(all[0]),
+        Clear(all[1]),
+        Clear(all[2]),
+        Clear(all[3]),
+        Clear(all[4]),
+        Clear(all[5]),
+        Clear(all[6]),
+    ]
+};
+
+impl clap::ValueEnum for Clear {
+    fn value_variants<'a>() -> &'a [Self] {
+        &CLEARS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(format!("`{}`", self.0.path())))
     }
 }
 
@@ -143,10 +138,8 @@ fn changes(a: &ConfigArgs) -> Result<ConfigChanges> {
         parse_absolute_path, parse_args, parse_env_name, parse_key_value, parse_non_empty,
         parse_port,
     };
-    let mut c = ConfigChanges {
-        clear: a.clear.iter().map(|f| f.field()).collect(),
-        ..ConfigChanges::default()
-    };
+    let mut c =
+        ConfigChanges { clear: a.clear.iter().map(|f| f.0).collect(), ..ConfigChanges::default() };
     for e in &a.env {
         c.env.push(parse_key_value("--env", e)?);
     }
