@@ -113,6 +113,9 @@ pub(crate) struct NewArgs {
     /// `created` timestamp (RFC 3339); default: SOURCE_DATE_EPOCH, else none
     #[arg(long)]
     pub(crate) created: Option<String>,
+    /// Move TAG when it already names a different image
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 const GC_HELP: &str = "Remove blobs that nothing in index.json reaches.

@@ -24,8 +24,25 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     let mut index = layout
         .read_index()
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
+    let before = index
+        .manifests
+        .iter()
+        .find(|d| d.ref_name() == Some(tag.as_str()))
+        .map(|d| d.digest.clone())
+        .filter(|d| *d != manifest.digest);
+    if let Some(old) = &before
+        && !a.force
+    {
+        anyhow::bail!(
+            "tag `{tag}` already names `{old}` in `{}` (use --force to move it)",
+            target.dir.display()
+        );
+    }
     tags::set_tag(&mut index, &manifest, tag)?;
     layout.write_index(&index, &lock)?;
-    println!("{tag} -> {}", manifest.digest);
+    match before {
+        Some(old) => println!("{tag} -> {} (moved from {old})", manifest.digest),
+        None => println!("{tag} -> {}", manifest.digest),
+    }
     Ok(Outcome::Ok)
 }

@@ -27,9 +27,18 @@ pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
             desc.media_type
         );
     }
+    let before = index
+        .manifests
+        .iter()
+        .find(|d| d.ref_name() == Some(a.tag.as_str()))
+        .map(|d| d.digest.clone())
+        .filter(|d| *d != desc.digest);
     tags::set_tag(&mut index, &desc, &a.tag)?;
     layout.write_index(&index, &lock)?;
-    println!("{} -> {}", a.tag, desc.digest);
+    match before {
+        Some(old) => println!("{} -> {} (moved from {old})", a.tag, desc.digest),
+        None => println!("{} -> {}", a.tag, desc.digest),
+    }
     Ok(Outcome::Ok)
 }
 

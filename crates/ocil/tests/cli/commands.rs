@@ -32,6 +32,19 @@ fn new_tag_untag() {
     snap!(t, "new_again", t.ocil().args(["new", "img:v1"]));
     snap!(t, "new_arm64", t.ocil().args(["new", "--platform", "linux/arm64/v8", "img:arm64"]));
     snap!(t, "new_created", t.ocil().args(["new", "--created", "2020-02-02T02:02:02Z", "img:old"]));
+    // A tag that names another image is not moved without --force.
+    let before = read_index(&t.join("img"));
+    snap!(
+        t,
+        "new_over_a_tag",
+        t.ocil().args(["new", "--created", "2021-01-01T00:00:00Z", "img:v1"])
+    );
+    assert_eq!(read_index(&t.join("img")), before);
+    snap!(
+        t,
+        "new_over_a_tag_forced",
+        t.ocil().args(["new", "--force", "--created", "2021-01-01T00:00:00Z", "img:old"])
+    );
     snap!(t, "tag", t.ocil().args(["tag", "img:v1", "latest"]));
     let v1 = digest_of(&t.join("img"), "v1");
     snap!(t, "tag_by_digest", t.ocil().args(["tag", &format!("img@{v1}"), "stable"]));
