@@ -1,9 +1,10 @@
 //! `ocil cat DIR@DIGEST` (or `FILE@DIGEST`, an archive read in place): verify the blob, then
 //! write its bytes to stdout.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal as _, Read, Write};
 
 use anyhow::{Context, Result};
+use ocil_layout::{Digest, Store};
 
 use crate::cli::CatArgs;
 use crate::target::Target;
@@ -18,6 +19,7 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
         let view = target.open_archive()?;
         let file = target.archive_name();
         let desc = view.resolve(Some(reference)).with_context(|| format!("cannot read {file}"))?;
+        refuse_binary_on_a_terminal(&view, &desc.digest)?;
         let mut reader =
             view.open_blob(&desc.digest).with_context(|| format!("cannot read {file}"))?;
         let mut out = output::stdout();
@@ -31,6 +33,7 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
         .read_index()
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
     let desc = layout.resolve(&index, Some(reference))?;
+    refuse_binary_on_a_terminal(&layout, &desc.digest)?;
     // Verify first, so a corrupt blob never reaches the consumer.
     let mut buf = vec![0u8; 1 << 20];
     let stored = layout.hash_blob(&desc.digest, &mut buf)?;
@@ -55,4 +58,24 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
     }
     out.flush()?;
     Ok(Outcome::Ok)
+}
+
+/// A layer (or any blob that is not text) is not written to a terminal: it would fill it
+/// with noise and may leave it in a strange state. Text (JSON documents) is.
+fn refuse_binary_on_a_terminal(store: &dyn Store, digest: &Digest) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    let head = store.peek_blob(digest, 4096)?;
+    let text = match std::str::from_utf8(&head) {
+        Ok(s) => !s.contains('\0'),
+        // A character cut at the end of the head is still text.
+        Err(e) => e.error_len().is_none() && !head[..e.valid_up_to()].contains(&0),
+    };
+    if !text {
+        anyhow::bail!(
+            "refusing to write binary blob `{digest}` to a terminal: redirect stdout (`ocil cat ... > FILE`)"
+        );
+    }
+    Ok(())
 }

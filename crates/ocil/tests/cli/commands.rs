@@ -149,6 +149,42 @@ fn cat() {
 }
 
 #[test]
+fn cat_refuses_a_binary_blob_on_a_terminal_needs_script() {
+    if !crate::peers::require_tool("script") {
+        return;
+    }
+    let t = TestDir::new();
+    t.image("img");
+    fs_err::create_dir_all(t.join("rootfs")).unwrap();
+    fs_err::write(t.join("rootfs/hello.txt"), "hello\n").unwrap();
+    t.run(&["append", "img:v1", "rootfs", "--tag", "layered", "--compress", "gzip"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&t.run(&["cat", "img:layered"]).stdout).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let under_pty = |what: &str| {
+        let cmd = format!("{} cat img{what}", env!("CARGO_BIN_EXE_ocil"));
+        let out = std::process::Command::new("script")
+            .current_dir(t.path())
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .expect("`script` (util-linux) runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"))
+    };
+    let (code, shown) = under_pty(&format!("@{layer}"));
+    assert_eq!(code, Some(2), "{shown}");
+    assert_eq!(
+        shown,
+        format!(
+            "error: refusing to write binary blob `{layer}` to a terminal: redirect stdout (`ocil cat ... > FILE`)\n"
+        )
+    );
+    // A document is text: shown.
+    let (code, shown) = under_pty(":layered");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.starts_with('{'), "{shown}");
+}
+
+#[test]
 fn fsck() {
     let t = TestDir::new();
     t.multi("img");
