@@ -25,6 +25,9 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Write a blob's exact bytes to stdout, after verifying them
     Cat(CatArgs),
+    /// List an image's referrers (signatures, SBOMs, attestations), as a tree
+    #[command(long_about = crate::commands::referrers::HELP)]
+    Referrers(crate::commands::referrers::ReferrersArgs),
     /// Check a layout: blob hashes, the graph from index.json, structure
     Fsck(FsckArgs),
     /// Remove blobs that nothing in index.json reaches

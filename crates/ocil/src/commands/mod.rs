@@ -15,6 +15,7 @@ mod init;
 mod inspect;
 mod ls;
 mod new;
+pub(crate) mod referrers;
 pub(crate) mod rm;
 mod tag;
 
@@ -41,5 +42,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
+        Command::Referrers(a) => referrers::run(a),
     }
 }

@@ -25,6 +25,7 @@ mod layers;
 mod lock;
 #[path = "../common/peers.rs"]
 mod peers;
+mod referrers;
 mod support;
 mod targets;
 mod usage;
