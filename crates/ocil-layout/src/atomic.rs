@@ -17,7 +17,7 @@ use crate::{BLOBS_DIR, Error, INDEX_FILE, LAYOUT_FILE, Layout, Result};
 /// file removed on drop. A kill at any moment leaves the old file (or none) under the name.
 #[derive(Debug)]
 pub struct AtomicFile {
-    file: std::fs::File,
+    file: cap_std::fs::File,
     dir: Dir,
     name: String,
     /// The temp name, when `O_TMPFILE` was not available.
@@ -36,7 +36,7 @@ impl AtomicFile {
             Mode::from_raw_mode(0o644),
         ) {
             Ok(fd) => Ok(AtomicFile {
-                file: std::fs::File::from(fd),
+                file: cap_std::fs::File::from(fd),
                 dir,
                 name: name.into(),
                 named: None,
@@ -50,7 +50,7 @@ impl AtomicFile {
                 let f = dir
                     .open_with(&temp, OpenOptions::new().write(true).create_new(true))
                     .map_err(Error::io("create a temp file for", name))?;
-                Ok(AtomicFile { file: f.into_std(), dir, name: name.into(), named: Some(temp) })
+                Ok(AtomicFile { file: f, dir, name: name.into(), named: Some(temp) })
             }
             Err(e) => Err(Error::Io {
                 op: "create a temp file for",
@@ -61,7 +61,7 @@ impl AtomicFile {
     }
 
     /// The open file, to write into.
-    pub fn file(&self) -> &std::fs::File {
+    pub fn file(&self) -> &cap_std::fs::File {
         &self.file
     }
 

@@ -310,13 +310,13 @@ const WRITE_BEHIND: u64 = 16 << 20;
 /// [`WRITE_BEHIND`] bytes (`posix_fadvise(DONTNEED)` starts writeback of the range), so the
 /// disk works while the export hashes and the final fsync has little left to wait for.
 struct WriteBehind<'a> {
-    file: &'a std::fs::File,
+    file: &'a cap_std::fs::File,
     written: u64,
     kicked: u64,
 }
 
 impl<'a> WriteBehind<'a> {
-    fn new(file: &'a std::fs::File) -> Self {
+    fn new(file: &'a cap_std::fs::File) -> Self {
         WriteBehind { file, written: 0, kicked: 0 }
     }
 }
