@@ -17,6 +17,12 @@ pub(crate) fn warn(msg: &str) {
     let _ = writeln!(io::stderr().lock(), "warning: {msg}");
 }
 
+/// A note on stderr (`note: ...`): what a command did besides its result, kept off stdout
+/// so scripts reading the result are not disturbed.
+pub(crate) fn note(msg: &str) {
+    let _ = writeln!(io::stderr().lock(), "note: {msg}");
+}
+
 /// Locked, buffered stdout.
 pub(crate) fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())

@@ -41,7 +41,10 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     tags::set_tag(&mut index, &manifest, tag)?;
     layout.write_index(&index, &lock)?;
     match before {
-        Some(old) => println!("{tag} -> {} (moved from {old})", manifest.digest),
+        Some(old) => {
+            println!("{tag} -> {}", manifest.digest);
+            crate::output::note(&format!("tag `{tag}` moved from `{old}`"));
+        }
         None => println!("{tag} -> {}", manifest.digest),
     }
     Ok(Outcome::Ok)

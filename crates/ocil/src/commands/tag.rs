@@ -36,7 +36,10 @@ pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
     tags::set_tag(&mut index, &desc, &a.tag)?;
     layout.write_index(&index, &lock)?;
     match before {
-        Some(old) => println!("{} -> {} (moved from {old})", a.tag, desc.digest),
+        Some(old) => {
+            println!("{} -> {}", a.tag, desc.digest);
+            crate::output::note(&format!("tag `{}` moved from `{old}`", a.tag));
+        }
         None => println!("{} -> {}", a.tag, desc.digest),
     }
     Ok(Outcome::Ok)

@@ -185,7 +185,9 @@ fn writers_killed_at_random_moments_leave_old_or_new_images() {
             let src = format!("k{}", rng.below(8));
             (vec!["tag".into(), format!("{d}:{src}"), target.clone()], Some(before[&src].clone()))
         } else {
-            (vec!["new".into(), "--created".into(), stamp(n), format!("{d}:{target}")], None)
+            // --force: the writer moves an existing tag to a new image.
+            let new = format!("{d}:{target}");
+            (vec!["new".into(), "--force".into(), "--created".into(), stamp(n), new], None)
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
