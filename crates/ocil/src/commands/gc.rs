@@ -116,6 +116,13 @@ pub(crate) fn run(a: GcArgs) -> Result<Outcome> {
                 output::size(bytes),
                 plan.young_temps
             )?;
+            if !plan.young.is_empty() {
+                // A layout just copied or unpacked has only young files: its garbage stays.
+                writeln!(
+                    out,
+                    "hint: a blob's age is its file's mtime, so a layout just copied or extracted keeps its garbage; --prune=now removes it (safe when no other tool is writing to the layout)"
+                )?;
+            }
         }
         writeln!(out, "dangling: {}; strays: {}", plan.dangling.len(), plan.strays.len())?;
         out.flush()?;

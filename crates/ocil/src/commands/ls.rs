@@ -48,7 +48,7 @@ fn print(rows: &[EntrySummary], json: bool) -> Result<Outcome> {
                 name,
                 r.digest.short(),
                 r.media_type_short.clone(),
-                if r.platforms.is_empty() { "-".into() } else { r.platforms.join(",") },
+                platforms_cell(&r.platforms),
                 size,
             ]
         })
@@ -56,4 +56,54 @@ fn print(rows: &[EntrySummary], json: bool) -> Result<Outcome> {
     output::table(&mut out, &["NAME", "DIGEST", "TYPE", "PLATFORMS", "SIZE"], &table)?;
     out.flush()?;
     Ok(Outcome::Ok)
+}
+
+/// Widest PLATFORMS cell before the rest is shown as a count.
+const PLATFORMS_WIDTH: usize = 40;
+
+/// The platforms, comma-separated, cut to [`PLATFORMS_WIDTH`] with `+N` for the rest
+/// (`--json` has them all).
+fn platforms_cell(platforms: &[String]) -> String {
+    if platforms.is_empty() {
+        return "-".into();
+    }
+    let all = platforms.join(",");
+    if all.len() <= PLATFORMS_WIDTH {
+        return all;
+    }
+    let mut shown = String::new();
+    let mut n = 0;
+    for p in platforms {
+        let rest = platforms.len() - n - 1;
+        let tail = if rest > 0 { format!(",+{rest}") } else { String::new() };
+        let sep = usize::from(!shown.is_empty());
+        if shown.len() + sep + p.len() + tail.len() > PLATFORMS_WIDTH && n > 0 {
+            break;
+        }
+        if sep == 1 {
+            shown.push(',');
+        }
+        shown.push_str(p);
+        n += 1;
+    }
+    if n < platforms.len() {
+        shown.push_str(&format!(",+{}", platforms.len() - n));
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_past_the_width_are_counted() {
+        let p = |v: &[&str]| platforms_cell(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(p(&[]), "-");
+        assert_eq!(p(&["linux/amd64", "linux/arm64"]), "linux/amd64,linux/arm64");
+        let many: Vec<String> = (0..11).map(|i| format!("linux/arch{i}")).collect();
+        let cell = platforms_cell(&many);
+        assert!(cell.len() <= PLATFORMS_WIDTH, "{cell}");
+        assert_eq!(cell, "linux/arch0,linux/arch1,linux/arch2,+8");
+    }
 }

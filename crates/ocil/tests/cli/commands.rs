@@ -74,6 +74,25 @@ fn ls() {
 }
 
 #[test]
+fn ls_counts_platforms_past_a_width() {
+    let t = TestDir::new();
+    t.run(&["init", "img"]);
+    let arches = ["amd64", "arm64", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64"];
+    let mut args = vec!["index".to_owned(), "img:all".to_owned()];
+    for a in arches {
+        t.run(&["new", "--platform", &format!("linux/{a}"), &format!("img:{a}")]);
+        args.extend(["--add".to_owned(), format!("img:{a}")]);
+    }
+    t.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    snap!(t, "ls_many_platforms", t.ocil().args(["ls", "img"]));
+    // --json has them all.
+    let out = t.run(&["ls", "--json", "img"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = rows.as_array().unwrap().iter().find(|r| r["names"][0] == "all").unwrap();
+    assert_eq!(all["platforms"].as_array().unwrap().len(), arches.len());
+}
+
+#[test]
 fn ls_peer_made_needs_shared() {
     let t = TestDir::new();
     let Some(_) = t.fixture("umoci-edit") else { return };
