@@ -201,6 +201,9 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
         remove_children(&mut children, &digests, &mut report.removed);
     }
 
+    // Children this edit added: a second --add for the same platform is refused rather than
+    // silently replacing the first (the report would name an image the index does not hold).
+    let mut added_now: HashSet<Digest> = HashSet::new();
     for source in &edit.add {
         let new_children = source_children(source)?;
         for c in &new_children {
@@ -222,7 +225,19 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
                 Some(pos) if children[pos].desc.digest == c.desc.digest => {
                     report.unchanged.push(c.change());
                 }
+                Some(pos) if added_now.contains(&children[pos].desc.digest) => {
+                    return Err(Error::InvalidValue {
+                        what: "--add",
+                        value: source.label.into(),
+                        reason: format!(
+                            "another --add already gives platform {} (`{}`): an index holds one image per platform",
+                            c.change().platform,
+                            children[pos].desc.digest
+                        ),
+                    });
+                }
                 Some(pos) => {
+                    added_now.insert(c.desc.digest.clone());
                     let old = children[pos].change();
                     report.replaced.push(c.change());
                     children[pos] = c;
@@ -232,6 +247,7 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
                     remove_attestations(&mut children, &d, &mut report.removed);
                 }
                 None => {
+                    added_now.insert(c.desc.digest.clone());
                     report.added.push(c.change());
                     children.push(c);
                 }

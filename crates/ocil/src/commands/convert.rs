@@ -16,7 +16,7 @@ use crate::{Outcome, output};
 
 pub(crate) const HELP: &str = "Convert an image, or a whole index, between Docker and OCI media types.
 
-Per the table in SPEC-NOTES: manifest list <-> image index, schema2 manifest <-> image manifest, container config <-> image config, rootfs.diff.tar.gzip <-> layer.v1.tar+gzip, foreign <-> nondistributable +gzip. Only the `mediaType` members change; other fields keep their bytes and order, configs are never rewritten (the image ID stays). An index converts as a whole (its children and itself); --platform converts one platform's image, which the tag then names.
+Docker and OCI media types correspond one to one (the image spec's list of Docker types): manifest list <-> image index, schema2 manifest <-> image manifest, container config <-> image config, rootfs.diff.tar.gzip <-> layer.v1.tar+gzip, foreign <-> nondistributable +gzip. Only the `mediaType` members change; other fields keep their bytes and order, configs are never rewritten (the image ID stays). An index converts as a whole (its children and itself); --platform converts one platform's image, which the tag then names.
 --compress gzip|zstd recompresses distributable layers in another compression (streaming, deterministic: same input, same digests), checking each layer's uncompressed digest against the config's rootfs.diff_ids.
 To docker: zstd and uncompressed layers need --compress gzip (zstd is OCI-only: --compress zstd is refused); `subject` and `artifactType` (referrers, artifacts) are refused; annotations are dropped with a warning; attestation manifests in an index are dropped with a warning.
 Without --tag, the entry's tag moves to the converted image; with --tag NEW, the original stays. Runs under DIR's lock; index.json is replaced once at the end.";

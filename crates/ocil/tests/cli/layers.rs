@@ -231,6 +231,22 @@ fn index_create_edit_remove() {
         "index_add_from_other_layout",
         t.ocil().args(["index", "img:multi", "--add", "other:s"])
     );
+    // Two images for one platform in one run: refused, nothing written.
+    t.run(&[
+        "new",
+        "--platform",
+        "linux/arm64/v8",
+        "--created",
+        "2022-02-02T00:00:00Z",
+        "img:arm2",
+    ]);
+    let before = crate::support::read_index(&img);
+    snap!(
+        t,
+        "index_two_adds_one_platform",
+        t.ocil().args(["index", "img:multi2", "--add", "img:arm", "--add", "img:arm2"])
+    );
+    assert_eq!(crate::support::read_index(&img), before);
     let old_v1 = digest_of(&img, "v1");
     t.run(&["append", "img:v1", "src"]);
     // A manifest that is no `index.json` entry any more, by digest.
