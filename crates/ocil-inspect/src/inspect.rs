@@ -174,6 +174,14 @@ pub struct ImageSummary {
     pub labels: BTreeMap<String, String>,
     /// Config `config.ExposedPorts`.
     pub exposed_ports: Vec<String>,
+    /// Config `config.Volumes`.
+    pub volumes: Vec<String>,
+    /// Config `config.StopSignal`.
+    pub stop_signal: Option<String>,
+    /// Config `rootfs.diff_ids`.
+    pub diff_ids: Vec<String>,
+    /// Config `history`.
+    pub history: Vec<HistorySummary>,
     /// The layers.
     pub layers: Vec<LayerSummary>,
     /// Manifest annotations.
@@ -182,6 +190,19 @@ pub struct ImageSummary {
     pub subject: Option<Digest>,
     /// Why the config could not be read, if it could not.
     pub config_note: Option<String>,
+}
+
+/// One `history` entry of a config.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HistorySummary {
+    /// `created`.
+    pub created: Option<String>,
+    /// `created_by`.
+    pub created_by: Option<String>,
+    /// `comment`.
+    pub comment: Option<String>,
+    /// `empty_layer`: no layer came of this step.
+    pub empty_layer: bool,
 }
 
 /// A child of an index.
@@ -366,6 +387,10 @@ pub fn inspect<S: Store + ?Sized>(store: &S, desc: &Descriptor) -> Result<Inspec
                 user: None,
                 labels: BTreeMap::new(),
                 exposed_ports: Vec::new(),
+                volumes: Vec::new(),
+                stop_signal: None,
+                diff_ids: Vec::new(),
+                history: Vec::new(),
                 layers: layers
                     .iter()
                     .map(|l| {
@@ -431,6 +456,28 @@ fn fill_config(s: &mut ImageSummary, c: &Value) {
     s.exposed_ports = field("ExposedPorts")
         .and_then(Value::as_object)
         .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    s.volumes = field("Volumes")
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    s.stop_signal =
+        field("StopSignal").and_then(Value::as_str).filter(|w| !w.is_empty()).map(str::to_owned);
+    s.diff_ids = strings(c.pointer("/rootfs/diff_ids")).unwrap_or_default();
+    let text = |h: &Value, k: &str| h.get(k).and_then(Value::as_str).map(str::to_owned);
+    s.history = c
+        .get("history")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|h| HistorySummary {
+                    created: text(h, "created"),
+                    created_by: text(h, "created_by"),
+                    comment: text(h, "comment"),
+                    empty_layer: h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false),
+                })
+                .collect()
+        })
         .unwrap_or_default();
 }
 

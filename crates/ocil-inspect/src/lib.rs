@@ -12,6 +12,6 @@
 mod inspect;
 
 pub use inspect::{
-    ChildSummary, EntrySummary, ImageSummary, IndexSummary, Inspected, LayerSummary,
-    config_platform_of, inspect, summarize_entries,
+    ChildSummary, EntrySummary, HistorySummary, ImageSummary, IndexSummary, Inspected,
+    LayerSummary, config_platform_of, inspect, summarize_entries,
 };

@@ -158,6 +158,9 @@ pub(crate) struct InspectArgs {
     /// Print the manifest's (or index's) exact bytes
     #[arg(long, conflicts_with = "json")]
     pub(crate) raw: bool,
+    /// Print the image config's exact bytes
+    #[arg(long, conflicts_with_all = ["json", "raw"])]
+    pub(crate) config: bool,
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,

@@ -120,11 +120,48 @@ fn run_on(a: &InspectArgs, target: &Target, store: &Store, index: &Index) -> Res
         out.flush()?;
         return Ok(Outcome::Ok);
     }
-    if a.json {
-        output::json(&inspected)?;
+    if a.config {
+        let Inspected::Image(s) = &inspected else {
+            anyhow::bail!("`{}` is not an image: it has no config", desc.digest);
+        };
+        let bytes = store.read_blob(&s.config.digest)?;
+        let mut out = output::stdout();
+        out.write_all(&bytes)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
+    // A config that cannot be read is a problem of the image: shown, then exit 1.
+    let broken_config = match &inspected {
+        Inspected::Image(s) => s.config_note.as_ref().map(|n| (s.config.digest.clone(), n.clone())),
+        _ => None,
+    };
+    let done = |broken: Option<(Digest, String)>| {
+        Ok(match broken {
+            Some((digest, note)) => {
+                crate::output::print_error(&anyhow::anyhow!(
+                    "config `{digest}` cannot be read: {note}"
+                ));
+                Outcome::Problems
+            }
+            None => Outcome::Ok,
+        })
+    };
+    if a.json {
+        output::json(&inspected)?;
+        return done(broken_config);
+    }
     let mut out = output::stdout();
+    // The index.json entry's own annotations (beside the tag), when it is one.
+    let entry_annotations: Vec<(String, String)> = desc
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != ocil_layout::ANNOTATION_REF_NAME)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (i, (k, v)) in entry_annotations.iter().enumerate() {
+        writeln!(out, "{}{k}={v}", if i == 0 { "Entry       " } else { "            " })?;
+    }
     match &inspected {
         Inspected::Image(s) => image(&mut out, s)?,
         Inspected::Index(s) => index_view(&mut out, s)?,
@@ -135,13 +172,21 @@ fn run_on(a: &InspectArgs, target: &Target, store: &Store, index: &Index) -> Res
         }
     }
     out.flush()?;
-    Ok(Outcome::Ok)
+    done(broken_config)
 }
 
 /// `os/arch[/variant]` (as displayed, possibly with `:os.version`) matches `spec`.
 fn platform_matches(display: &str, spec: &str) -> bool {
     let display = display.split(':').next().unwrap_or(display);
     display == spec || (spec.matches('/').count() == 1 && display.starts_with(&format!("{spec}/")))
+}
+
+/// `sha256:` and the first 12 hex digits, as `Digest::short` shows digests.
+fn short(d: &str) -> String {
+    match d.split_once(':') {
+        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        None => d.to_owned(),
+    }
 }
 
 fn words(v: &Option<Vec<String>>) -> String {
@@ -193,11 +238,27 @@ fn image(out: &mut impl Write, s: &ImageSummary) -> std::io::Result<()> {
     if !s.exposed_ports.is_empty() {
         writeln!(out, "Ports       {}", s.exposed_ports.join(", "))?;
     }
+    if !s.volumes.is_empty() {
+        writeln!(out, "Volumes     {}", s.volumes.join(", "))?;
+    }
+    if let Some(sig) = &s.stop_signal {
+        writeln!(out, "StopSignal  {sig}")?;
+    }
     for (i, (k, v)) in s.labels.iter().enumerate() {
         writeln!(out, "{}{k}={v}", if i == 0 { "Labels      " } else { "            " })?;
     }
     for (i, (k, v)) in s.annotations.iter().enumerate() {
         writeln!(out, "{}{k}={v}", if i == 0 { "Annotations " } else { "            " })?;
+    }
+    for (i, h) in s.history.iter().enumerate() {
+        let what = h.created_by.as_deref().or(h.comment.as_deref()).unwrap_or("-");
+        let empty = if h.empty_layer { " (no layer)" } else { "" };
+        let when = h.created.as_deref().unwrap_or("-");
+        writeln!(
+            out,
+            "{}{when}  {what}{empty}",
+            if i == 0 { "History     " } else { "            " }
+        )?;
     }
     let total: u64 = s.layers.iter().map(|l| l.size).sum();
     writeln!(out, "Layers      {} ({})", s.layers.len(), output::size(total))?;
@@ -209,6 +270,7 @@ fn image(out: &mut impl Write, s: &ImageSummary) -> std::io::Result<()> {
             vec![
                 format!("  {i}"),
                 l.digest.short(),
+                s.diff_ids.get(i).map_or_else(|| "-".to_owned(), |d| short(d)),
                 l.compression.clone(),
                 output::size(l.size),
                 format!(
@@ -220,7 +282,11 @@ fn image(out: &mut impl Write, s: &ImageSummary) -> std::io::Result<()> {
         })
         .collect();
     if !rows.is_empty() {
-        output::table(out, &["  #", "DIGEST", "COMPRESSION", "SIZE", "MEDIA TYPE"], &rows)?;
+        output::table(
+            out,
+            &["  #", "DIGEST", "DIFF ID", "COMPRESSION", "SIZE", "MEDIA TYPE"],
+            &rows,
+        )?;
     }
     Ok(())
 }

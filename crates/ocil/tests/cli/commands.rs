@@ -204,6 +204,22 @@ fn cat_refuses_a_binary_blob_on_a_terminal_needs_script() {
 }
 
 #[test]
+fn inspect_config_raw_and_corrupt() {
+    let t = TestDir::new();
+    let img = t.image("img");
+    let config = config_of(&img, "v1");
+    // --config: the config's exact bytes.
+    let out = t.run(&["inspect", "--config", "img:v1"]);
+    assert_eq!(out.stdout, fs_err::read(blob_path(&img, &config)).unwrap());
+    // A corrupt config: everything else is shown, the config is named, exit 1.
+    let path = blob_path(&img, &config);
+    let mut bytes = fs_err::read(&path).unwrap();
+    bytes[0] = b' ';
+    fs_err::write(&path, &bytes).unwrap();
+    snap!(t, "inspect_corrupt_config", t.ocil().args(["inspect", "img:v1"]));
+}
+
+#[test]
 fn fsck() {
     let t = TestDir::new();
     t.multi("img");
