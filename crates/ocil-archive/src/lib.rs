@@ -70,7 +70,6 @@ mod error;
 mod export;
 mod export_copy;
 mod export_docker;
-mod export_error;
 mod export_plan;
 mod export_tar;
 mod oci;
@@ -87,7 +86,6 @@ use ocil_layout::{Compression, Descriptor, Layout};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
-pub use export_error::ExportError;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 pub use view::ArchiveView;
 
