@@ -15,8 +15,8 @@ use ocil_layout::{
 };
 use serde_json::{Value, json};
 
-use crate::export::{ExportOptions, ExportSource};
-use crate::export_plan::Selected;
+use super::plan::Selected;
+use super::{ExportOptions, ExportSource};
 use crate::{Error, Result};
 
 /// One `manifest.json` entry.

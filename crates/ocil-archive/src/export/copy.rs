@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use ocil_layout::progress::Progress;
 use ocil_layout::{Algorithm, Digest, Hasher};
 
-use crate::export_tar::TarWriter;
+use super::tar::TarWriter;
 
 /// Bytes read and written at a time.
 const CHUNK: usize = 1 << 20;

@@ -9,7 +9,7 @@ use ocil_layout::{Descriptor, Digest, JSON_LIMIT, MediaType, Reference};
 use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 
-use crate::export::{ExportOptions, ExportSource};
+use super::{ExportOptions, ExportSource};
 use crate::{Error, Result};
 
 /// One `index.json` entry of the archive and the source it comes from.

@@ -33,11 +33,16 @@ use ocil_layout::{
     MediaType, Reference,
 };
 
-use crate::export_copy::{BlobCopyError, with_copier};
-use crate::export_docker::{self, DockerEntry};
-use crate::export_plan::{self, Plan};
-use crate::export_tar::{Sink, TarWriter, finish_sink};
+use self::copy::{BlobCopyError, with_copier};
+use self::docker::DockerEntry;
+use self::plan::Plan;
+use self::tar::{Sink, TarWriter, finish_sink};
 use crate::{Error, Result};
+
+mod copy;
+mod docker;
+mod plan;
+mod tar;
 
 /// One source of images: a layout and what to take from it.
 #[derive(Debug)]
@@ -150,10 +155,10 @@ pub fn export(
     opts: &ExportOptions<'_>,
 ) -> Result<ExportReport> {
     let _locks = lock_all(sources)?;
-    let plan = export_plan::plan(sources, opts)?;
+    let plan = plan::plan(sources, opts)?;
     let docker = match opts.format {
         ArchiveFormat::Oci => None,
-        ArchiveFormat::Docker => Some(export_docker::plan(sources, &plan.entries, opts)?),
+        ArchiveFormat::Docker => Some(docker::plan(sources, &plan.entries, opts)?),
     };
     write(sources, &plan, docker.as_deref(), out, opts)?;
     Ok(ExportReport {
@@ -212,7 +217,7 @@ fn write(
     let index_bytes = serde_json::to_vec(&index).expect("an index always serialises");
     tar.file(INDEX_FILE, &index_bytes).map_err(w)?;
     if let Some(entries) = docker {
-        tar.file("manifest.json", &export_docker::manifest_json(entries)).map_err(w)?;
+        tar.file("manifest.json", &docker::manifest_json(entries)).map_err(w)?;
     }
     tar.dir("blobs/").map_err(w)?;
     let mut algs: Vec<_> = plan.blobs.iter().map(|b| b.digest.algorithm()).collect();
