@@ -63,8 +63,8 @@ impl Staged {
             .map_err(|source| Error::Stage {
                 entry: real.into(),
                 source: Box::new(ocil_layout::Error::Io {
-                    op: "read",
-                    path: f.blob.temp_path(),
+                    op: "read the staged",
+                    path: f.blob.blob_path(),
                     source,
                 }),
             })?;

@@ -377,7 +377,7 @@ impl OutFile {
                     rustix::fs::AtFlags::SYMLINK_FOLLOW,
                 )
                 .map_err(std::io::Error::from)
-                .with_context(|| format!("cannot name the archive `{}`", tmp.display()))?;
+                .with_context(|| format!("cannot name the archive `{shown}`"))?;
                 if let Err(e) = std::fs::rename(&tmp, &self.path) {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e).with_context(|| format!("cannot rename into `{shown}`"));
