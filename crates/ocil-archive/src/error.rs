@@ -6,6 +6,7 @@
 
 use std::io;
 
+use ocil_codec::tar_fault::TarFault;
 use ocil_layout::Digest;
 
 /// Result with this crate's [`Error`].
@@ -15,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input stream could not be read (a corrupt gzip or zstd stream, a bad tar header).
+    /// The input stream could not be read (a corrupt gzip or zstd stream, an I/O error).
     #[error("cannot read the archive{}", after_entry(.after))]
     Read {
         /// The last entry read whole before the failure.
@@ -36,12 +37,22 @@ pub enum Error {
     /// The input is empty.
     #[error("the archive is empty")]
     Empty,
+    /// The input could not be read as a tar: the parser refused a header (in our words:
+    /// the parser's own text can quote the archive).
+    #[error("cannot read the archive{}", after_entry(.after))]
+    Malformed {
+        /// The last entry read whole before the failure.
+        after: Option<String>,
+        /// What is wrong.
+        #[source]
+        fault: TarFault,
+    },
     /// The (decompressed) input does not start with a tar header.
     #[error("not a tar archive")]
     NotATar {
-        /// The parser's complaint.
+        /// What the parser found instead of a header.
         #[source]
-        source: io::Error,
+        fault: TarFault,
     },
     /// The input is compressed with something other than gzip or zstd.
     #[error("the archive is {name}-compressed; only gzip and zstd are supported")]
@@ -398,7 +409,7 @@ impl Error {
     /// as a problem); `None` when it is about the destination or the machine.
     pub fn code(&self) -> Option<&'static str> {
         Some(match self {
-            Error::Read { .. } => "ARCHIVE_UNREADABLE",
+            Error::Read { .. } | Error::Malformed { .. } => "ARCHIVE_UNREADABLE",
             Error::Truncated { .. } => "ARCHIVE_TRUNCATED",
             Error::Empty => "ARCHIVE_EMPTY",
             Error::NotATar { .. } => "NOT_A_TAR",
@@ -459,7 +470,7 @@ impl Error {
     /// The archive entry the error is about, when there is one.
     pub fn entry(&self) -> Option<&str> {
         match self {
-            Error::Read { after, .. } => after.as_deref(),
+            Error::Read { after, .. } | Error::Malformed { after, .. } => after.as_deref(),
             Error::Truncated { entry } => entry.as_deref(),
             Error::UnsafeEntry { entry, .. }
             | Error::DuplicateEntry { entry }

@@ -82,6 +82,7 @@ use ocil_layout::{Compression, Descriptor, Layout};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
+pub use ocil_codec::tar_fault::TarFault;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 pub use view::ArchiveView;
 
