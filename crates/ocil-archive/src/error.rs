@@ -1,19 +1,22 @@
-//! The crate's error type. Variants about the archive name the entry (its path inside the
-//! archive); variants about the destination carry the layout's own error, which names the
-//! file. The source error is kept out of the message for the chain printer to add.
+//! The crate's one error type. Variants about the archive name the entry (its path inside
+//! the archive); variants about the destination carry the layout's own error, which names
+//! the file; export's variants name the source layout (as the caller named it) and, where
+//! there is one, the image or blob they are about. The source error is kept out of the
+//! message for the chain printer to add.
 
 use std::io;
 
+use ocil_codec::tar_fault::TarFault;
 use ocil_layout::Digest;
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What went wrong while reading an archive or importing it.
+/// What went wrong while reading an archive, importing it, or exporting layouts into one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input stream could not be read (a corrupt gzip or zstd stream, a bad tar header).
+    /// The input stream could not be read (a corrupt gzip or zstd stream, an I/O error).
     #[error("cannot read the archive{}", after_entry(.after))]
     Read {
         /// The last entry read whole before the failure.
@@ -34,12 +37,22 @@ pub enum Error {
     /// The input is empty.
     #[error("the archive is empty")]
     Empty,
+    /// The input could not be read as a tar: the parser refused a header (in our words:
+    /// the parser's own text can quote the archive).
+    #[error("cannot read the archive{}", after_entry(.after))]
+    Malformed {
+        /// The last entry read whole before the failure.
+        after: Option<String>,
+        /// What is wrong.
+        #[source]
+        fault: TarFault,
+    },
     /// The (decompressed) input does not start with a tar header.
     #[error("not a tar archive")]
     NotATar {
-        /// The parser's complaint.
+        /// What the parser found instead of a header.
         #[source]
-        source: io::Error,
+        fault: TarFault,
     },
     /// The input is compressed with something other than gzip or zstd.
     #[error("the archive is {name}-compressed; only gzip and zstd are supported")]
@@ -279,6 +292,132 @@ pub enum Error {
     /// An operation on the destination layout failed.
     #[error(transparent)]
     Layout(Box<ocil_layout::Error>),
+    // Export: reading the source layouts and writing the archive.
+    /// Reading a source layout failed (its `index.json`, a document, a reference).
+    #[error("cannot read `{layout}`")]
+    SourceLayout {
+        /// The source layout.
+        layout: String,
+        /// The layout's error.
+        #[source]
+        source: Box<ocil_layout::Error>,
+    },
+    /// A digest reference names neither an `index.json` entry nor a manifest in the store.
+    #[error("`{layout}` has no manifest or index `{digest}`")]
+    DigestNotFound {
+        /// The source layout.
+        layout: String,
+        /// The digest asked for.
+        digest: Digest,
+    },
+    /// There is nothing to export.
+    #[error("nothing to export: `{layout}` has no index.json entries")]
+    NothingToExport {
+        /// The source layout.
+        layout: String,
+    },
+    /// Two sources (or two entries of one) give one tag to different images.
+    #[error(
+        "tag `{tag}` names `{first}` in `{first_layout}` but `{second}` in `{second_layout}`: an archive can give a tag to one image only"
+    )]
+    ExportTagConflict {
+        /// The tag.
+        tag: String,
+        /// The first image.
+        first: Box<Digest>,
+        /// Where it comes from.
+        first_layout: String,
+        /// The second image.
+        second: Box<Digest>,
+        /// Where it comes from.
+        second_layout: String,
+    },
+    /// The graph of an exported image is broken in the source (a missing or unreadable blob).
+    #[error("`{layout}` is incomplete: {path}: {message} (run `ocil fsck {layout}`)")]
+    SourceIncomplete {
+        /// The source layout.
+        layout: String,
+        /// From `index.json` to the blob.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A blob's bytes do not match its digest (or its size changed) while it was copied.
+    #[error("blob `{digest}` of `{layout}` is corrupt: {reason} (run `ocil fsck {layout}`)")]
+    BlobCorrupt {
+        /// The source layout.
+        layout: String,
+        /// The blob.
+        digest: Digest,
+        /// What the check found.
+        reason: String,
+    },
+    /// Docker format: an exported entry is not an image (an artifact, a schema1 manifest).
+    #[error(
+        "{image} in `{layout}` is a {media_type}, not an image: docker-archive can only hold images (use --format oci)"
+    )]
+    NotAnImage {
+        /// The source layout.
+        layout: String,
+        /// The entry (`tag` or digest).
+        image: String,
+        /// What it is.
+        media_type: String,
+    },
+    /// Docker format: an index entry needs a platform to pick one image.
+    #[error(
+        "{image} in `{layout}` is an index of {} images ({}): docker-archive holds one image per tag; pick one with --platform",
+        .platforms.len(), .platforms.join(", ")
+    )]
+    NeedsPlatform {
+        /// The source layout.
+        layout: String,
+        /// The entry.
+        image: String,
+        /// The platforms it offers.
+        platforms: Vec<String>,
+    },
+    /// Docker format: no image of an index matches `--platform`.
+    #[error("{image} in `{layout}` has no image for platform `{platform}` (it has: {})", .platforms.join(", "))]
+    NoSuchPlatform {
+        /// The source layout.
+        layout: String,
+        /// The entry.
+        image: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms it offers.
+        platforms: Vec<String>,
+    },
+    /// Docker format: a layer is zstd-compressed, which docker-archive cannot carry.
+    #[error(
+        "{image} in `{layout}` has a zstd layer `{layer}`: docker-archive layers must be tar or gzip (docker load before 23.0 cannot read zstd); use --format oci"
+    )]
+    ZstdLayer {
+        /// The source layout.
+        layout: String,
+        /// The entry.
+        image: String,
+        /// The layer.
+        layer: Digest,
+    },
+    /// Docker format: a tag without a repository, so no `name:tag` for `RepoTags`.
+    #[error(
+        "tag `{tag}` in `{layout}` has no repository name (no io.containerd.image.name annotation): docker-archive needs `name:tag`; give one with --repo NAME (RepoTags becomes NAME:{tag})"
+    )]
+    NoRepository {
+        /// The source layout.
+        layout: String,
+        /// The tag.
+        tag: String,
+    },
+    /// Writing the archive failed.
+    #[error("cannot write the archive")]
+    Write {
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl From<ocil_layout::Error> for Error {
@@ -299,7 +438,7 @@ impl Error {
     /// as a problem); `None` when it is about the destination or the machine.
     pub fn code(&self) -> Option<&'static str> {
         Some(match self {
-            Error::Read { .. } => "ARCHIVE_UNREADABLE",
+            Error::Read { .. } | Error::Malformed { .. } => "ARCHIVE_UNREADABLE",
             Error::Truncated { .. } => "ARCHIVE_TRUNCATED",
             Error::Empty => "ARCHIVE_EMPTY",
             Error::NotATar { .. } => "NOT_A_TAR",
@@ -336,13 +475,36 @@ impl Error {
             | Error::SeveralImages { .. }
             | Error::Stage { .. }
             | Error::Layout(_) => return None,
+            // Export's errors are about its sources and the output, not an archive's content.
+            Error::SourceLayout { .. }
+            | Error::DigestNotFound { .. }
+            | Error::NothingToExport { .. }
+            | Error::ExportTagConflict { .. }
+            | Error::SourceIncomplete { .. }
+            | Error::BlobCorrupt { .. }
+            | Error::NotAnImage { .. }
+            | Error::NeedsPlatform { .. }
+            | Error::NoSuchPlatform { .. }
+            | Error::ZstdLayer { .. }
+            | Error::NoRepository { .. }
+            | Error::Write { .. } => return None,
         })
+    }
+
+    /// Export: a source layout's error, naming the layout.
+    pub(crate) fn source_layout(layout: &str) -> impl FnOnce(ocil_layout::Error) -> Error + '_ {
+        move |e| Error::SourceLayout { layout: layout.to_owned(), source: Box::new(e) }
+    }
+
+    /// Export: writing the archive failed.
+    pub(crate) fn write(source: io::Error) -> Error {
+        Error::Write { source }
     }
 
     /// The archive entry the error is about, when there is one.
     pub fn entry(&self) -> Option<&str> {
         match self {
-            Error::Read { after, .. } => after.as_deref(),
+            Error::Read { after, .. } | Error::Malformed { after, .. } => after.as_deref(),
             Error::Truncated { entry } => entry.as_deref(),
             Error::UnsafeEntry { entry, .. }
             | Error::DuplicateEntry { entry }

@@ -72,11 +72,6 @@ mod commit;
 mod docker;
 mod error;
 mod export;
-mod export_copy;
-mod export_docker;
-mod export_error;
-mod export_plan;
-mod export_tar;
 mod oci;
 mod scan;
 mod select;
@@ -92,7 +87,7 @@ use ocil_layout::{Compression, Descriptor, Layout, Reference};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
-pub use export_error::ExportError;
+pub use ocil_codec::tar_fault::TarFault;
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 pub use view::ArchiveView;
 

@@ -9,8 +9,11 @@ use std::io::{self, Read};
 use ocil_layout::{Algorithm, Compression, Digest};
 
 use crate::source::normalize_entry;
-use crate::stream::{Counting, check_end, decompress, entry_end, first_error, read_error};
+use crate::stream::{
+    Counting, check_end, decompress, entry_end, first_error, input_error, read_error,
+};
 use crate::{Error, Result};
+use ocil_codec::tar_fault::{Origin, TarInput};
 
 /// What an archive holds at its root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +108,7 @@ pub struct Scan {
 pub fn scan(reader: impl Read) -> Result<Scan> {
     let (compression, stream) = decompress(reader)?;
     let (counting, consumed) = Counting::new(stream, Some(Algorithm::Sha256.hasher()));
-    let mut archive = tar::Archive::new(counting);
+    let mut archive = tar::Archive::new(TarInput::new(counting));
     let mut kinds = EntryKinds::default();
     let mut unsafe_entries = Vec::new();
     let mut seen = BTreeSet::new();
@@ -154,10 +157,10 @@ pub fn scan(reader: impl Read) -> Result<Scan> {
         }
         last = Some(shown);
     }
-    let inner = archive.into_inner();
+    let inner = archive.into_inner().into_inner();
     check_end(consumed.get(), last_end, &last)?;
     let diff_id =
-        inner.finish().map_err(|e| read_error(e, &last))?.expect("the scan hashes the stream");
+        inner.finish().map_err(|e| input_error(e, &last))?.expect("the scan hashes the stream");
     let top: BTreeSet<&str> =
         seen.iter().map(String::as_str).filter(|p| !p.contains('/')).collect();
     let has_v1_json = seen.iter().any(|p| p.split('/').nth(1) == Some("json"));
@@ -173,14 +176,19 @@ pub fn scan(reader: impl Read) -> Result<Scan> {
     Ok(Scan { compression, kind, entries, kinds, unsafe_entries, duplicates, diff_id, v1_layers })
 }
 
-/// Count the entries of a tar nested in an entry; an empty file is an empty tar.
+/// Count the entries of a tar nested in an entry; an empty file is an empty tar. Why it is
+/// not a readable tar is said in our words (the parser's own text can quote the tar).
 fn count_entries(r: &mut impl Read) -> std::result::Result<usize, String> {
-    let mut inner = tar::Archive::new(r);
+    let shown = |e: io::Error| match Origin::of(e) {
+        Origin::Parser(fault) => fault.to_string(),
+        Origin::Input(e) => e.to_string(),
+    };
+    let mut inner = tar::Archive::new(TarInput::new(r));
     let mut n = 0;
-    let entries = inner.entries().map_err(|e| e.to_string())?;
+    let entries = inner.entries().map_err(shown)?;
     for e in entries {
-        let mut e = e.map_err(|e| e.to_string())?;
-        io::copy(&mut e, &mut io::sink()).map_err(|e| e.to_string())?;
+        let mut e = e.map_err(shown)?;
+        io::copy(&mut e, &mut io::sink()).map_err(shown)?;
         n += 1;
     }
     Ok(n)

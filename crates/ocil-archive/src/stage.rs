@@ -11,6 +11,7 @@ use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT, Layout, StagedBlob
 use crate::source::{self, FileFacts, Source, blob_name, keep_json};
 use crate::stream::{Counting, check_end, decompress, read_error};
 use crate::{Error, Result};
+use ocil_codec::tar_fault::TarInput;
 
 /// A regular file of the archive, staged in the destination.
 #[derive(Debug)]
@@ -63,8 +64,8 @@ impl Staged {
             .map_err(|source| Error::Stage {
                 entry: real.into(),
                 source: Box::new(ocil_layout::Error::Io {
-                    op: "read",
-                    path: f.blob.temp_path(),
+                    op: "read the staged",
+                    path: f.blob.blob_path(),
                     source,
                 }),
             })?;
@@ -88,7 +89,7 @@ impl Staged {
 pub(crate) fn stage(reader: impl Read, layout: &Layout) -> Result<Staged> {
     let (compression, stream) = decompress(reader)?;
     let (counting, consumed) = Counting::new(stream, None);
-    let mut archive = tar::Archive::new(counting);
+    let mut archive = tar::Archive::new(TarInput::new(counting));
     let mut buf = vec![0u8; 256 * 1024];
     let iter = archive.entries().map_err(|e| read_error(e, &None))?;
     let tree = source::read_tree(iter, |entry, path, size| {

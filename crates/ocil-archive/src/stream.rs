@@ -1,10 +1,12 @@
-//! The input stream: compression sniffed and undone by `ocil_codec`, and a counting reader under the tar parser so that the end of the
-//! archive can be told from a truncation.
+//! The input stream: compression sniffed and undone by `ocil_codec`, a counting reader under
+//! the tar parser so that the end of the archive can be told from a truncation, and the
+//! parser's errors in our words (`ocil_codec::tar_fault`: its own text can quote the archive).
 
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::rc::Rc;
 
+use ocil_codec::tar_fault::{Origin, TarFault};
 use ocil_layout::{Compression, Hasher};
 
 use crate::{Error, Result};
@@ -73,25 +75,39 @@ pub(crate) fn check_end(consumed: u64, last_end: u64, last: &Option<String>) -> 
     Ok(())
 }
 
-/// Map an error from the tar parser before any entry was read: a first block that is not a
-/// tar header (or a stream shorter than one block) means the input is not a tar at all.
+/// Map an error from the tar parser (reading through a [`TarInput`](ocil_codec::tar_fault::TarInput)) before any entry was
+/// read: a first block that is not a tar header (or a stream shorter than one block) means
+/// the input is not a tar at all.
 pub(crate) fn first_error(source: io::Error) -> Error {
-    let msg = source.to_string();
-    if msg.contains("checksum mismatch") || msg.contains("failed to read entire block") {
-        Error::NotATar { source }
-    } else {
-        read_error(source, &None)
+    match Origin::of(source) {
+        Origin::Parser(fault @ (TarFault::BadChecksum | TarFault::Truncated)) => {
+            Error::NotATar { fault }
+        }
+        origin => from_origin(origin, &None),
     }
 }
 
-/// Map an error from the tar parser or an entry's reader.
+/// Map an error from the tar parser or an entry's reader (reading through a [`TarInput`](ocil_codec::tar_fault::TarInput)).
+/// The parser's own are told in our words: its text can quote the archive.
 pub(crate) fn read_error(source: io::Error, last: &Option<String>) -> Error {
-    if source.kind() == io::ErrorKind::UnexpectedEof
-        || source.to_string().contains("failed to read entire block")
-        || source.to_string().contains("unexpected EOF")
-    {
-        Error::Truncated { entry: last.clone() }
-    } else {
-        Error::Read { after: last.clone(), source }
+    from_origin(Origin::of(source), last)
+}
+
+/// Map an error from reading the archive's bytes directly, not through the tar parser.
+pub(crate) fn input_error(source: io::Error, last: &Option<String>) -> Error {
+    from_origin(Origin::Input(source), last)
+}
+
+fn from_origin(origin: Origin, last: &Option<String>) -> Error {
+    match origin {
+        Origin::Parser(TarFault::Truncated) => Error::Truncated { entry: last.clone() },
+        Origin::Parser(fault) => Error::Malformed { after: last.clone(), fault },
+        Origin::Input(source)
+            if source.kind() == io::ErrorKind::UnexpectedEof
+                || source.to_string().contains("unexpected EOF") =>
+        {
+            Error::Truncated { entry: last.clone() }
+        }
+        Origin::Input(source) => Error::Read { after: last.clone(), source },
     }
 }

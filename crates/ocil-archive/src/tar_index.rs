@@ -16,8 +16,9 @@ use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};
 use ocil_codec::Format;
 
 use crate::source::{self, Node, blob_name, keep_json};
-use crate::stream::{Counting, check_end, decompress, read_error};
+use crate::stream::{Counting, check_end, decompress, input_error, read_error};
 use crate::{Error, Result};
+use ocil_codec::tar_fault::TarInput;
 
 /// A regular file of the archive.
 #[derive(Debug)]
@@ -50,8 +51,8 @@ pub(crate) fn index(mut file: File) -> Result<TarIndex> {
     let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
     if regular {
         let mut head = [0u8; 6];
-        let n = read_up_to(&mut file, &mut head).map_err(|e| read_error(e, &None))?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| read_error(e, &None))?;
+        let n = read_up_to(&mut file, &mut head).map_err(|e| input_error(e, &None))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| input_error(e, &None))?;
         if n > 0 && Format::sniff(&head[..n]) == Format::Plain {
             return index_seekable(file);
         }
@@ -73,9 +74,9 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn index_seekable(file: File) -> Result<TarIndex> {
-    let len = file.metadata().map_err(|e| read_error(e, &None))?.len();
+    let len = file.metadata().map_err(|e| input_error(e, &None))?.len();
     let tree = {
-        let mut archive = tar::Archive::new(&file);
+        let mut archive = tar::Archive::new(TarInput::new(&file));
         let iter = archive.entries_with_seek().map_err(|e| read_error(e, &None))?;
         source::read_tree(iter, |entry, path, size| {
             let offset = entry.raw_file_position();
@@ -104,7 +105,7 @@ fn index_seekable(file: File) -> Result<TarIndex> {
 fn index_stream(file: File) -> Result<TarIndex> {
     let (compression, stream) = decompress(file)?;
     let (counting, consumed) = Counting::new(stream, None);
-    let mut archive = tar::Archive::new(counting);
+    let mut archive = tar::Archive::new(TarInput::new(counting));
     let mut buf = vec![0u8; 256 * 1024];
     let iter = archive.entries().map_err(|e| read_error(e, &None))?;
     let tree = source::read_tree(iter, |entry, path, size| {
@@ -187,7 +188,7 @@ impl TarIndex {
         let mut bytes = vec![0u8; f.size as usize];
         file.seek(SeekFrom::Start(f.offset))
             .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(|e| read_error(e, &Some(path.into())))?;
+            .map_err(|e| input_error(e, &Some(path.into())))?;
         Ok(bytes)
     }
 
@@ -208,8 +209,8 @@ impl TarIndex {
         let Some(file) = &self.file else {
             return Err(Error::NotKept { entry: path.into() });
         };
-        let mut own = file.borrow().try_clone().map_err(|e| read_error(e, &Some(path.into())))?;
-        own.seek(SeekFrom::Start(f.offset)).map_err(|e| read_error(e, &Some(path.into())))?;
+        let mut own = file.borrow().try_clone().map_err(|e| input_error(e, &Some(path.into())))?;
+        own.seek(SeekFrom::Start(f.offset)).map_err(|e| input_error(e, &Some(path.into())))?;
         Ok(Box::new(own.take(f.size)))
     }
 
@@ -222,13 +223,13 @@ impl TarIndex {
             return Err(Error::NotKept { entry: path.into() });
         };
         let mut file = file.borrow_mut();
-        file.seek(SeekFrom::Start(f.offset)).map_err(|e| read_error(e, &Some(path.into())))?;
+        file.seek(SeekFrom::Start(f.offset)).map_err(|e| input_error(e, &Some(path.into())))?;
         let mut h = alg.hasher();
         let mut rest = f.size;
         let mut buf = vec![0u8; 256 * 1024];
         while rest > 0 {
             let want = rest.min(buf.len() as u64) as usize;
-            file.read_exact(&mut buf[..want]).map_err(|e| read_error(e, &Some(path.into())))?;
+            file.read_exact(&mut buf[..want]).map_err(|e| input_error(e, &Some(path.into())))?;
             h.update(&buf[..want]);
             rest -= want as u64;
         }

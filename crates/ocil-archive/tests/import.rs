@@ -321,6 +321,54 @@ fn the_hostile_corpus_is_refused_in_place_with_the_same_errors() {
 }
 
 #[test]
+fn a_header_field_holding_text_is_refused_in_our_words_without_echoing_it() {
+    const SECRET: &[u8] = b"SECRET-TEXT";
+    let mut t = Tar::new();
+    t.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let mut bytes = t.finish();
+    bytes.truncate(bytes.len() - 1024);
+    bytes.extend_from_slice(&corpus::header_with_text_in_size("index.json", SECRET));
+    bytes.extend_from_slice(&[0u8; 1024]);
+    let want = "cannot read the archive (after entry `oci-layout`): invalid size field in a header";
+    let check = |what: &str, e: &ocil_archive::Error| {
+        assert!(
+            matches!(
+                e,
+                ocil_archive::Error::Malformed {
+                    fault: ocil_archive::TarFault::InvalidField("size"),
+                    ..
+                }
+            ),
+            "{what}: {e:?}"
+        );
+        assert_eq!(e.code(), Some("ARCHIVE_UNREADABLE"), "{what}");
+        assert_eq!(chain(e), want, "{what}");
+    };
+    let (tmp, layout) = fresh();
+    for (what, input) in [("plain", bytes.clone()), ("gzip", corpus::gzip(&bytes))] {
+        check(what, &import(&input[..], &layout, &ImportOptions::default()).unwrap_err());
+        check(what, &ocil_archive::scan(&input[..]).unwrap_err());
+        // In place: a plain file is indexed by seeking, a compressed one streamed.
+        let path = tmp.path().join(format!("hostile-{what}.tar"));
+        std::fs::write(&path, &input).unwrap();
+        let file = cap_std::fs::File::from_std(std::fs::File::open(&path).unwrap());
+        check(what, &ArchiveView::open(file).unwrap_err());
+    }
+    no_temps(&snapshot(tmp.path()));
+
+    // As the first entry, the same; as a legacy archive's layer, scan says why in our words.
+    let mut layer = corpus::header_with_text_in_size("etc/passwd", SECRET);
+    layer.extend_from_slice(&[0u8; 1024]);
+    let e = import(&layer[..], &layout, &ImportOptions::default()).unwrap_err();
+    assert_eq!(chain(&e), "cannot read the archive: invalid size field in a header");
+    let mut legacy = Tar::new();
+    legacy.file("repositories", b"{}").file("abc/json", b"{}").file("abc/layer.tar", &layer);
+    let scan = ocil_archive::scan(&legacy.finish()[..]).unwrap();
+    assert_eq!(scan.v1_layers.len(), 1);
+    assert_eq!(scan.v1_layers[0].result, Err("invalid size field in a header".to_owned()));
+}
+
+#[test]
 fn scan_describes_a_plain_layer_and_its_unsafe_names() {
     let mut t = Tar::new();
     t.dir("./");

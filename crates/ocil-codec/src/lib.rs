@@ -9,6 +9,7 @@ mod encode;
 pub mod epoch;
 mod error;
 pub mod names;
+pub mod tar_fault;
 
 pub use decode::{Decompressed, Format, decoder, decompress};
 pub use encode::{Encoder, GZIP_LEVEL, ZSTD_LEVEL};

@@ -344,6 +344,38 @@ fn hostile_and_broken_tars_are_refused() {
     );
 }
 
+/// A header of `name` whose size field holds `text`, checksummed, then the end blocks.
+fn text_in_size_field(name: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_mode(0o644);
+    let mut bytes = h.as_bytes().to_vec();
+    bytes[124..136].fill(0);
+    bytes[124..124 + text.len()].copy_from_slice(text);
+    bytes[148..156].fill(b' ');
+    let sum: u32 = bytes.iter().map(|b| u32::from(*b)).sum();
+    bytes[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    bytes.extend_from_slice(&[0u8; 1024]);
+    bytes
+}
+
+#[test]
+fn a_header_field_holding_text_is_refused_without_echoing_it() {
+    let msg = |bytes: &[u8]| check(bytes).unwrap_err().to_string();
+    let hostile = text_in_size_field(b"etc/passwd", b"SECRET-TEXT");
+    assert_eq!(
+        msg(&hostile),
+        "`in.tar` is not a usable layer tar: entry 1: invalid size field in a header"
+    );
+    let mut second = tar_with(&[(b"a", tar::EntryType::Regular, None)]);
+    second.truncate(second.len() - 1024);
+    second.extend_from_slice(&hostile);
+    assert_eq!(
+        msg(&second),
+        "`in.tar` is not a usable layer tar: entry 2: invalid size field in a header"
+    );
+}
+
 #[test]
 fn media_types_follow_the_manifest_family() {
     let oci = MediaType::OciManifest;

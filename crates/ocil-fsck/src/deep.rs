@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
+use ocil_codec::tar_fault::{Origin, TarInput};
 use ocil_layout::walk::{DocKind, Problem, Role, Severity, Walk};
 use ocil_layout::{Algorithm, Compression, Digest, Kind, Layout};
 use rayon::prelude::*;
@@ -87,7 +88,7 @@ fn check_layer(
     }
     let mut reader = HashingReader { inner: decoded, hasher: alg.hasher() };
     let tar_ok = {
-        let mut archive = tar::Archive::new(&mut reader);
+        let mut archive = tar::Archive::new(TarInput::new(&mut reader));
         match archive.entries() {
             Ok(entries) => {
                 let mut result = Ok(());
@@ -128,12 +129,17 @@ fn check_layer(
             return LayerResult { digest: digest.clone(), problems, diff_id: None };
         }
         (Err(e), Ok(_)) => {
+            // In our words: the parser's own text can quote the layer.
+            let why = match Origin::of(e) {
+                Origin::Parser(fault) => fault.to_string(),
+                Origin::Input(e) => e.to_string(),
+            };
             problems.push(problem(
                 w,
                 "LAYER_NOT_TAR",
                 Severity::Warning,
                 digest,
-                format!("not a readable tar: {e}"),
+                format!("not a readable tar: {why}"),
             ));
         }
         (Ok(()), Ok(_)) => {}

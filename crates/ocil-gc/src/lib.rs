@@ -58,13 +58,24 @@ pub enum Error {
         problems: Vec<ocil_layout::walk::Problem>,
     },
     /// Some removals failed; the others went through.
-    #[error("{} removal(s) failed, first: `{}`", failures.len(), failures.first().map(|f| f.0.as_str()).unwrap_or_default())]
+    #[error("{} removal(s) failed, first: `{}`", failures.len(), failures.first().map(|f| f.path.as_str()).unwrap_or_default())]
     SweepIncomplete {
-        /// Path and error of each failure.
-        failures: Vec<(String, String)>,
+        /// Each failure, with its error.
+        failures: Vec<SweepFailure>,
         /// What was removed before and after the failures.
         report: Box<Report>,
     },
+}
+
+/// A removal the sweep could not do: the blob or temp file, and the layout's error.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot remove `{path}`")]
+pub struct SweepFailure {
+    /// The blob or temp file, relative to the layout.
+    pub path: String,
+    /// Why it could not be removed.
+    #[source]
+    pub error: ocil_layout::Error,
 }
 
 /// Result with gc's [`Error`].

@@ -6,7 +6,7 @@ use ocil_layout::walk::Problem;
 use ocil_layout::{Digest, Layout, LockGuard, Stray};
 use serde::Serialize;
 
-use crate::{Error, Options, Result, mark};
+use crate::{Error, Options, Result, SweepFailure, mark};
 
 /// An unreferenced blob that the sweep will remove.
 #[derive(Debug, Clone, Serialize)]
@@ -242,16 +242,16 @@ impl Plan {
         report.removed_blobs = self.remove.len() - failed.len();
         report.removed_bytes =
             self.remove_bytes() - failed.iter().map(|(i, _)| self.remove[*i].size).sum::<u64>();
-        let mut failures: Vec<(String, String)> = failed
+        let mut failures: Vec<SweepFailure> = failed
             .into_iter()
-            .map(|(i, e)| (self.remove[i].digest.blob_path(), ocil_layout::walk::error_chain(&e)))
+            .map(|(i, error)| SweepFailure { path: self.remove[i].digest.blob_path(), error })
             .collect();
         for t in &self.stale_temps {
             match layout.remove_temp_if_unused(t) {
                 Ok(true) => report.removed_temps += 1,
                 // A writer holds it: in use, not stale.
                 Ok(false) => report.busy_temps += 1,
-                Err(e) => failures.push((t.clone(), ocil_layout::walk::error_chain(&e))),
+                Err(error) => failures.push(SweepFailure { path: t.clone(), error }),
             }
         }
         if failures.is_empty() {
@@ -271,7 +271,7 @@ mod tests {
     use cap_std::fs::Dir;
     use ocil_layout::Layout;
 
-    use crate::{Options, plan};
+    use crate::{Error, Options, plan};
 
     #[test]
     fn a_temp_file_a_writer_still_holds_is_never_removed() {
@@ -294,5 +294,34 @@ mod tests {
         // The writer finishes undisturbed.
         let stored = writer.finish().unwrap();
         assert!(layout.has_blob(&stored.digest).unwrap());
+    }
+
+    #[test]
+    fn a_failed_removal_keeps_its_error_as_a_value() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        let layout = Layout::create(dir).unwrap();
+        let garbage = layout.put_blob(&b"garbage"[..]).unwrap().digest;
+        let opts = Options { grace: Duration::ZERO, ..Default::default() };
+        let lock = layout.lock().unwrap();
+        let p = plan(&layout, &opts).unwrap();
+        assert_eq!(p.remove.len(), 1);
+        // Between plan and sweep the blob's name becomes a directory, which unlink refuses
+        // (even to root).
+        let path = tmp.path().join(garbage.blob_path());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let Err(Error::SweepIncomplete { failures, report }) = p.apply(&layout, &lock) else {
+            panic!("the sweep should report the failed removal");
+        };
+        assert_eq!(report.removed_blobs, 0);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].path, garbage.blob_path());
+        let ocil_layout::Error::Io { op: "remove", source, .. } = &failures[0].error else {
+            panic!("{:?}", failures[0].error);
+        };
+        assert!(source.raw_os_error().is_some(), "the OS error is kept: {source:?}");
+        let cause = std::error::Error::source(&failures[0]).map(ToString::to_string);
+        assert_eq!(cause, Some(failures[0].error.to_string()));
     }
 }

@@ -102,10 +102,11 @@ impl Layout {
         self.dir().create_dir_all(&sub).map_err(Error::io("create", sub.clone()))?;
         let dir = self.dir().open_dir(&sub).map_err(|e| map_open_err(e, &sub))?;
         let tmp = temp_name("blob");
-        let file = dir.create(&tmp).map_err(Error::io("create", format!("{sub}/{tmp}")))?;
+        // Errors name the blob store, never the temp file: its name means nothing to a user.
+        let file = dir.create(&tmp).map_err(Error::io("create a new blob in", sub.clone()))?;
         // Held until the temp file is renamed or removed: gc never removes a locked temp
         // file, whatever its age (regctl deletes other processes' in-flight files).
-        lock_temp(&file).map_err(Error::io("lock", format!("{sub}/{tmp}")))?;
+        lock_temp(&file).map_err(Error::io("lock a new blob in", sub.clone()))?;
         Ok(BlobWriter { dir, sub, tmp, file: Some(file), hasher: alg.hasher(), size: 0 })
     }
 
@@ -430,10 +431,11 @@ fn copy_into(reader: &mut impl Read, w: &mut BlobWriter) -> Result<()> {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Error::Io { op: "read source of", path: w.tmp_path(), source: e });
+                let path = w.sub.clone();
+                return Err(Error::Io { op: "read the data of a new blob in", path, source: e });
             }
         };
-        w.write_all(&buf[..n]).map_err(Error::io("write", w.tmp_path()))?;
+        w.write_all(&buf[..n]).map_err(Error::io("write a new blob in", w.sub.clone()))?;
     }
 }
 
@@ -450,10 +452,6 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    fn tmp_path(&self) -> String {
-        format!("{}/{}", self.sub, self.tmp)
-    }
-
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -507,7 +505,7 @@ impl BlobWriter {
                 found: self.size,
             });
         }
-        file.sync_all().map_err(Error::io("fsync", self.tmp_path()))?;
+        file.sync_all().map_err(Error::io("fsync", format!("{}/{name}", self.sub)))?;
         drop(file);
         self.dir
             .rename(&self.tmp, &self.dir, &name)
@@ -565,21 +563,27 @@ impl StagedBlob {
         self.size
     }
 
-    /// The temp file's path relative to the layout root.
+    /// The temp file's path relative to the layout root. Errors name
+    /// [`blob_path`](Self::blob_path) instead.
     pub fn temp_path(&self) -> String {
         format!("{}/{}", self.sub, self.tmp)
     }
 
+    /// The path the blob takes when committed (`blobs/<alg>/<hex>`), relative to the layout
+    /// root: what errors about a staged blob name.
+    pub fn blob_path(&self) -> String {
+        format!("{}/{}", self.sub, self.digest.encoded())
+    }
+
     /// Open the staged bytes for reading (they are not re-verified).
     pub fn open(&self) -> Result<File> {
-        self.dir.open(&self.tmp).map_err(Error::io("open", self.temp_path()))
+        self.dir.open(&self.tmp).map_err(Error::io("open the staged", self.blob_path()))
     }
 
     /// fsync the temp file and rename it to `blobs/<alg>/<hex>`. An existing blob of the
     /// same digest is replaced by the same bytes.
     pub fn commit(mut self) -> Result<Stored> {
-        let path = self.temp_path();
-        self.file.sync_all().map_err(Error::io("fsync", path))?;
+        self.file.sync_all().map_err(Error::io("fsync the staged", self.blob_path()))?;
         let name = self.digest.encoded().to_owned();
         self.dir
             .rename(&self.tmp, &self.dir, &name)
@@ -679,6 +683,65 @@ mod tests {
 
     fn sha256(bytes: &[u8]) -> Digest {
         Algorithm::Sha256.digest_of(bytes)
+    }
+
+    /// An error and its causes, as the binary prints them.
+    fn chain(e: &Error) -> String {
+        let mut out = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            out.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        out
+    }
+
+    struct Failing;
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("the source broke"))
+        }
+    }
+
+    #[test]
+    fn errors_name_the_blob_store_or_the_blob_never_a_temp_file() {
+        let (tmp, layout) = fresh();
+        // The source fails while the temp file is being written.
+        let e = layout.put_blob(Failing).unwrap_err();
+        assert_eq!(chain(&e), "read the data of a new blob in `blobs/sha256`: the source broke");
+        // The blob's name is taken by a directory: the rename fails, naming the blob.
+        let digest = sha256(b"staged");
+        std::fs::create_dir_all(tmp.path().join(digest.blob_path()).join("x")).unwrap();
+        let mut w = layout.blob_writer().unwrap();
+        w.write_all(b"staged").unwrap();
+        let staged = w.finish_staged().unwrap();
+        assert_eq!(staged.blob_path(), digest.blob_path());
+        let e = staged.commit().unwrap_err();
+        assert!(chain(&e).starts_with(&format!("rename into place `{}`: ", digest.blob_path())));
+        let e = layout.put_blob(&b"staged"[..]).unwrap_err();
+        assert!(chain(&e).starts_with(&format!("rename into place `{}`: ", digest.blob_path())));
+        // `index.json` is a directory: the rename of its replacement fails, naming it.
+        std::fs::remove_file(tmp.path().join("index.json")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("index.json/x")).unwrap();
+        let lock = layout.lock().unwrap();
+        let e = layout.write_index(&crate::Index::empty(), &lock).unwrap_err();
+        assert!(chain(&e).starts_with("rename into place `index.json`: "), "{}", chain(&e));
+        // Every temp file is gone.
+        let left = walk_names(tmp.path());
+        assert!(left.iter().all(|n| !n.contains(TEMP_PREFIX)), "{left:?}");
+    }
+
+    fn walk_names(root: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(root).unwrap() {
+            let e = e.unwrap();
+            out.push(e.file_name().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk_names(&e.path()));
+            }
+        }
+        out
     }
 
     #[test]

@@ -194,9 +194,10 @@ impl Layout {
     pub(crate) fn write_file_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let tmp = temp_name(name);
         let result = (|| {
-            let mut f = self.dir.create(&tmp).map_err(Error::io("create", tmp.clone()))?;
-            f.write_all(bytes).map_err(Error::io("write", tmp.clone()))?;
-            f.sync_all().map_err(Error::io("fsync", tmp.clone()))?;
+            // Errors name the file being replaced, never the temp file.
+            let mut f = self.dir.create(&tmp).map_err(Error::io("create the new", name))?;
+            f.write_all(bytes).map_err(Error::io("write the new", name))?;
+            f.sync_all().map_err(Error::io("fsync the new", name))?;
             drop(f);
             self.dir.rename(&tmp, &self.dir, name).map_err(Error::io("rename into place", name))?;
             sync_dir(&self.dir, ".")

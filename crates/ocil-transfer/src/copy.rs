@@ -153,6 +153,19 @@ pub enum CopyError {
         /// The blob.
         digest: Digest,
     },
+    /// Landing a blob in DST failed: the temp file it is written to beside its name (which
+    /// errors never show, as it means nothing to a user) could not be made, written, read
+    /// back or renamed.
+    #[error("cannot {op} blob `{digest}` in DST")]
+    Landing {
+        /// What was being done.
+        op: &'static str,
+        /// The blob.
+        digest: Digest,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// I/O on a named file failed.
     #[error("cannot {op} `{path}`")]
     Io {
@@ -501,19 +514,18 @@ impl BlobCopier<'_> {
         let (sdir, ddir) = self.dirs(src, digest.algorithm())?;
         let name = digest.encoded();
         let src_path = digest.blob_path();
-        let io_err = |op: &'static str, path: &str| {
-            let path = path.to_owned();
-            move |source: io::Error| CopyError::Io { op, path, source }
+        // Errors about the temp file name the blob it becomes.
+        let io_err = |op: &'static str| {
+            move |source: io::Error| CopyError::Landing { op, digest: digest.clone(), source }
         };
         let mut temp = Temp { dir: ddir, name: ocil_layout::temp_name("copy") };
-        let tmp_path = format!("blobs/{}/{}", digest.algorithm(), temp.name);
         let mut how = How::Copied;
         let mut file = None;
         if link {
             match sdir.hard_link(&name, ddir, &temp.name) {
                 Ok(()) => {
-                    let f = ddir.open(&temp.name).map_err(io_err("open", &tmp_path))?;
-                    lock(&f).map_err(io_err("lock", &tmp_path))?;
+                    let f = ddir.open(&temp.name).map_err(io_err("open"))?;
+                    lock(&f).map_err(io_err("lock"))?;
                     how = How::Linked;
                     file = Some(f);
                 }
@@ -536,7 +548,7 @@ impl BlobCopier<'_> {
         let file = match file {
             Some(f) => {
                 // Hash the linked file: the bytes that will be published.
-                let found = hash(&f, digest.algorithm(), &tmp_path)?;
+                let found = hash(&f, digest.algorithm()).map_err(io_err("read back"))?;
                 check(found, digest, size, &src_path)?;
                 progress.advance(size);
                 f
@@ -554,29 +566,29 @@ impl BlobCopier<'_> {
                         &temp.name,
                         cap_std::fs::OpenOptions::new().read(true).write(true).create_new(true),
                     )
-                    .map_err(io_err("create", &tmp_path))?;
-                lock(&to).map_err(io_err("lock", &tmp_path))?;
+                    .map_err(io_err("create"))?;
+                lock(&to).map_err(io_err("lock"))?;
                 let mut from = from.into_std();
                 let mut to = to.into_std();
                 // `io::copy` between two files is `copy_file_range` on Linux (a reflink
                 // where the filesystem can), falling back to read/write elsewhere.
                 loop {
-                    let n = io::copy(&mut (&mut from).take(CHUNK), &mut to)
-                        .map_err(io_err("copy to", &tmp_path))?;
+                    let n =
+                        io::copy(&mut (&mut from).take(CHUNK), &mut to).map_err(io_err("copy"))?;
                     if n == 0 {
                         break;
                     }
                     progress.advance(n);
                 }
-                to.rewind().map_err(io_err("seek", &tmp_path))?;
+                to.rewind().map_err(io_err("seek in"))?;
                 let to = File::from_std(to);
-                let found = hash(&to, digest.algorithm(), &tmp_path)?;
+                let found = hash(&to, digest.algorithm()).map_err(io_err("read back"))?;
                 check(found, digest, size, &src_path)?;
                 to
             }
         };
-        file.sync_all().map_err(io_err("fsync", &tmp_path))?;
-        ddir.rename(&temp.name, ddir, &name).map_err(io_err("rename into place", &tmp_path))?;
+        file.sync_all().map_err(io_err("fsync"))?;
+        ddir.rename(&temp.name, ddir, &name).map_err(io_err("rename into place"))?;
         temp.name.clear();
         drop(file);
         Ok(how)
@@ -589,7 +601,7 @@ fn lock(f: &File) -> io::Result<()> {
 }
 
 /// Digest (with `alg`) and size of an open file, read from its start.
-fn hash(f: &File, alg: Algorithm, path: &str) -> CopyResult<(Digest, u64)> {
+fn hash(f: &File, alg: Algorithm) -> io::Result<(Digest, u64)> {
     let mut buf = vec![0u8; 1 << 20];
     let mut hasher = alg.hasher();
     let mut r = f;
@@ -599,7 +611,7 @@ fn hash(f: &File, alg: Algorithm, path: &str) -> CopyResult<(Digest, u64)> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(CopyError::Io { op: "read", path: path.into(), source }),
+            Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
         size += n as u64;

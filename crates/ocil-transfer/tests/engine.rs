@@ -204,6 +204,64 @@ fn a_copy_lands_every_blob_verified_and_tags_once() {
     assert_eq!((r.copied, r.present), (0, 6));
 }
 
+/// A layout seen as a store that is not a directory (an archive, later a registry): its
+/// blobs are streamed through DST's blob writer.
+struct Streamed<'a>(&'a Layout);
+
+impl ocil_layout::Store for Streamed<'_> {
+    fn kind(&self) -> &'static str {
+        "streamed layout"
+    }
+    fn stat_blob(&self, digest: &Digest) -> ocil_layout::Result<Option<u64>> {
+        self.0.stat_blob(digest)
+    }
+    fn peek_blob(&self, digest: &Digest, n: usize) -> ocil_layout::Result<Vec<u8>> {
+        self.0.peek_blob(digest, n)
+    }
+    fn read_blob_unverified(&self, digest: &Digest, limit: u64) -> ocil_layout::Result<Vec<u8>> {
+        ocil_layout::Store::read_blob_unverified(self.0, digest, limit)
+    }
+    fn open_blob_verified(
+        &self,
+        digest: &Digest,
+        expected_size: Option<u64>,
+    ) -> ocil_layout::Result<Box<dyn std::io::Read + '_>> {
+        ocil_layout::Store::open_blob_verified(self.0, digest, expected_size)
+    }
+    fn read_index(&self) -> ocil_layout::Result<ocil_layout::Index> {
+        self.0.read_index()
+    }
+    fn blob_digests(&self) -> ocil_layout::Result<Vec<Digest>> {
+        ocil_layout::Store::blob_digests(self.0)
+    }
+}
+
+/// An error and its causes, as the binary prints them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
+}
+
+#[test]
+fn a_corrupt_streamed_blob_fails_the_copy_naming_the_blob_store_not_a_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = layout(&tmp, "src");
+    let dst = layout(&tmp, "dst");
+    let img = image(&src, "layer a", "v1");
+    std::fs::write(tmp.path().join("src").join(img.layer.digest.blob_path()), b"layer b").unwrap();
+    let err = copy(&Streamed(&src), &dst, &opts(None)).unwrap_err();
+    let shown = chain(&err);
+    assert!(shown.starts_with("read the data of a new blob in `blobs/sha256`: "), "{shown}");
+    assert!(shown.contains(&img.layer.digest.blob_path()), "{shown}");
+    assert!(!shown.contains(ocil_layout::TEMP_PREFIX), "{shown}");
+    assert!(dst.read_index().unwrap().manifests.is_empty());
+}
+
 #[test]
 fn a_corrupt_source_blob_fails_the_copy_and_names_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -84,6 +84,23 @@ impl Tar {
     }
 }
 
+/// A header of a regular file `name` whose size field holds `text` (not octal digits), with
+/// a valid checksum: what the parser reads there must never reach a message.
+pub(crate) fn header_with_text_in_size(name: &str, text: &[u8]) -> Vec<u8> {
+    assert!(text.len() <= 12);
+    let mut h = Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_mode(0o644);
+    h.set_entry_type(EntryType::Regular);
+    let mut bytes = h.as_bytes().to_vec();
+    bytes[124..136].fill(0);
+    bytes[124..124 + text.len()].copy_from_slice(text);
+    bytes[148..156].fill(b' ');
+    let sum: u32 = bytes.iter().map(|b| u32::from(*b)).sum();
+    bytes[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    bytes
+}
+
 /// gzip bytes.
 pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

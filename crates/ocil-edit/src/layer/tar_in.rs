@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 
 use ocil_codec::names::{Unsafe, check_layer_name};
+use ocil_codec::tar_fault::{Origin, TarFault, TarInput};
 use ocil_layout::{Compression, Layout};
 
 use super::{LayerError, LayerSink, StagedLayer};
@@ -38,22 +39,27 @@ pub fn check_tar(
     let reader = io::BufReader::with_capacity(256 * 1024, reader);
     let (compression, input) = decompress(reader, source_name)?;
     let mut tee = Tee { inner: input, out, count: 0, write_error: None };
-    let mut archive = tar::Archive::new(&mut tee);
+    let mut archive = tar::Archive::new(TarInput::new(&mut tee));
     let mut entries_seen = 0u64;
     let mut last_end = 0u64;
     let scanned = (|| -> Result<(), LayerError> {
         let iter = archive.entries().map_err(read_err)?;
         for entry in iter {
-            let entry = entry.map_err(|e| {
-                let msg = e.to_string();
-                if entries_seen == 0 && (msg.contains("cksum") || msg.contains("checksum mismatch"))
+            // The parser's own text can quote the tar: its errors are said in our words.
+            let entry = entry.map_err(|e| match Origin::of(e) {
+                Origin::Parser(TarFault::BadChecksum | TarFault::InvalidField("checksum"))
+                    if entries_seen == 0 =>
                 {
                     bad("not a tar archive (its first header is not a valid tar header)".into())
-                } else if msg.contains("EOF") || msg.contains("failed to read entire block") {
-                    bad(format!("it is truncated, in or after entry {entries_seen}"))
-                } else {
-                    bad(format!("entry {}: {e}", entries_seen + 1))
                 }
+                Origin::Parser(TarFault::Truncated) => {
+                    bad(format!("it is truncated, in or after entry {entries_seen}"))
+                }
+                Origin::Input(e) if e.to_string().contains("EOF") => {
+                    bad(format!("it is truncated, in or after entry {entries_seen}"))
+                }
+                Origin::Parser(fault) => bad(format!("entry {}: {fault}", entries_seen + 1)),
+                Origin::Input(e) => bad(format!("entry {}: {e}", entries_seen + 1)),
             })?;
             entries_seen += 1;
             let name = entry.path_bytes();
@@ -77,7 +83,10 @@ pub fn check_tar(
                     },
                 });
             }
-            let size = entry.header().entry_size().map_err(|e| bad(e.to_string()))?;
+            let size = entry.header().entry_size().map_err(|e| match Origin::of(e) {
+                Origin::Parser(fault) => bad(format!("entry {entries_seen}: {fault}")),
+                Origin::Input(e) => bad(format!("entry {entries_seen}: {e}")),
+            })?;
             last_end = entry.raw_file_position() + size.div_ceil(512) * 512;
         }
         Ok(())

@@ -15,9 +15,9 @@ use ocil_layout::{
 };
 use serde_json::{Value, json};
 
-use crate::export::{ExportOptions, ExportSource};
-use crate::export_error::ExportError;
-use crate::export_plan::Selected;
+use super::plan::Selected;
+use super::{ExportOptions, ExportSource};
+use crate::{Error, Result};
 
 /// One `manifest.json` entry.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub(crate) fn plan(
     sources: &[ExportSource<'_>],
     entries: &[Selected],
     opts: &ExportOptions<'_>,
-) -> Result<Vec<DockerEntry>, ExportError> {
+) -> Result<Vec<DockerEntry>> {
     let mut out: Vec<DockerEntry> = Vec::new();
     for e in entries {
         let src = &sources[e.source];
@@ -63,7 +63,7 @@ pub(crate) fn plan(
             Ok(m) => m,
             // An untagged artifact (a signature or SBOM listed in index.json) stays on the
             // OCI side only: docker load has nothing to do with it.
-            Err(ExportError::NotAnImage { .. }) if d.ref_name().is_none() => continue,
+            Err(Error::NotAnImage { .. }) if d.ref_name().is_none() => continue,
             Err(e) => return Err(e),
         };
         let repo_tag = repo_tag(src, d, opts)?;
@@ -92,20 +92,19 @@ fn image_entry(
     d: &Descriptor,
     label: &str,
     opts: &ExportOptions<'_>,
-) -> Result<(Descriptor, Manifest), ExportError> {
+) -> Result<(Descriptor, Manifest)> {
     let manifest_desc = image_of(src, d, label, opts)?;
     let bytes = src
         .layout
         .read_blob(&manifest_desc.digest, JSON_LIMIT)
-        .map_err(ExportError::source(&src.name))?;
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
-            layout: src.name.clone(),
-            image: label.to_owned(),
-            media_type: format!("{} that does not parse as a manifest", manifest_desc.media_type),
-        })?;
+        .map_err(Error::source_layout(&src.name))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|_| Error::NotAnImage {
+        layout: src.name.clone(),
+        image: label.to_owned(),
+        media_type: format!("{} that does not parse as a manifest", manifest_desc.media_type),
+    })?;
     if manifest.config.media_type.kind() != Kind::Config {
-        return Err(ExportError::NotAnImage {
+        return Err(Error::NotAnImage {
             layout: src.name.clone(),
             image: label.to_owned(),
             media_type: format!("manifest with config `{}`", manifest.config.media_type),
@@ -113,7 +112,7 @@ fn image_entry(
     }
     for l in &manifest.layers {
         if matches!(l.media_type.kind(), Kind::Layer { compression: Compression::Zstd, .. }) {
-            return Err(ExportError::ZstdLayer {
+            return Err(Error::ZstdLayer {
                 layout: src.name.clone(),
                 image: label.to_owned(),
                 layer: l.digest.clone(),
@@ -129,20 +128,19 @@ fn image_of(
     d: &Descriptor,
     label: &str,
     opts: &ExportOptions<'_>,
-) -> Result<Descriptor, ExportError> {
+) -> Result<Descriptor> {
     match d.media_type.kind() {
         Kind::Manifest => Ok(d.clone()),
         Kind::Index => {
             let bytes = src
                 .layout
                 .read_blob(&d.digest, JSON_LIMIT)
-                .map_err(ExportError::source(&src.name))?;
-            let index: Index =
-                serde_json::from_slice(&bytes).map_err(|_| ExportError::NotAnImage {
-                    layout: src.name.clone(),
-                    image: label.to_owned(),
-                    media_type: format!("{} that does not parse as an index", d.media_type),
-                })?;
+                .map_err(Error::source_layout(&src.name))?;
+            let index: Index = serde_json::from_slice(&bytes).map_err(|_| Error::NotAnImage {
+                layout: src.name.clone(),
+                image: label.to_owned(),
+                media_type: format!("{} that does not parse as an index", d.media_type),
+            })?;
             let images: Vec<&Descriptor> = index
                 .manifests
                 .iter()
@@ -160,21 +158,21 @@ fn image_of(
                     .iter()
                     .find(|m| m.platform.as_ref().is_some_and(|p| p.matches(spec)))
                     .map(|m| (*m).clone())
-                    .ok_or_else(|| ExportError::NoSuchPlatform {
+                    .ok_or_else(|| Error::NoSuchPlatform {
                         layout: src.name.clone(),
                         image: label.to_owned(),
                         platform: spec.clone(),
                         platforms,
                     }),
                 None if images.len() == 1 => Ok(images[0].clone()),
-                None => Err(ExportError::NeedsPlatform {
+                None => Err(Error::NeedsPlatform {
                     layout: src.name.clone(),
                     image: label.to_owned(),
                     platforms,
                 }),
             }
         }
-        _ => Err(ExportError::NotAnImage {
+        _ => Err(Error::NotAnImage {
             layout: src.name.clone(),
             image: label.to_owned(),
             media_type: d.media_type.to_string(),
@@ -193,7 +191,7 @@ fn repo_tag(
     src: &ExportSource<'_>,
     d: &Descriptor,
     opts: &ExportOptions<'_>,
-) -> Result<Option<String>, ExportError> {
+) -> Result<Option<String>> {
     let tag = d.ref_name();
     let full = d.annotation(ANNOTATION_CONTAINERD_NAME);
     Ok(match (tag, &opts.repo, full) {
@@ -204,7 +202,7 @@ fn repo_tag(
             Some(if has_tag(t) { t.to_owned() } else { format!("{t}:latest") })
         }
         (Some(t), _, _) => {
-            return Err(ExportError::NoRepository { layout: src.name.clone(), tag: t.to_owned() });
+            return Err(Error::NoRepository { layout: src.name.clone(), tag: t.to_owned() });
         }
         (None, _, Some(n)) => Some(if has_tag(n) { n.to_owned() } else { format!("{n}:latest") }),
         (None, _, None) => None,

@@ -13,14 +13,14 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use ocil_layout::progress::Progress;
 use ocil_layout::{Algorithm, Digest, Hasher};
 
-use crate::export_tar::TarWriter;
+use super::tar::TarWriter;
 
 /// Bytes read and written at a time.
 const CHUNK: usize = 1 << 20;
 
 /// Why copying a blob failed.
 #[derive(Debug)]
-pub(crate) enum CopyError {
+pub(crate) enum BlobCopyError {
     /// Reading the source.
     Read(io::Error),
     /// The source ended early or ran long.
@@ -75,19 +75,19 @@ fn hash_loop(rx: Receiver<Msg>, back: Sender<Arc<Vec<u8>>>, done: Sender<Digest>
     }
 }
 
-fn thread_gone() -> CopyError {
-    CopyError::Read(io::Error::other("the hashing thread stopped"))
+fn thread_gone() -> BlobCopyError {
+    BlobCopyError::Read(io::Error::other("the hashing thread stopped"))
 }
 
 /// Read until `buf` is full or the reader ends; the number of bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, CopyError> {
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, BlobCopyError> {
     let mut n = 0;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CopyError::Read(e)),
+            Err(e) => return Err(BlobCopyError::Read(e)),
         }
     }
     Ok(n)
@@ -115,8 +115,8 @@ impl Copier {
         alg: Algorithm,
         mut reader: impl Read,
         progress: &dyn Progress,
-    ) -> Result<Digest, CopyError> {
-        tar.begin_file(path, size).map_err(CopyError::Write)?;
+    ) -> Result<Digest, BlobCopyError> {
+        tar.begin_file(path, size).map_err(BlobCopyError::Write)?;
         let threaded = size >= CHUNK as u64;
         let mut inline = (!threaded).then(|| alg.hasher());
         if threaded {
@@ -131,26 +131,26 @@ impl Copier {
             }
             copied += n as u64;
             if copied > size {
-                return Err(CopyError::Size { expected: size, found: copied });
+                return Err(BlobCopyError::Size { expected: size, found: copied });
             }
             buf.truncate(n);
             match inline.as_mut() {
                 Some(h) => {
                     h.update(&buf);
-                    tar.data(&buf).map_err(CopyError::Write)?;
+                    tar.data(&buf).map_err(BlobCopyError::Write)?;
                 }
                 None => {
                     let shared = Arc::new(buf);
                     self.tx.send(Msg::Chunk(shared.clone())).map_err(|_| thread_gone())?;
-                    tar.data(&shared).map_err(CopyError::Write)?;
+                    tar.data(&shared).map_err(BlobCopyError::Write)?;
                 }
             }
             progress.advance(n as u64);
         }
         if copied != size {
-            return Err(CopyError::Size { expected: size, found: copied });
+            return Err(BlobCopyError::Size { expected: size, found: copied });
         }
-        tar.end_file(size).map_err(CopyError::Write)?;
+        tar.end_file(size).map_err(BlobCopyError::Write)?;
         match inline {
             Some(h) => Ok(h.finish()),
             None => {
@@ -167,11 +167,11 @@ mod tests {
 
     use super::*;
 
-    fn copy_bytes(bytes: &[u8], size: u64) -> Result<(Digest, Vec<u8>), CopyError> {
+    fn copy_bytes(bytes: &[u8], size: u64) -> Result<(Digest, Vec<u8>), BlobCopyError> {
         with_copier(|c| {
             let mut tar = TarWriter::new(Vec::new(), 0);
             let d = c.copy(&mut tar, "x", size, Algorithm::Sha256, bytes, &Silent)?;
-            Ok((d, tar.finish().map_err(CopyError::Write)?))
+            Ok((d, tar.finish().map_err(BlobCopyError::Write)?))
         })
     }
 
@@ -187,11 +187,14 @@ mod tests {
 
     #[test]
     fn a_short_or_long_source_is_an_error() {
-        assert!(matches!(copy_bytes(b"abc", 4), Err(CopyError::Size { expected: 4, found: 3 })));
-        assert!(matches!(copy_bytes(b"abc", 2), Err(CopyError::Size { expected: 2, .. })));
+        assert!(matches!(
+            copy_bytes(b"abc", 4),
+            Err(BlobCopyError::Size { expected: 4, found: 3 })
+        ));
+        assert!(matches!(copy_bytes(b"abc", 2), Err(BlobCopyError::Size { expected: 2, .. })));
         let big = vec![1u8; 2 * CHUNK];
         let r = copy_bytes(&big, 2 * CHUNK as u64 + 1);
-        assert!(matches!(r, Err(CopyError::Size { found, .. }) if found == 2 * CHUNK as u64));
+        assert!(matches!(r, Err(BlobCopyError::Size { found, .. }) if found == 2 * CHUNK as u64));
     }
 
     #[test]

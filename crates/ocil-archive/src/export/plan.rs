@@ -9,8 +9,8 @@ use ocil_layout::{Descriptor, Digest, JSON_LIMIT, MediaType, Reference};
 use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 
-use crate::export::{ExportOptions, ExportSource};
-use crate::export_error::ExportError;
+use super::{ExportOptions, ExportSource};
+use crate::{Error, Result};
 
 /// One `index.json` entry of the archive and the source it comes from.
 #[derive(Debug, Clone)]
@@ -39,10 +39,7 @@ pub(crate) struct Plan {
 
 /// Work out the archive's content. The sources must not change meanwhile (their locks are
 /// held).
-pub(crate) fn plan(
-    sources: &[ExportSource<'_>],
-    opts: &ExportOptions<'_>,
-) -> Result<Plan, ExportError> {
+pub(crate) fn plan(sources: &[ExportSource<'_>], opts: &ExportOptions<'_>) -> Result<Plan> {
     let entries = select(sources)?;
     let stores: Vec<ClosureSource<'_>> = sources
         .iter()
@@ -59,15 +56,15 @@ pub(crate) fn plan(
         let layout = sources[e.source_index()].name.clone();
         match e {
             ClosureError::Broken { path, message, .. } => {
-                ExportError::Incomplete { layout, path, message }
+                Error::SourceIncomplete { layout, path, message }
             }
-            ClosureError::Absent { path, digest, .. } => ExportError::Incomplete {
+            ClosureError::Absent { path, digest, .. } => Error::SourceIncomplete {
                 layout,
                 path,
                 message: format!("blob `{digest}` is missing"),
             },
-            ClosureError::Store { error, .. } => ExportError::source(&layout)(error),
-            e => ExportError::Incomplete { layout, path: String::new(), message: e.to_string() },
+            ClosureError::Store { error, .. } => Error::source_layout(&layout)(error),
+            e => Error::SourceIncomplete { layout, path: String::new(), message: e.to_string() },
         }
     })?;
     let referrers = found.referrers.len();
@@ -88,27 +85,27 @@ pub(crate) fn plan(
 
 /// The `index.json` entries to export, in the order of the sources, each once; a tag given
 /// to two different images is an error.
-fn select(sources: &[ExportSource<'_>]) -> Result<Vec<Selected>, ExportError> {
+fn select(sources: &[ExportSource<'_>]) -> Result<Vec<Selected>> {
     let mut out: Vec<Selected> = Vec::new();
     let mut tags: BTreeMap<String, usize> = BTreeMap::new();
     for (i, src) in sources.iter().enumerate() {
-        let index = src.layout.read_index().map_err(ExportError::source(&src.name))?;
+        let index = src.layout.read_index().map_err(Error::source_layout(&src.name))?;
         let picked: Vec<Descriptor> = match &src.reference {
             None => {
                 if index.manifests.is_empty() {
-                    return Err(ExportError::Empty { layout: src.name.clone() });
+                    return Err(Error::NothingToExport { layout: src.name.clone() });
                 }
                 index.manifests.clone()
             }
             Some(r) => match ocil_layout::reference::resolve_entry(&index, r)
-                .map_err(ExportError::source(&src.name))?
+                .map_err(Error::source_layout(&src.name))?
             {
                 Some((_, d)) => vec![d],
                 None => match r {
                     Reference::Digest(d) => vec![stored_document(src, d)?],
                     // `resolve_entry` reports an unknown tag itself; this is a safety net.
                     Reference::Tag(t) => {
-                        return Err(ExportError::source(&src.name)(
+                        return Err(Error::source_layout(&src.name)(
                             ocil_layout::Error::RefNotFound {
                                 reference: t.clone(),
                                 hint: String::new(),
@@ -126,7 +123,7 @@ fn select(sources: &[ExportSource<'_>]) -> Result<Vec<Selected>, ExportError> {
                 if let Some(&j) = tags.get(tag)
                     && out[j].descriptor.digest != d.digest
                 {
-                    return Err(ExportError::TagConflict {
+                    return Err(Error::ExportTagConflict {
                         tag: tag.to_owned(),
                         first: Box::new(out[j].descriptor.digest.clone()),
                         first_layout: sources[out[j].source].name.clone(),
@@ -143,13 +140,12 @@ fn select(sources: &[ExportSource<'_>]) -> Result<Vec<Selected>, ExportError> {
 }
 
 /// A manifest or index named by digest that `index.json` does not list: an untagged entry.
-fn stored_document(src: &ExportSource<'_>, digest: &Digest) -> Result<Descriptor, ExportError> {
-    let not_found =
-        || ExportError::DigestNotFound { layout: src.name.clone(), digest: digest.clone() };
+fn stored_document(src: &ExportSource<'_>, digest: &Digest) -> Result<Descriptor> {
+    let not_found = || Error::DigestNotFound { layout: src.name.clone(), digest: digest.clone() };
     let bytes = match src.layout.read_blob(digest, JSON_LIMIT) {
         Ok(b) => b,
         Err(ocil_layout::Error::BlobMissing { .. }) => return Err(not_found()),
-        Err(e) => return Err(ExportError::source(&src.name)(e)),
+        Err(e) => return Err(Error::source_layout(&src.name)(e)),
     };
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| not_found())?;
     let media_type = match v.get("mediaType").and_then(Value::as_str) {

@@ -33,11 +33,16 @@ use ocil_layout::{
     MediaType, Reference,
 };
 
-use crate::export_copy::{CopyError, with_copier};
-use crate::export_docker::{self, DockerEntry};
-use crate::export_error::ExportError;
-use crate::export_plan::{self, Plan};
-use crate::export_tar::{Sink, TarWriter, finish_sink};
+use self::copy::{BlobCopyError, with_copier};
+use self::docker::DockerEntry;
+use self::plan::Plan;
+use self::tar::{Sink, TarWriter, finish_sink};
+use crate::{Error, Result};
+
+mod copy;
+mod docker;
+mod plan;
+mod tar;
 
 /// One source of images: a layout and what to take from it.
 #[derive(Debug)]
@@ -148,12 +153,12 @@ pub fn export(
     sources: &[ExportSource<'_>],
     out: impl Write,
     opts: &ExportOptions<'_>,
-) -> Result<ExportReport, ExportError> {
+) -> Result<ExportReport> {
     let _locks = lock_all(sources)?;
-    let plan = export_plan::plan(sources, opts)?;
+    let plan = plan::plan(sources, opts)?;
     let docker = match opts.format {
         ArchiveFormat::Oci => None,
-        ArchiveFormat::Docker => Some(export_docker::plan(sources, &plan.entries, opts)?),
+        ArchiveFormat::Docker => Some(docker::plan(sources, &plan.entries, opts)?),
     };
     write(sources, &plan, docker.as_deref(), out, opts)?;
     Ok(ExportReport {
@@ -174,12 +179,12 @@ pub fn export(
 }
 
 /// Lock every distinct source directory, in the order of (device, inode).
-fn lock_all(sources: &[ExportSource<'_>]) -> Result<Vec<LockGuard>, ExportError> {
+fn lock_all(sources: &[ExportSource<'_>]) -> Result<Vec<LockGuard>> {
     use cap_std::fs::MetadataExt as _;
     let mut keyed = Vec::new();
     for s in sources {
         let meta = s.layout.dir().dir_metadata().map_err(|e| {
-            ExportError::source(&s.name)(ocil_layout::Error::Io {
+            Error::source_layout(&s.name)(ocil_layout::Error::Io {
                 op: "stat",
                 path: ".".into(),
                 source: e,
@@ -189,7 +194,7 @@ fn lock_all(sources: &[ExportSource<'_>]) -> Result<Vec<LockGuard>, ExportError>
     }
     keyed.sort_by_key(|(k, _)| *k);
     keyed.dedup_by_key(|(k, _)| *k);
-    keyed.into_iter().map(|(_, s)| s.layout.lock().map_err(ExportError::source(&s.name))).collect()
+    keyed.into_iter().map(|(_, s)| s.layout.lock().map_err(Error::source_layout(&s.name))).collect()
 }
 
 fn write(
@@ -198,8 +203,8 @@ fn write(
     docker: Option<&[DockerEntry]>,
     out: impl Write,
     opts: &ExportOptions<'_>,
-) -> Result<(), ExportError> {
-    let w = ExportError::write;
+) -> Result<()> {
+    let w = Error::write;
     let sink = Sink::new(out, opts.compression).map_err(w)?;
     let mut tar = TarWriter::new(sink, opts.mtime);
     let header = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
@@ -212,7 +217,7 @@ fn write(
     let index_bytes = serde_json::to_vec(&index).expect("an index always serialises");
     tar.file(INDEX_FILE, &index_bytes).map_err(w)?;
     if let Some(entries) = docker {
-        tar.file("manifest.json", &export_docker::manifest_json(entries)).map_err(w)?;
+        tar.file("manifest.json", &docker::manifest_json(entries)).map_err(w)?;
     }
     tar.dir("blobs/").map_err(w)?;
     let mut algs: Vec<_> = plan.blobs.iter().map(|b| b.digest.algorithm()).collect();
@@ -236,18 +241,18 @@ fn write_blobs<W: Write>(
     plan: &Plan,
     tar: &mut TarWriter<W>,
     progress: &dyn Progress,
-) -> Result<(), ExportError> {
+) -> Result<()> {
     with_copier(|copier| {
         for b in &plan.blobs {
             let src = &sources[b.source];
             let path = b.digest.blob_path();
-            let corrupt = |reason: String| ExportError::BlobCorrupt {
+            let corrupt = |reason: String| Error::BlobCorrupt {
                 layout: src.name.clone(),
                 digest: b.digest.clone(),
                 reason,
             };
             let read_error = |e: std::io::Error| {
-                ExportError::source(&src.name)(ocil_layout::Error::Io {
+                Error::source_layout(&src.name)(ocil_layout::Error::Io {
                     op: "read",
                     path: path.clone(),
                     source: e,
@@ -257,7 +262,7 @@ fn write_blobs<W: Write>(
             let file = match src.layout.dir().open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(ExportError::source(&src.name)(ocil_layout::Error::BlobMissing {
+                    return Err(Error::source_layout(&src.name)(ocil_layout::Error::BlobMissing {
                         digest: b.digest.clone(),
                     }));
                 }
@@ -270,9 +275,9 @@ fn write_blobs<W: Write>(
             let found = copier
                 .copy(tar, &path, b.size, b.digest.algorithm(), file, progress)
                 .map_err(|e| match e {
-                    CopyError::Write(e) => ExportError::Write { source: e },
-                    CopyError::Read(e) => read_error(e),
-                    CopyError::Size { expected, found } => corrupt(format!(
+                    BlobCopyError::Write(e) => Error::Write { source: e },
+                    BlobCopyError::Read(e) => read_error(e),
+                    BlobCopyError::Size { expected, found } => corrupt(format!(
                         "it holds {found} bytes, not the {expected} it had when the export started"
                     )),
                 })?;
