@@ -33,7 +33,7 @@ use ocil_layout::{
     Descriptor, Digest, JSON_LIMIT, Kind, Layout, LockGuard, MediaType, Platform, Reference,
     reference, tags,
 };
-use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
+use ocil_transfer::{ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -475,8 +475,8 @@ fn copy_closure(source: &IndexSource<'_>, dst: &Layout, root: &Descriptor) -> Re
     let sources = [ClosureSource { store: source.layout, roots: vec![root.clone()] }];
     let opts = ClosureOptions { follow_subject: false, referrers: false, absent_ok: true };
     let found = closure(&sources, opts).map_err(|e| match e {
-        ClosureError::Store { error, .. } => Error::from(error),
-        ClosureError::Broken { code, path, message, .. } => Error::InvalidValue {
+        ocil_transfer::Error::Store { error, .. } => Error::from(error),
+        ocil_transfer::Error::Broken { code, path, message, .. } => Error::InvalidValue {
             what: "image",
             value: source.label.into(),
             reason: format!("{code}: {message} (at {path})"),

@@ -12,6 +12,8 @@ use ocil_layout::referrer::{Referrers, StoredReferrer};
 use ocil_layout::walk::{self, LeafCheck, Role, Severity, WalkOptions};
 use ocil_layout::{Descriptor, Digest, Kind, MediaType, Store};
 
+use crate::Error;
+
 /// Where images come from: a store and the descriptors to start from.
 pub struct ClosureSource<'a> {
     /// The store holding the images.
@@ -37,7 +39,7 @@ pub struct ClosureOptions {
     /// Bring the referrers the stores hold for anything in the closure.
     pub referrers: bool,
     /// Leave out blobs the graph allows to be absent (nondistributable layers, subjects)
-    /// when the store lacks them; otherwise their absence is [`ClosureError::Absent`].
+    /// when the store lacks them; otherwise their absence is [`Error::Absent`].
     pub absent_ok: bool,
 }
 
@@ -84,7 +86,7 @@ impl Closure {
         i: usize,
         roots: &[Descriptor],
         opts: ClosureOptions,
-    ) -> Result<(), ClosureError> {
+    ) -> Result<(), Error> {
         let walk_opts = WalkOptions {
             follow_subject: opts.follow_subject,
             sniff_unknown: true,
@@ -95,7 +97,7 @@ impl Closure {
         let src = &sources[i];
         let w = walk::walk(src.store, roots, walk_opts);
         if let Some(p) = w.problems.iter().find(|p| p.severity == Severity::Error) {
-            return Err(ClosureError::Broken {
+            return Err(Error::Broken {
                 source_index: i,
                 code: p.code,
                 path: p.path.clone(),
@@ -111,14 +113,14 @@ impl Closure {
                 None => src
                     .store
                     .stat_blob(&node.digest)
-                    .map_err(|error| ClosureError::Store { source_index: i, error })?
+                    .map_err(|error| Error::Store { source_index: i, error })?
                     .is_some(),
             };
             if !present {
                 if opts.absent_ok {
                     continue;
                 }
-                return Err(ClosureError::Absent {
+                return Err(Error::Absent {
                     source_index: i,
                     path: w.path_to(&node.digest),
                     digest: node.digest.clone(),
@@ -140,59 +142,8 @@ impl Closure {
     }
 }
 
-/// Why a closure could not be taken.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClosureError {
-    /// A store holds a broken graph: a blob is missing or a document unreadable.
-    #[error("broken at {path}: {message}")]
-    Broken {
-        /// The source.
-        source_index: usize,
-        /// The walk's problem code (`BLOB_MISSING`, `INVALID_JSON`, ...).
-        code: &'static str,
-        /// From the root to the blob.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A blob allowed to be absent is absent, and the caller needs every blob.
-    #[error("blob `{digest}` is missing (at {path})")]
-    Absent {
-        /// The source.
-        source_index: usize,
-        /// From the root to the blob.
-        path: String,
-        /// The blob.
-        digest: Digest,
-    },
-    /// A store operation failed.
-    #[error("cannot read the source")]
-    Store {
-        /// The source.
-        source_index: usize,
-        /// What failed.
-        #[source]
-        error: ocil_layout::Error,
-    },
-}
-
-impl ClosureError {
-    /// The source the error is about.
-    pub fn source_index(&self) -> usize {
-        match self {
-            ClosureError::Broken { source_index, .. }
-            | ClosureError::Absent { source_index, .. }
-            | ClosureError::Store { source_index, .. } => *source_index,
-        }
-    }
-}
-
 /// Take the closure of `sources`. See the module docs.
-pub fn closure(
-    sources: &[ClosureSource<'_>],
-    opts: ClosureOptions,
-) -> Result<Closure, ClosureError> {
+pub fn closure(sources: &[ClosureSource<'_>], opts: ClosureOptions) -> Result<Closure, Error> {
     let mut out = Closure::default();
     for (i, src) in sources.iter().enumerate() {
         out.add(sources, i, &src.roots, opts)?;
@@ -204,7 +155,7 @@ pub fn closure(
     let mut found: Vec<Referrers> = Vec::with_capacity(sources.len());
     for (i, src) in sources.iter().enumerate() {
         let refs = Referrers::scan(src.store, |d| out.contains(d))
-            .map_err(|error| ClosureError::Store { source_index: i, error })?;
+            .map_err(|error| Error::Store { source_index: i, error })?;
         found.push(refs);
     }
     // Until nothing new joins: referrers of what is in the closure, with their closures.

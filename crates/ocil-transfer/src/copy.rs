@@ -39,7 +39,8 @@ use ocil_layout::{
     ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
 };
 
-use crate::closure::{ClosureError, ClosureOptions, ClosureSource, closure};
+use crate::closure::{ClosureOptions, ClosureSource, closure};
+use crate::{Error, Result};
 
 /// How to copy.
 #[derive(Clone, Copy)]
@@ -102,109 +103,6 @@ pub struct CopyReport {
     pub link_fallbacks: usize,
 }
 
-/// Why a copy failed. Nothing of a failed copy is named by DST's `index.json`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CopyError {
-    /// A layout operation failed (the error names the file or blob).
-    #[error(transparent)]
-    Layout(#[from] ocil_layout::Error),
-    /// The closure in SRC is broken: a blob is missing or a document is unreadable.
-    #[error("SRC is broken at {path}: {message}")]
-    Source {
-        /// From `index.json` to the blob.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A SRC blob's bytes do not match its name.
-    #[error("SRC blob `{path}` is corrupt: its content hashes to `{found}` ({size} bytes)")]
-    Corrupt {
-        /// Its path in SRC.
-        path: String,
-        /// What it hashes to.
-        found: Digest,
-        /// Its size.
-        size: u64,
-    },
-    /// A SRC blob's size is not the size its descriptor gives.
-    #[error("SRC blob `{path}` has {found} bytes, its descriptor says {expected}")]
-    WrongSize {
-        /// Its path in SRC.
-        path: String,
-        /// The descriptor's size.
-        expected: u64,
-        /// The blob's size.
-        found: u64,
-    },
-    /// A SRC blob disappeared while it was copied (a gc on SRC?).
-    #[error(
-        "SRC blob `{path}` disappeared during the copy (a concurrent gc?); nothing was tagged: retry"
-    )]
-    Vanished {
-        /// Its path in SRC.
-        path: String,
-    },
-    /// A blob that landed in DST was gone before the commit (a gc on DST?).
-    #[error(
-        "blob `{digest}` disappeared from DST before the commit (a concurrent gc with --prune=now?); nothing was tagged: retry"
-    )]
-    VanishedFromDestination {
-        /// The blob.
-        digest: Digest,
-    },
-    /// Landing a blob in DST failed: the temp file it is written to beside its name (which
-    /// errors never show, as it means nothing to a user) could not be made, written, read
-    /// back or renamed.
-    #[error("cannot {op} blob `{digest}` in DST")]
-    Landing {
-        /// What was being done.
-        op: &'static str,
-        /// The blob.
-        digest: Digest,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// I/O on a named file failed.
-    #[error("cannot {op} `{path}`")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// A tag of DST already names a different image.
-    #[error("tag `{tag}` already names `{existing}` in DST, not `{new}` (use --force to move it)")]
-    TagConflict {
-        /// The tag.
-        tag: String,
-        /// What DST's tag names.
-        existing: Digest,
-        /// What the copy would tag.
-        new: Digest,
-    },
-    /// The options do not fit together or with SRC.
-    #[error("{0}")]
-    Usage(String),
-    /// `--platform` found no matching manifest.
-    #[error("`{reference}` has no manifest for platform `{platform}` (it has: {available})")]
-    NoSuchPlatform {
-        /// The reference.
-        reference: String,
-        /// The platform asked for.
-        platform: String,
-        /// The platforms it has.
-        available: String,
-    },
-}
-
-/// The result type of copies.
-pub type CopyResult<T> = std::result::Result<T, CopyError>;
-
 /// A root: a descriptor to copy, and what `index.json` entry it becomes (if any).
 struct Root {
     desc: Descriptor,
@@ -213,7 +111,7 @@ struct Root {
 }
 
 /// Copy images from `src` to `dst`. See the module docs.
-pub fn copy(src: &dyn Store, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult<CopyReport> {
+pub fn copy(src: &dyn Store, dst: &Layout, opts: &CopyOptions<'_>) -> Result<CopyReport> {
     let mut attempt = 0;
     // What landed, over every attempt.
     let mut landed = CopyReport::default();
@@ -222,7 +120,7 @@ pub fn copy(src: &dyn Store, dst: &Layout, opts: &CopyOptions<'_>) -> CopyResult
         match copy_once(src, dst, &index, opts, &mut landed) {
             // A blob vanished from SRC: when SRC's index.json changed meanwhile (a gc after
             // an untag), start over from the new one; blobs that landed are reused.
-            Err(CopyError::Vanished { .. } | CopyError::Source { .. })
+            Err(Error::Vanished { .. } | Error::Source { .. })
                 if attempt < RETRIES && src.read_index().is_ok_and(|now| now != index) =>
             {
                 attempt += 1;
@@ -241,7 +139,7 @@ fn copy_once(
     index: &Index,
     opts: &CopyOptions<'_>,
     landed: &mut CopyReport,
-) -> CopyResult<CopyReport> {
+) -> Result<CopyReport> {
     let roots = choose_roots(src, index, opts)?;
 
     // The closure, with referrers.
@@ -249,9 +147,9 @@ fn copy_once(
         [ClosureSource { store: src, roots: roots.iter().map(|r| r.desc.clone()).collect() }];
     let opts_closure = ClosureOptions { follow_subject: true, referrers: true, absent_ok: true };
     let closure = closure(&sources, opts_closure).map_err(|e| match e {
-        ClosureError::Broken { path, message, .. } => CopyError::Source { path, message },
-        ClosureError::Store { error, .. } => CopyError::Layout(error),
-        e => CopyError::Source { path: String::new(), message: e.to_string() },
+        Error::Broken { path, message, .. } => Error::Source { path, message },
+        Error::Store { error, .. } => Error::Layout(error),
+        e => Error::Source { path: String::new(), message: e.to_string() },
     })?;
     let referrers = closure.referrers.len();
     // SRC index entries that are referrers of what is copied become DST entries too.
@@ -297,7 +195,7 @@ fn copy_once(
             }
             landed.bytes += size;
         }
-        Ok::<(), CopyError>(())
+        Ok::<(), Error>(())
     })();
     opts.progress.end();
     result?;
@@ -312,7 +210,7 @@ fn copy_once(
     let lock = dst.lock()?;
     for b in &closure.blobs {
         if dst.stat_blob(&b.digest)? != Some(b.size) {
-            return Err(CopyError::VanishedFromDestination { digest: b.digest.clone() });
+            return Err(Error::VanishedFromDestination { digest: b.digest.clone() });
         }
     }
     let mut dst_index = dst.read_index()?;
@@ -322,7 +220,7 @@ fn copy_once(
             && existing.digest != root.desc.digest
             && !opts.force
         {
-            return Err(CopyError::TagConflict {
+            return Err(Error::TagConflict {
                 tag: tag.clone(),
                 existing: existing.digest.clone(),
                 new: root.desc.digest.clone(),
@@ -360,15 +258,15 @@ fn copy_once(
     Ok(report)
 }
 
-fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> CopyResult<Vec<Root>> {
+fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Result<Vec<Root>> {
     let Some(reference) = opts.reference else {
         if opts.tag.is_some() {
-            return Err(CopyError::Usage(
+            return Err(Error::Usage(
                 "DST:TAG needs SRC:REF (which image should the tag name?)".into(),
             ));
         }
         if opts.platform.is_some() {
-            return Err(CopyError::Usage("--platform needs SRC:REF".into()));
+            return Err(Error::Usage("--platform needs SRC:REF".into()));
         }
         return Ok(index
             .manifests
@@ -394,13 +292,13 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> CopyR
         return Ok(vec![Root { desc: found, entry: Some(entry), tag: tag.take() }]);
     };
     if found.media_type.kind() != Kind::Index {
-        return Err(CopyError::Usage(format!(
+        return Err(Error::Usage(format!(
             "--platform: `{reference}` is not an index (it is a `{}`)",
             found.media_type.short()
         )));
     }
     let bytes = src.read_blob(&found.digest, ocil_layout::JSON_LIMIT)?;
-    let child_index: Index = serde_json::from_slice(&bytes).map_err(|e| CopyError::Source {
+    let child_index: Index = serde_json::from_slice(&bytes).map_err(|e| Error::Source {
         path: found.digest.blob_path(),
         message: format!("not a valid index: {e}"),
     })?;
@@ -414,7 +312,7 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> CopyR
             .iter()
             .filter_map(|d| d.platform.as_ref().map(|p| p.display()))
             .collect();
-        return Err(CopyError::NoSuchPlatform {
+        return Err(Error::NoSuchPlatform {
             reference: reference.to_string(),
             platform: platform.to_owned(),
             available: if available.is_empty() { "none".into() } else { available.join(", ") },
@@ -457,20 +355,20 @@ struct BlobCopier<'a> {
 
 impl BlobCopier<'_> {
     /// `blobs/<alg>` of SRC and DST (created in DST).
-    fn dirs(&mut self, src: &Layout, alg: Algorithm) -> CopyResult<&(Dir, Dir)> {
+    fn dirs(&mut self, src: &Layout, alg: Algorithm) -> Result<&(Dir, Dir)> {
         if !self.dirs.contains_key(&alg) {
             let sub = format!("blobs/{alg}");
-            let s = src.dir().open_dir(&sub).map_err(|source| CopyError::Io {
+            let s = src.dir().open_dir(&sub).map_err(|source| Error::Io {
                 op: "open",
                 path: sub.clone(),
                 source,
             })?;
-            self.dst.dir().create_dir_all(&sub).map_err(|source| CopyError::Io {
+            self.dst.dir().create_dir_all(&sub).map_err(|source| Error::Io {
                 op: "create",
                 path: sub.clone(),
                 source,
             })?;
-            let d = self.dst.dir().open_dir(&sub).map_err(|source| CopyError::Io {
+            let d = self.dst.dir().open_dir(&sub).map_err(|source| Error::Io {
                 op: "open",
                 path: sub.clone(),
                 source,
@@ -480,7 +378,7 @@ impl BlobCopier<'_> {
         Ok(&self.dirs[&alg])
     }
 
-    fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> CopyResult<How> {
+    fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> Result<How> {
         match self.src.as_layout() {
             Some(src) => self.transfer_file(src, digest, size, link),
             None => self.transfer_stream(digest, size),
@@ -489,11 +387,11 @@ impl BlobCopier<'_> {
 
     /// From a store that is not a directory: stream the blob, checked as it is read, into
     /// DST's blob writer, which checks digest and size again before it names the blob.
-    fn transfer_stream(&mut self, digest: &Digest, size: u64) -> CopyResult<How> {
+    fn transfer_stream(&mut self, digest: &Digest, size: u64) -> Result<How> {
         let reader = match self.src.open_blob_verified(digest, Some(size)) {
             Ok(r) => r,
             Err(e) if e.is_not_found() => {
-                return Err(CopyError::Vanished { path: digest.blob_path() });
+                return Err(Error::Vanished { path: digest.blob_path() });
             }
             Err(e) => return Err(e.into()),
         };
@@ -509,14 +407,14 @@ impl BlobCopier<'_> {
         digest: &Digest,
         size: u64,
         link: bool,
-    ) -> CopyResult<How> {
+    ) -> Result<How> {
         let progress = self.progress;
         let (sdir, ddir) = self.dirs(src, digest.algorithm())?;
         let name = digest.encoded();
         let src_path = digest.blob_path();
         // Errors about the temp file name the blob it becomes.
         let io_err = |op: &'static str| {
-            move |source: io::Error| CopyError::Landing { op, digest: digest.clone(), source }
+            move |source: io::Error| Error::Landing { op, digest: digest.clone(), source }
         };
         let mut temp = Temp { dir: ddir, name: ocil_layout::temp_name("copy") };
         let mut how = How::Copied;
@@ -530,7 +428,7 @@ impl BlobCopier<'_> {
                     file = Some(f);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(CopyError::Vanished { path: src_path });
+                    return Err(Error::Vanished { path: src_path });
                 }
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
                     how = How::FellBack;
@@ -542,7 +440,7 @@ impl BlobCopier<'_> {
                 {
                     how = How::FellBack;
                 }
-                Err(e) => return Err(CopyError::Io { op: "link", path: src_path, source: e }),
+                Err(e) => return Err(Error::Io { op: "link", path: src_path, source: e }),
             }
         }
         let file = match file {
@@ -557,9 +455,9 @@ impl BlobCopier<'_> {
                 let from = match sdir.open(&name) {
                     Ok(f) => f,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Err(CopyError::Vanished { path: src_path });
+                        return Err(Error::Vanished { path: src_path });
                     }
-                    Err(e) => return Err(CopyError::Io { op: "open", path: src_path, source: e }),
+                    Err(e) => return Err(Error::Io { op: "open", path: src_path, source: e }),
                 };
                 let to = ddir
                     .open_with(
@@ -620,12 +518,12 @@ fn hash(f: &File, alg: Algorithm) -> io::Result<(Digest, u64)> {
 }
 
 /// The bytes that landed must be the blob SRC names.
-fn check(found: (Digest, u64), digest: &Digest, size: u64, src_path: &str) -> CopyResult<()> {
+fn check(found: (Digest, u64), digest: &Digest, size: u64, src_path: &str) -> Result<()> {
     if &found.0 != digest {
-        return Err(CopyError::Corrupt { path: src_path.into(), found: found.0, size: found.1 });
+        return Err(Error::Corrupt { path: src_path.into(), found: found.0, size: found.1 });
     }
     if found.1 != size {
-        return Err(CopyError::WrongSize { path: src_path.into(), expected: size, found: found.1 });
+        return Err(Error::WrongSize { path: src_path.into(), expected: size, found: found.1 });
     }
     Ok(())
 }

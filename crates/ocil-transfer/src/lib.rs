@@ -15,6 +15,8 @@
 
 pub mod closure;
 mod copy;
+mod error;
 
-pub use closure::{Closure, ClosureBlob, ClosureError, ClosureOptions, ClosureSource, closure};
-pub use copy::{CopiedImage, CopyError, CopyOptions, CopyReport, CopyResult, copy};
+pub use closure::{Closure, ClosureBlob, ClosureOptions, ClosureSource, closure};
+pub use copy::{CopiedImage, CopyOptions, CopyReport, copy};
+pub use error::{Error, Result};

@@ -5,9 +5,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use ocil_layout::progress::Silent;
 use ocil_layout::{Descriptor, Digest, Layout, MediaType, Reference};
-use ocil_transfer::{
-    ClosureError, ClosureOptions, ClosureSource, CopyError, CopyOptions, closure, copy,
-};
+use ocil_transfer::{ClosureOptions, ClosureSource, CopyOptions, closure, copy};
 use serde_json::json;
 
 fn layout(tmp: &tempfile::TempDir, name: &str) -> Layout {
@@ -156,13 +154,13 @@ fn absent_and_broken() {
     let c = closure(&src, ClosureOptions { absent_ok: true, ..PLAIN }).unwrap();
     assert_eq!(digests(&c), sorted(&[&m.digest, &config.digest]));
     match closure(&src, PLAIN) {
-        Err(ClosureError::Absent { digest, .. }) => assert_eq!(digest, foreign.digest),
+        Err(ocil_transfer::Error::Absent { digest, .. }) => assert_eq!(digest, foreign.digest),
         other => panic!("{other:?}"),
     }
     // A missing config is a broken graph, whatever absent_ok says.
     l.remove_blob(&config.digest).unwrap();
     match closure(&src, ClosureOptions { absent_ok: true, ..PLAIN }) {
-        Err(ClosureError::Broken { code, .. }) => assert_eq!(code, "BLOB_MISSING"),
+        Err(ocil_transfer::Error::Broken { code, .. }) => assert_eq!(code, "BLOB_MISSING"),
         other => panic!("{other:?}"),
     }
 }
@@ -271,7 +269,7 @@ fn a_corrupt_source_blob_fails_the_copy_and_names_nothing() {
     // Same size, other bytes.
     std::fs::write(tmp.path().join("src").join(img.layer.digest.blob_path()), b"layer b").unwrap();
     let err = copy(&src, &dst, &opts(None)).unwrap_err();
-    assert!(matches!(err, CopyError::Corrupt { .. }), "{err:?}");
+    assert!(matches!(err, ocil_transfer::Error::Corrupt { .. }), "{err:?}");
     assert!(dst.read_index().unwrap().manifests.is_empty());
     // Children land before parents: the manifest that names the layer did not land.
     assert_eq!(dst.stat_blob(&img.manifest.digest).unwrap(), None);

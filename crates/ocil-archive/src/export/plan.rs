@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ocil_layout::{Descriptor, Digest, JSON_LIMIT, MediaType, Reference};
-use ocil_transfer::{ClosureError, ClosureOptions, ClosureSource, closure};
+use ocil_transfer::{ClosureOptions, ClosureSource, closure};
 use serde_json::Value;
 
 use super::{ExportOptions, ExportSource};
@@ -55,15 +55,15 @@ pub(crate) fn plan(sources: &[ExportSource<'_>], opts: &ExportOptions<'_>) -> Re
     let found = closure(&stores, closure_opts).map_err(|e| {
         let layout = sources[e.source_index()].name.clone();
         match e {
-            ClosureError::Broken { path, message, .. } => {
+            ocil_transfer::Error::Broken { path, message, .. } => {
                 Error::SourceIncomplete { layout, path, message }
             }
-            ClosureError::Absent { path, digest, .. } => Error::SourceIncomplete {
+            ocil_transfer::Error::Absent { path, digest, .. } => Error::SourceIncomplete {
                 layout,
                 path,
                 message: format!("blob `{digest}` is missing"),
             },
-            ClosureError::Store { error, .. } => Error::source_layout(&layout)(error),
+            ocil_transfer::Error::Store { error, .. } => Error::source_layout(&layout)(error),
             e => Error::SourceIncomplete { layout, path: String::new(), message: e.to_string() },
         }
     })?;
