@@ -9,7 +9,7 @@
 
 use ocil_layout::{Compression, Descriptor, Digest, Layout, LockGuard};
 
-use crate::layer::{LayerError, StagedLayer, layer_media_type};
+use crate::layer::{StagedLayer, layer_media_type};
 use crate::{EditTarget, Edited, Error, History, Result, edit_images};
 
 /// One layer to append, and the history entry that describes it.
@@ -75,10 +75,10 @@ pub fn append_layers(
 
 /// A layer error as an edit error: bad input stays a clear message, store errors keep their
 /// type.
-fn layer_err(e: LayerError) -> Error {
+fn layer_err(e: Error) -> Error {
     match e {
-        LayerError::Layout(e) => Error::Layout(e),
-        LayerError::NoMediaType { family, compression, hint } => Error::InvalidValue {
+        Error::Layout(e) => Error::Layout(e),
+        Error::NoMediaType { family, compression, hint } => Error::InvalidValue {
             what: "--compress",
             value: if compression == "uncompressed" { "none".into() } else { compression.into() },
             reason: format!("{family} images have no {compression} layer media type{hint}"),

@@ -44,7 +44,7 @@ use ocil_layout::{
 };
 
 use crate::layer::LayerSink;
-use crate::{JsonDoc, Platforms, is_attestation, put_doc, read_doc, retarget};
+use crate::{Error, JsonDoc, Platforms, Result, is_attestation, put_doc, read_doc, retarget};
 
 /// The family to convert to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,65 +116,10 @@ pub struct Converted {
     pub index_written: bool,
 }
 
-/// Why a conversion was refused or failed. Nothing is named by `index.json` on failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConvertError {
-    /// An edit-level error (documents, the layout).
-    #[error(transparent)]
-    Edit(#[from] crate::Error),
-    /// A layout operation failed (the error names the file or blob).
-    #[error(transparent)]
-    Layout(#[from] ocil_layout::Error),
-    /// Building a recompressed layer failed.
-    #[error(transparent)]
-    Layer(#[from] crate::layer::LayerError),
-    /// The conversion cannot be done as asked.
-    #[error("cannot convert `{what}` to {to}: {reason}")]
-    Refused {
-        /// The document or layer (blob path).
-        what: String,
-        /// `oci` or `docker`.
-        to: &'static str,
-        /// Why, and what to do.
-        reason: String,
-    },
-    /// A recompressed layer's uncompressed digest is not the config's diff_id.
-    #[error(
-        "layer `{layer}` decompresses to `{found}`, but the config's rootfs.diff_ids[{position}] is `{expected}`: the image is broken"
-    )]
-    DiffIdMismatch {
-        /// The layer's blob path.
-        layer: String,
-        /// Its position.
-        position: usize,
-        /// The config's diff_id.
-        expected: String,
-        /// What it decompresses to.
-        found: Digest,
-    },
-    /// Reading a layer failed (corrupt, truncated, not the compression it claims).
-    #[error("cannot read layer `{layer}`")]
-    Read {
-        /// The layer's blob path.
-        layer: String,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Result of conversions.
-pub type ConvertResult<T> = std::result::Result<T, ConvertError>;
-
 /// Convert the entry `opts.reference` names (see the module docs).
-pub fn convert(
-    layout: &Layout,
-    lock: &LockGuard,
-    opts: &ConvertOptions<'_>,
-) -> ConvertResult<Converted> {
+pub fn convert(layout: &Layout, lock: &LockGuard, opts: &ConvertOptions<'_>) -> Result<Converted> {
     if opts.to == To::Docker && opts.compress == Some(Compression::Zstd) {
-        return Err(ConvertError::Refused {
+        return Err(Error::ConvertRefused {
             what: opts.reference.to_string(),
             to: "docker",
             reason: "Docker has no zstd layer media type (zstd is OCI-only): use --compress gzip, or --to oci".into(),
@@ -184,7 +129,7 @@ pub fn convert(
     let (pos, entry) = match (reference::resolve_entry(&index, opts.reference)?, opts.reference) {
         (Some(found), _) => found,
         (None, Reference::Digest(d)) => {
-            return Err(crate::Error::NotAnEntry { digest: d.clone() }.into());
+            return Err(crate::Error::NotAnEntry { digest: d.clone() });
         }
         (None, Reference::Tag(t)) => {
             return Err(ocil_layout::Error::RefNotFound {
@@ -242,7 +187,7 @@ pub fn convert(
 }
 
 /// The one image of `wanted` platform in an index (nested indexes included).
-fn pick(layout: &Layout, index: &Descriptor, wanted: &Platform) -> ConvertResult<Descriptor> {
+fn pick(layout: &Layout, index: &Descriptor, wanted: &Platform) -> Result<Descriptor> {
     let mut found = Vec::new();
     let mut stack = vec![(index.clone(), 0usize)];
     let mut seen = Vec::new();
@@ -274,14 +219,12 @@ fn pick(layout: &Layout, index: &Descriptor, wanted: &Platform) -> ConvertResult
             reference: index.digest.to_string(),
             platform: wanted.display(),
             platforms: seen,
-        }
-        .into()),
+        }),
         _ => Err(crate::Error::PlatformAmbiguous {
             reference: index.digest.to_string(),
             platform: wanted.display(),
             candidates: found.iter().map(|c| c.digest.to_string()).collect(),
-        }
-        .into()),
+        }),
     }
 }
 
@@ -310,12 +253,12 @@ impl Cx<'_> {
         self.opts.to.as_str()
     }
 
-    fn refuse(&self, what: &Digest, reason: impl Into<String>) -> ConvertError {
-        ConvertError::Refused { what: what.blob_path(), to: self.to(), reason: reason.into() }
+    fn refuse(&self, what: &Digest, reason: impl Into<String>) -> Error {
+        Error::ConvertRefused { what: what.blob_path(), to: self.to(), reason: reason.into() }
     }
 
     /// The media type of the other family, or a refusal.
-    fn map_type(&self, mt: &MediaType, at: &Digest) -> ConvertResult<MediaType> {
+    fn map_type(&self, mt: &MediaType, at: &Digest) -> Result<MediaType> {
         let mapped = match self.opts.to {
             To::Oci => mt.to_oci(),
             To::Docker => mt.to_docker(),
@@ -323,7 +266,7 @@ impl Cx<'_> {
         mapped.ok_or_else(|| self.refuse(at, format!("`{mt}` has no {} counterpart", self.to())))
     }
 
-    fn convert(&mut self, desc: &Descriptor, depth: usize) -> ConvertResult<New> {
+    fn convert(&mut self, desc: &Descriptor, depth: usize) -> Result<New> {
         if let Some(n) = self.done.get(&desc.digest) {
             return Ok(n.clone());
         }
@@ -342,7 +285,7 @@ impl Cx<'_> {
     }
 
     /// The checks and drops shared by manifests and indexes (`--to docker`).
-    fn docker_top_level(&mut self, doc: &mut JsonDoc, digest: &Digest) -> ConvertResult<()> {
+    fn docker_top_level(&mut self, doc: &mut JsonDoc, digest: &Digest) -> Result<()> {
         if self.opts.to != To::Docker {
             return Ok(());
         }
@@ -380,7 +323,7 @@ impl Cx<'_> {
         }
     }
 
-    fn convert_index(&mut self, desc: &Descriptor, depth: usize) -> ConvertResult<New> {
+    fn convert_index(&mut self, desc: &Descriptor, depth: usize) -> Result<New> {
         let mut doc = read_doc(self.layout, &desc.digest)?;
         self.docker_top_level(&mut doc, &desc.digest)?;
         let own = match doc.get_str("mediaType")? {
@@ -446,7 +389,7 @@ impl Cx<'_> {
         Ok(New { media_type, digest: stored.digest, size: stored.size })
     }
 
-    fn convert_manifest(&mut self, desc: &Descriptor) -> ConvertResult<New> {
+    fn convert_manifest(&mut self, desc: &Descriptor) -> Result<New> {
         let layout = self.layout;
         let mut doc = read_doc(layout, &desc.digest)?;
         self.docker_top_level(&mut doc, &desc.digest)?;
@@ -528,7 +471,7 @@ impl Cx<'_> {
         config: &Descriptor,
         config_doc: &mut Option<JsonDoc>,
         manifest: &Digest,
-    ) -> ConvertResult<New> {
+    ) -> Result<New> {
         let Kind::Layer { compression, distributable } = layer.media_type.kind() else {
             return Err(self.refuse(
                 manifest,
@@ -580,7 +523,7 @@ impl Cx<'_> {
         match diff_ids.get(position) {
             Some(expected) if expected.starts_with("sha256:") => {
                 if expected != &staged.diff_id.to_string() {
-                    return Err(ConvertError::DiffIdMismatch {
+                    return Err(Error::DiffIdMismatch {
                         layer: layer.digest.blob_path(),
                         position,
                         expected: expected.clone(),
@@ -612,15 +555,15 @@ impl Cx<'_> {
         layer: &Descriptor,
         from: Compression,
         to: Compression,
-    ) -> ConvertResult<crate::layer::StagedLayer> {
+    ) -> Result<crate::layer::StagedLayer> {
         let path = layer.digest.blob_path();
-        let read_err = |source: io::Error| ConvertError::Read { layer: path.clone(), source };
+        let read_err = |source: io::Error| Error::LayerRead { layer: path.clone(), source };
         let reader = self.layout.open_blob(&layer.digest, Some(layer.size))?;
         let reader = ocil_layout::progress::ProgressReader::new(reader, self.opts.progress);
         let mut decoded = ocil_codec::decoder(reader, from).map_err(read_err)?;
         let mut sink = LayerSink::new(self.layout, to)?;
         io::copy(&mut decoded, &mut sink).map_err(read_err)?;
-        Ok(sink.finish(Vec::new())?)
+        sink.finish(Vec::new())
     }
 }
 

@@ -2,6 +2,8 @@
 //! member path inside a document) or the reference it is about; sources stay out of the
 //! message for the chain printer to add.
 
+use std::io;
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -115,5 +117,100 @@ pub enum Error {
         value: String,
         /// Why.
         reason: String,
+    },
+    // Layers (`layer`, `ocil append`).
+    /// Reading the source failed.
+    #[error("cannot {op} `{path}`")]
+    Source {
+        /// What was being done.
+        op: &'static str,
+        /// The path, relative to the source directory (or the tar file's name).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file type a layer built by ocil does not carry.
+    #[error("`{path}` is a {kind}: {reason}")]
+    Unsupported {
+        /// The path relative to the source directory.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A file changed while it was packed.
+    #[error("`{path}` changed while it was being packed: {what}")]
+    Changed {
+        /// The path relative to the source directory.
+        path: String,
+        /// What changed.
+        what: String,
+    },
+    /// The input is not a tar archive ocil accepts as a layer.
+    #[error("`{source_name}` is not a usable layer tar: {reason}")]
+    BadTar {
+        /// The tar file's name as given.
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry of an input tar could escape the root it is extracted into.
+    #[error("`{source_name}`: entry `{entry}` {reason}")]
+    UnsafeEntry {
+        /// The tar file's name as given.
+        source_name: String,
+        /// The entry's name (lossy UTF-8).
+        entry: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The image's media type family has no layer type for this compression.
+    #[error("{family} images have no {compression} layer media type{hint}")]
+    NoMediaType {
+        /// `Docker` or `OCI`.
+        family: &'static str,
+        /// The compression asked for.
+        compression: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// Writing the tar stream failed.
+    #[error("cannot write the layer blob")]
+    Write(#[source] io::Error),
+    // Conversions (`convert`, `ocil convert`).
+    /// The conversion cannot be done as asked.
+    #[error("cannot convert `{what}` to {to}: {reason}")]
+    ConvertRefused {
+        /// The document or layer (blob path).
+        what: String,
+        /// `oci` or `docker`.
+        to: &'static str,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A recompressed layer's uncompressed digest is not the config's diff_id.
+    #[error(
+        "layer `{layer}` decompresses to `{found}`, but the config's rootfs.diff_ids[{position}] is `{expected}`: the image is broken"
+    )]
+    DiffIdMismatch {
+        /// The layer's blob path.
+        layer: String,
+        /// Its position.
+        position: usize,
+        /// The config's diff_id.
+        expected: String,
+        /// What it decompresses to.
+        found: ocil_layout::Digest,
+    },
+    /// Reading a layer failed (corrupt, truncated, not the compression it claims).
+    #[error("cannot read layer `{layer}`")]
+    LayerRead {
+        /// The layer's blob path.
+        layer: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
     },
 }

@@ -22,6 +22,8 @@ use ocil_layout::{
     Algorithm, Compression, Descriptor, Digest, Hasher, Layout, MediaType, StagedBlob,
 };
 
+use crate::Error;
+
 pub use dir::{DirOptions, pack_dir, pack_dir_layer};
 pub use tar_in::{TarFacts, check_tar, tar_layer};
 
@@ -30,75 +32,6 @@ pub use tar_in::{TarFacts, check_tar, tar_layer};
 pub const DEFAULT_MTIME: u64 = 946_684_800;
 
 pub use ocil_codec::{GZIP_LEVEL, ZSTD_LEVEL};
-
-/// What went wrong while building a layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LayerError {
-    /// Reading the source failed.
-    #[error("cannot {op} `{path}`")]
-    Source {
-        /// What was being done.
-        op: &'static str,
-        /// The path, relative to the source directory (or the tar file's name).
-        path: String,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
-    /// A file type a layer built by ocil does not carry.
-    #[error("`{path}` is a {kind}: {reason}")]
-    Unsupported {
-        /// The path relative to the source directory.
-        path: String,
-        /// What it is.
-        kind: &'static str,
-        /// Why it is refused.
-        reason: &'static str,
-    },
-    /// A file changed while it was packed.
-    #[error("`{path}` changed while it was being packed: {what}")]
-    Changed {
-        /// The path relative to the source directory.
-        path: String,
-        /// What changed.
-        what: String,
-    },
-    /// The input is not a tar archive ocil accepts as a layer.
-    #[error("`{source_name}` is not a usable layer tar: {reason}")]
-    BadTar {
-        /// The tar file's name as given.
-        source_name: String,
-        /// Why.
-        reason: String,
-    },
-    /// An entry of an input tar could escape the root it is extracted into.
-    #[error("`{source_name}`: entry `{entry}` {reason}")]
-    UnsafeEntry {
-        /// The tar file's name as given.
-        source_name: String,
-        /// The entry's name (lossy UTF-8).
-        entry: String,
-        /// Why it is refused.
-        reason: &'static str,
-    },
-    /// The image's media type family has no layer type for this compression.
-    #[error("{family} images have no {compression} layer media type{hint}")]
-    NoMediaType {
-        /// `Docker` or `OCI`.
-        family: &'static str,
-        /// The compression asked for.
-        compression: &'static str,
-        /// What to do instead.
-        hint: &'static str,
-    },
-    /// Writing the blob failed.
-    #[error(transparent)]
-    Layout(#[from] ocil_layout::Error),
-    /// Writing the tar stream failed.
-    #[error("cannot write the layer blob")]
-    Write(#[source] io::Error),
-}
 
 /// A layer built and staged in the blob store, not yet committed.
 #[derive(Debug)]
@@ -117,13 +50,13 @@ pub struct StagedLayer {
 
 impl StagedLayer {
     /// The layer's descriptor for a manifest of the given media type.
-    pub fn descriptor(&self, manifest_type: &MediaType) -> Result<Descriptor, LayerError> {
+    pub fn descriptor(&self, manifest_type: &MediaType) -> Result<Descriptor, Error> {
         let media_type = layer_media_type(manifest_type, self.compression)?;
         Ok(Descriptor::new(media_type, self.blob.digest().clone(), self.blob.size()))
     }
 
     /// Rename the blob into place (under the layout lock, before `index.json` names it).
-    pub fn commit(self) -> Result<ocil_layout::Stored, LayerError> {
+    pub fn commit(self) -> Result<ocil_layout::Stored, Error> {
         Ok(self.blob.commit()?)
     }
 }
@@ -134,16 +67,16 @@ impl StagedLayer {
 pub fn layer_media_type(
     manifest_type: &MediaType,
     compression: Compression,
-) -> Result<MediaType, LayerError> {
+) -> Result<MediaType, Error> {
     if *manifest_type == MediaType::DockerManifest {
         return match compression {
             Compression::Gzip => Ok(MediaType::DockerLayerGzip),
-            Compression::Zstd => Err(LayerError::NoMediaType {
+            Compression::Zstd => Err(Error::NoMediaType {
                 family: "Docker schema2",
                 compression: "zstd",
                 hint: " (use --compress gzip, or convert the image to OCI)",
             }),
-            Compression::None => Err(LayerError::NoMediaType {
+            Compression::None => Err(Error::NoMediaType {
                 family: "Docker schema2",
                 compression: "uncompressed",
                 hint: " (use --compress gzip, or convert the image to OCI)",
@@ -185,16 +118,16 @@ impl std::fmt::Debug for LayerSink {
 
 impl LayerSink {
     /// Start a layer blob in `layout`.
-    pub fn new(layout: &Layout, compression: Compression) -> Result<LayerSink, LayerError> {
+    pub fn new(layout: &Layout, compression: Compression) -> Result<LayerSink, Error> {
         let blob = io::BufWriter::with_capacity(OUT_BUFFER, layout.blob_writer()?);
-        let encoder = Encoder::new(blob, compression).map_err(LayerError::Write)?;
+        let encoder = Encoder::new(blob, compression).map_err(Error::Write)?;
         Ok(LayerSink { encoder, diff_id: Algorithm::Sha256.hasher(), tar_size: 0, compression })
     }
 
     /// Flush the encoder and stage the blob.
-    pub fn finish(self, warnings: Vec<String>) -> Result<StagedLayer, LayerError> {
-        let out = self.encoder.finish().map_err(LayerError::Write)?;
-        let blob = out.into_inner().map_err(|e| LayerError::Write(e.into_error()))?;
+    pub fn finish(self, warnings: Vec<String>) -> Result<StagedLayer, Error> {
+        let out = self.encoder.finish().map_err(Error::Write)?;
+        let blob = out.into_inner().map_err(|e| Error::Write(e.into_error()))?;
         Ok(StagedLayer {
             blob: blob.finish_staged()?,
             diff_id: self.diff_id.finish(),

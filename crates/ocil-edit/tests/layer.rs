@@ -13,8 +13,7 @@ use cap_std::fs::Dir;
 use ocil_layout::{Compression, Layout, MediaType};
 
 use ocil_edit::layer::{
-    DEFAULT_MTIME, DirOptions, LayerError, TarFacts, check_tar, layer_media_type, pack_dir,
-    pack_dir_layer,
+    DEFAULT_MTIME, DirOptions, TarFacts, check_tar, layer_media_type, pack_dir, pack_dir_layer,
 };
 
 use std::fs as fsx;
@@ -275,7 +274,7 @@ fn tar_with(entries: &[RawEntry<'_>]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn check(bytes: &[u8]) -> Result<(TarFacts, Vec<u8>), LayerError> {
+fn check(bytes: &[u8]) -> Result<(TarFacts, Vec<u8>), ocil_edit::Error> {
     let mut out = Vec::new();
     let facts = check_tar(bytes, "in.tar", &mut out)?;
     Ok((facts, out))

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use cap_std::fs::{Dir, FileTypeExt, Metadata, MetadataExt};
 use ocil_layout::{Compression, Layout};
 
-use super::{LayerError, LayerSink, StagedLayer};
+use super::{LayerSink, StagedLayer};
+use crate::Error;
 
 /// How a directory is packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ impl Default for DirOptions {
 }
 
 /// Pack `src` as a tar into `out`; returns warnings (skipped sockets).
-pub fn pack_dir(src: &Dir, out: impl Write, opts: &DirOptions) -> Result<Vec<String>, LayerError> {
+pub fn pack_dir(src: &Dir, out: impl Write, opts: &DirOptions) -> Result<Vec<String>, Error> {
     let mut packer = Packer {
         builder: tar::Builder::new(out),
         opts: *opts,
@@ -52,7 +53,7 @@ pub fn pack_dir(src: &Dir, out: impl Write, opts: &DirOptions) -> Result<Vec<Str
     };
     packer.builder.mode(tar::HeaderMode::Deterministic);
     packer.dir(src, Path::new(""))?;
-    packer.builder.finish().map_err(LayerError::Write)?;
+    packer.builder.finish().map_err(Error::Write)?;
     Ok(packer.warnings)
 }
 
@@ -62,7 +63,7 @@ pub fn pack_dir_layer(
     src: &Dir,
     opts: &DirOptions,
     compression: Compression,
-) -> Result<StagedLayer, LayerError> {
+) -> Result<StagedLayer, Error> {
     let mut sink = LayerSink::new(layout, compression)?;
     let warnings = pack_dir(src, &mut sink, opts)?;
     sink.finish(warnings)
@@ -93,8 +94,8 @@ impl<W: Write> Packer<W> {
         h
     }
 
-    fn dir(&mut self, dir: &Dir, rel: &Path) -> Result<(), LayerError> {
-        let read = |op, e| LayerError::Source {
+    fn dir(&mut self, dir: &Dir, rel: &Path) -> Result<(), Error> {
+        let read = |op, e| Error::Source {
             op,
             path: if rel.as_os_str().is_empty() { ".".into() } else { shown(rel) },
             source: e,
@@ -110,12 +111,12 @@ impl<W: Write> Packer<W> {
         Ok(())
     }
 
-    fn entry(&mut self, dir: &Dir, rel: &Path, name: &OsString) -> Result<(), LayerError> {
+    fn entry(&mut self, dir: &Dir, rel: &Path, name: &OsString) -> Result<(), Error> {
         let path = rel.join(name);
-        let err = |op, e| LayerError::Source { op, path: shown(&path), source: e };
+        let err = |op, e| Error::Source { op, path: shown(&path), source: e };
         let meta = dir.symlink_metadata(name).map_err(|e| err("stat", e))?;
         let ft = meta.file_type();
-        let write = LayerError::Write;
+        let write = Error::Write;
         if ft.is_dir() {
             let sub = dir.open_dir(name).map_err(|e| err("open", e))?;
             same_file(&path, &meta, &sub.dir_metadata().map_err(|e| err("stat", e))?)?;
@@ -146,10 +147,10 @@ impl<W: Write> Packer<W> {
             h.set_size(size);
             let mut counted = Counted { inner: file.take(size), read: 0, failed: None };
             self.builder.append_data(&mut h, &path, &mut counted).map_err(|e| {
-                if counted.failed.is_some() { err("read", e) } else { LayerError::Write(e) }
+                if counted.failed.is_some() { err("read", e) } else { Error::Write(e) }
             })?;
             if counted.read != size {
-                return Err(LayerError::Changed {
+                return Err(Error::Changed {
                     path: shown(&path),
                     what: format!("it had {size} bytes, {} could be read", counted.read),
                 });
@@ -165,7 +166,7 @@ impl<W: Write> Packer<W> {
             return Ok(());
         }
         let kind = if ft.is_block_device() { "block device" } else { "character device" };
-        Err(LayerError::Unsupported {
+        Err(Error::Unsupported {
             path: shown(&path),
             kind,
             reason: "device files are not packed (build the layer from a tar made as root)",
@@ -174,15 +175,15 @@ impl<W: Write> Packer<W> {
 }
 
 /// A file opened by name must be the one `stat` saw.
-fn same_file(path: &Path, before: &Metadata, opened: &Metadata) -> Result<(), LayerError> {
+fn same_file(path: &Path, before: &Metadata, opened: &Metadata) -> Result<(), Error> {
     if (before.dev(), before.ino()) != (opened.dev(), opened.ino()) {
-        return Err(LayerError::Changed {
+        return Err(Error::Changed {
             path: shown(path),
             what: "it was replaced by another file".into(),
         });
     }
     if before.is_file() && before.len() != opened.len() {
-        return Err(LayerError::Changed {
+        return Err(Error::Changed {
             path: shown(path),
             what: format!("its size went from {} to {}", before.len(), opened.len()),
         });

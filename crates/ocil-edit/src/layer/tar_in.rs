@@ -12,7 +12,8 @@ use ocil_codec::names::{Unsafe, check_layer_name};
 use ocil_codec::tar_fault::{Origin, TarFault, TarInput};
 use ocil_layout::{Compression, Layout};
 
-use super::{LayerError, LayerSink, StagedLayer};
+use super::{LayerSink, StagedLayer};
+use crate::Error;
 
 /// What a checked tar held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +28,9 @@ pub struct TarFacts {
 
 /// Read a (possibly compressed) tar from `reader`, check it, and write the uncompressed tar
 /// to `out` unchanged. `source_name` names the input in errors.
-pub fn check_tar(
-    reader: impl Read,
-    source_name: &str,
-    out: impl Write,
-) -> Result<TarFacts, LayerError> {
-    let bad = |reason: String| LayerError::BadTar { source_name: source_name.into(), reason };
-    let read_err =
-        |e: io::Error| LayerError::Source { op: "read", path: source_name.into(), source: e };
+pub fn check_tar(reader: impl Read, source_name: &str, out: impl Write) -> Result<TarFacts, Error> {
+    let bad = |reason: String| Error::BadTar { source_name: source_name.into(), reason };
+    let read_err = |e: io::Error| Error::Source { op: "read", path: source_name.into(), source: e };
     // The tar parser reads 512-byte headers: read the input in large blocks.
     let reader = io::BufReader::with_capacity(256 * 1024, reader);
     let (compression, input) = decompress(reader, source_name)?;
@@ -42,7 +38,7 @@ pub fn check_tar(
     let mut archive = tar::Archive::new(TarInput::new(&mut tee));
     let mut entries_seen = 0u64;
     let mut last_end = 0u64;
-    let scanned = (|| -> Result<(), LayerError> {
+    let scanned = (|| -> Result<(), Error> {
         let iter = archive.entries().map_err(read_err)?;
         for entry in iter {
             // The parser's own text can quote the tar: its errors are said in our words.
@@ -64,7 +60,7 @@ pub fn check_tar(
             entries_seen += 1;
             let name = entry.path_bytes();
             if let Err(reason) = check_layer_name(&name) {
-                return Err(LayerError::UnsafeEntry {
+                return Err(Error::UnsafeEntry {
                     source_name: source_name.into(),
                     entry: String::from_utf8_lossy(&name).into_owned(),
                     reason: reason.reason(),
@@ -74,7 +70,7 @@ pub fn check_tar(
                 && let Some(target) = entry.link_name_bytes()
                 && let Err(reason) = check_layer_name(&target)
             {
-                return Err(LayerError::UnsafeEntry {
+                return Err(Error::UnsafeEntry {
                     source_name: source_name.into(),
                     entry: String::from_utf8_lossy(&name).into_owned(),
                     reason: match reason {
@@ -92,16 +88,16 @@ pub fn check_tar(
         Ok(())
     })();
     if let Some(w) = tee.write_error.take() {
-        return Err(LayerError::Write(w));
+        return Err(Error::Write(w));
     }
     scanned?;
     // The rest (end-of-archive blocks and padding) belongs to the diff_id too.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
-        Some(w) => LayerError::Write(w),
+        Some(w) => Error::Write(w),
         None => read_err(e),
     })?;
     if let Some(w) = tee.write_error.take() {
-        return Err(LayerError::Write(w));
+        return Err(Error::Write(w));
     }
     if tee.count == 0 {
         return Err(bad("it is empty".into()));
@@ -121,7 +117,7 @@ pub fn tar_layer(
     reader: impl Read,
     source_name: &str,
     compression: Compression,
-) -> Result<StagedLayer, LayerError> {
+) -> Result<StagedLayer, Error> {
     let mut sink = LayerSink::new(layout, compression)?;
     check_tar(reader, source_name, &mut sink)?;
     sink.finish(Vec::new())
@@ -131,8 +127,8 @@ pub fn tar_layer(
 fn decompress<'a>(
     reader: impl Read + 'a,
     source_name: &str,
-) -> Result<(Compression, Box<dyn Read + 'a>), LayerError> {
-    let bad = |reason: String| LayerError::BadTar { source_name: source_name.into(), reason };
+) -> Result<(Compression, Box<dyn Read + 'a>), Error> {
+    let bad = |reason: String| Error::BadTar { source_name: source_name.into(), reason };
     match ocil_codec::decompress(reader) {
         Ok(d) => Ok((d.compression, d.reader)),
         Err(ocil_codec::Error::Unsupported { format }) => Err(bad(format!(
@@ -140,7 +136,7 @@ fn decompress<'a>(
             format.as_str()
         ))),
         Err(ocil_codec::Error::Read(e) | ocil_codec::Error::Decoder { source: e, .. }) => {
-            Err(LayerError::Source { op: "read", path: source_name.into(), source: e })
+            Err(Error::Source { op: "read", path: source_name.into(), source: e })
         }
         Err(e) => Err(bad(e.to_string())),
     }
