@@ -58,10 +58,13 @@ pub enum Error {
         problems: Vec<ocil_layout::walk::Problem>,
     },
     /// Some removals failed; the others went through.
-    #[error("{} removal(s) failed, first: `{}`", failures.len(), failures.first().map(|f| f.path.as_str()).unwrap_or_default())]
+    #[error("{} removal(s) failed", 1 + more.len())]
     SweepIncomplete {
-        /// Each failure, with its error.
-        failures: Vec<SweepFailure>,
+        /// The first failure: the error's source, so the chain shows its path and OS error.
+        #[source]
+        first: Box<SweepFailure>,
+        /// The other failures.
+        more: Vec<SweepFailure>,
         /// What was removed before and after the failures.
         report: Box<Report>,
     },
