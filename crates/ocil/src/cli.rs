@@ -6,7 +6,7 @@ use crate::progress::ReportArgs;
 
 /// Edit, check, garbage-collect and ship OCI image-layout directories.
 #[derive(Debug, Parser)]
-#[command(name = "ocil", version, about, long_about = None, disable_help_subcommand = true)]
+#[command(name = "ocil", version, about, long_about = None)]
 #[command(
     after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`."
 )]
