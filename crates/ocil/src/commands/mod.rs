@@ -3,6 +3,7 @@
 pub(crate) mod annotate;
 pub(crate) mod append;
 mod cat;
+pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod convert;
 pub(crate) mod copy;
@@ -41,5 +42,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }

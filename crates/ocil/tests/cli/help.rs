@@ -1,5 +1,5 @@
-//! What clap derives from the command-line definition: `ocil help COMMAND` (checked against
-//! `ocil COMMAND --help`).
+//! What clap derives from the command-line definition: `ocil help COMMAND` and `ocil
+//! completions SHELL` (snapshots, and checks against `ocil --help`).
 
 use assert_cmd::assert::OutputAssertExt;
 
@@ -32,4 +32,57 @@ fn help_command() {
         t.ocil().args(["help", command]).assert().success().stdout(long.stdout).stderr("");
     }
     snap!(t, "help_unknown_command", t.ocil().args(["help", "list"]));
+}
+
+#[test]
+fn completions_help() {
+    let t = TestDir::new();
+    snap!(t, "help_completions", t.ocil().args(["completions", "--help"]));
+}
+
+#[test]
+fn completions_bash() {
+    let t = TestDir::new();
+    let out = t.ocil().args(["completions", "bash"]).output().expect("run ocil");
+    out.clone().assert().success().stderr("");
+    let script = String::from_utf8(out.stdout).expect("the script is UTF-8");
+    // The whole script is about a thousand lines; the snapshot keeps the top level (every
+    // command), two commands' cases and the registration, so a new flag elsewhere does not
+    // churn it.
+    let mut excerpt = String::new();
+    for case in ["ocil", "ocil__subcmd__completions", "ocil__subcmd__gc"] {
+        excerpt.push_str(&case_block(&script, case));
+    }
+    let registration = script.rfind("\nif [[ ").expect("the `complete` lines");
+    excerpt.push_str(&script[registration + 1..]);
+    insta::assert_snapshot!("completions_bash_excerpt", excerpt);
+    // Every command is completed, `help` too.
+    for command in commands(&t) {
+        assert!(script.contains(&format!("ocil,{command})")), "`{command}` is not completed");
+    }
+}
+
+/// The `NAME)` case of the bash script's `case "${cmd}"`, up to its `;;`.
+fn case_block(script: &str, name: &str) -> String {
+    let start = script.find(&format!("\n        {name})\n")).expect("the case") + 1;
+    let len = script[start..].find("\n            ;;\n").expect("the end of the case");
+    format!("{}\n            ;;\n", &script[start..start + len])
+}
+
+#[test]
+fn completions_every_shell() {
+    let t = TestDir::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = t.ocil().args(["completions", shell]).output().expect("run ocil");
+        out.clone().assert().success().stderr("");
+        let script = String::from_utf8(out.stdout).expect("the script is UTF-8");
+        assert!(script.contains("ocil") && script.contains("completions"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn completions_refuses_an_unknown_shell() {
+    let t = TestDir::new();
+    snap!(t, "completions_unknown_shell", t.ocil().args(["completions", "tcsh"]));
+    snap!(t, "completions_no_shell", t.ocil().arg("completions"));
 }
