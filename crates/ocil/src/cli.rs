@@ -66,6 +66,9 @@ pub(crate) enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = crate::commands::completions::HELP)]
     Completions(crate::commands::completions::CompletionsArgs),
+    /// Write the man pages (ocil.1, ocil-<command>.1) into a directory
+    #[command(long_about = crate::commands::man::HELP)]
+    Man(crate::commands::man::ManArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.

@@ -15,6 +15,7 @@ pub(crate) mod index;
 mod init;
 mod inspect;
 mod ls;
+pub(crate) mod man;
 mod new;
 pub(crate) mod rm;
 mod tag;
@@ -43,5 +44,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }

@@ -1,5 +1,5 @@
-//! What clap derives from the command-line definition: `ocil help COMMAND` and `ocil
-//! completions SHELL` (snapshots, and checks against `ocil --help`).
+//! What clap derives from the command-line definition: `ocil help COMMAND`, `ocil completions
+//! SHELL` and `ocil man --out DIR` (snapshots, and checks against `ocil --help`).
 
 use assert_cmd::assert::OutputAssertExt;
 
@@ -85,4 +85,42 @@ fn completions_refuses_an_unknown_shell() {
     let t = TestDir::new();
     snap!(t, "completions_unknown_shell", t.ocil().args(["completions", "tcsh"]));
     snap!(t, "completions_no_shell", t.ocil().arg("completions"));
+}
+
+#[test]
+fn man_help() {
+    let t = TestDir::new();
+    snap!(t, "help_man", t.ocil().args(["man", "--help"]));
+}
+
+#[test]
+fn man_pages() {
+    let t = TestDir::new();
+    snap!(t, "man_out", t.ocil().args(["man", "--out", "man"]));
+    // ocil.1, and one page per command of `ocil --help` (`help` has none).
+    let mut expected: Vec<String> = commands(&t)
+        .into_iter()
+        .filter(|c| c != "help")
+        .map(|c| format!("ocil-{c}.1"))
+        .chain(["ocil.1".to_owned()])
+        .collect();
+    expected.sort();
+    let mut written: Vec<String> = fs_err::read_dir(t.join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    written.sort();
+    assert_eq!(written, expected);
+
+    let page = fs_err::read_to_string(t.join("man/ocil-tag.1")).unwrap();
+    let mut settings = t.settings();
+    settings.add_filter(&env!("CARGO_PKG_VERSION").replace('.', r"\."), "[VERSION]");
+    settings.bind(|| insta::assert_snapshot!("man_ocil_tag", page));
+}
+
+#[test]
+fn man_refuses_a_file_as_directory() {
+    let t = TestDir::new();
+    fs_err::write(t.join("file"), "not a directory").unwrap();
+    snap!(t, "man_out_is_a_file", t.ocil().args(["man", "--out", "file"]));
 }
