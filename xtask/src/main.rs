@@ -4,7 +4,8 @@
 //!   `oracles.rs`);
 //! - `fixtures [--check]`: the golden layouts in `testdata/` (`fixtures.rs`);
 //! - `bench [fsck|gc|ship|all] [--quick]`: timings of the release `ocil` against peers (`bench.rs`);
-//! - `tidy`: the conventions of STYLE.md as checks (`tidy.rs`).
+//! - `tidy`: the conventions of STYLE.md as checks (`tidy.rs`);
+//! - `man [--out DIR]`: the man pages, written by `ocil man` (`man.rs`).
 //!
 //! `gen.rs` is the layout generator the fixtures and benchmarks share. It does not use
 //! `ocil-layout`, so what it writes checks the library independently. Arguments are parsed
@@ -18,6 +19,7 @@ mod fixtures;
 mod r#gen;
 mod gen_cmd;
 mod hostile;
+mod man;
 mod oracles;
 mod tidy;
 
@@ -34,7 +36,8 @@ tasks:
   ci                          fmt, clippy, tests, doc, tidy, fixtures --check, bench --quick
   fixtures [--check]          regenerate testdata/ (or check that it is up to date)
   bench [fsck|gc|ship|all] [...]  time the release ocil against sha256sum, umoci, tar and skopeo (--help for options)
-  tidy                        check conventions (module docs, banned macros, library dependencies)";
+  tidy                        check conventions (module docs, banned macros, library dependencies)
+  man [--out DIR]             write the man pages (ocil.1, ocil-<command>.1) into DIR (default target/man)";
 
 /// A usage error: exits 2.
 #[derive(Debug)]
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "tidy" => tidy::run(rest),
         "gen" => gen_cmd::run(rest),
+        "man" => man::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

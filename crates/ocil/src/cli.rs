@@ -6,7 +6,7 @@ use crate::progress::ReportArgs;
 
 /// Edit, check, garbage-collect and ship OCI image-layout directories.
 #[derive(Debug, Parser)]
-#[command(name = "ocil", version, about, long_about = None, disable_help_subcommand = true)]
+#[command(name = "ocil", version, about, long_about = None)]
 #[command(
     after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`."
 )]
@@ -66,6 +66,12 @@ pub(crate) enum Command {
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(long_about = crate::commands::completions::HELP)]
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Write the man pages (ocil.1, ocil-<command>.1) into a directory
+    #[command(long_about = crate::commands::man::HELP)]
+    Man(crate::commands::man::ManArgs),
 }
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.

@@ -3,6 +3,7 @@
 pub(crate) mod annotate;
 pub(crate) mod append;
 mod cat;
+pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod convert;
 pub(crate) mod copy;
@@ -14,6 +15,7 @@ pub(crate) mod index;
 mod init;
 mod inspect;
 mod ls;
+pub(crate) mod man;
 mod new;
 pub(crate) mod referrers;
 pub(crate) mod rm;
@@ -43,5 +45,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
         Command::Referrers(a) => referrers::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! CLI tests of the `ocil` binary, in one test binary (ruff's pattern).
 //!
 //! - `archive_view`: `ocil ls FILE` and `ocil inspect FILE` on archives read in place;
+//! - `help`: `help COMMAND`, `completions` and `man`, what clap derives from the CLI definition;
 //! - `usage`: help, version, bad arguments, missing directories, non-layouts (snapshots);
 //! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
@@ -21,6 +22,7 @@ mod convert;
 mod copy;
 mod edit;
 mod export;
+mod help;
 mod layers;
 mod lock;
 #[path = "../common/peers.rs"]
