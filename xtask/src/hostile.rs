@@ -462,11 +462,11 @@ fn cases() -> Result<Vec<Case>> {
     let mut xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0];
     xz.extend_from_slice(&[0; 64]);
     add(
-        "xz-compressed",
-        "An xz magic number: xz is not supported.",
+        "xz-garbage",
+        "An xz magic number followed by zeros: no xz stream.",
         xz,
-        "UNSUPPORTED_COMPRESSION",
-        "xz",
+        "ARCHIVE_UNREADABLE",
+        "cannot read the archive",
     );
 
     let mut t = img.oci_tar(Some("v1"));

@@ -32,7 +32,7 @@ pub(crate) struct Resource {
 }
 
 /// Every resource a test may declare with `needs_<resource>`.
-pub(crate) const RESOURCES: [Resource; 7] = [
+pub(crate) const RESOURCES: [Resource; 9] = [
     Resource { name: "shared", probe: Probe::Shared },
     Resource { name: "docker", probe: Probe::Docker },
     Resource { name: "umoci", probe: Probe::Tool },
@@ -40,6 +40,8 @@ pub(crate) const RESOURCES: [Resource; 7] = [
     Resource { name: "oci-image-tool", probe: Probe::Tool },
     Resource { name: "zstd", probe: Probe::Tool },
     Resource { name: "script", probe: Probe::Tool },
+    Resource { name: "xz", probe: Probe::Tool },
+    Resource { name: "bzip2", probe: Probe::Tool },
 ];
 
 /// The prefix of every resource segment in a test name.

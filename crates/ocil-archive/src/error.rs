@@ -54,12 +54,6 @@ pub enum Error {
         #[source]
         fault: TarFault,
     },
-    /// The input is compressed with something other than gzip or zstd.
-    #[error("the archive is {name}-compressed; only gzip and zstd are supported")]
-    UnsupportedCompression {
-        /// The compression's name.
-        name: &'static str,
-    },
     /// An entry name is absolute, has a `..` component, or is not UTF-8.
     #[error("archive entry `{entry}` is unsafe: {reason}")]
     UnsafeEntry {
@@ -442,7 +436,6 @@ impl Error {
             Error::Truncated { .. } => "ARCHIVE_TRUNCATED",
             Error::Empty => "ARCHIVE_EMPTY",
             Error::NotATar { .. } => "NOT_A_TAR",
-            Error::UnsupportedCompression { .. } => "UNSUPPORTED_COMPRESSION",
             Error::UnsafeEntry { .. } | Error::LinkEscapes { .. } => "UNSAFE_ENTRY",
             Error::UnsafeReference { .. } => "UNSAFE_REFERENCE",
             Error::DuplicateEntry { .. } => "DUPLICATE_ENTRY",

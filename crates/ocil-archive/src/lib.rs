@@ -83,7 +83,7 @@ mod view;
 
 use std::io::Read;
 
-use ocil_layout::{Compression, Descriptor, Layout, Reference};
+use ocil_layout::{Descriptor, Layout, Reference};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
@@ -151,7 +151,7 @@ pub struct ImportReport {
     /// The archive's format.
     pub format: Format,
     /// The archive's compression.
-    pub compression: Compression,
+    pub compression: ocil_codec::Format,
     /// Number of tar entries.
     pub entries: usize,
     /// The images, in the archive's order.

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 
-use ocil_layout::{Algorithm, Compression, Digest};
+use ocil_layout::{Algorithm, Digest};
 
 use crate::source::normalize_entry;
 use crate::stream::{
@@ -86,7 +86,7 @@ pub struct V1Layer {
 #[derive(Debug, Clone)]
 pub struct Scan {
     /// The compression of the stream.
-    pub compression: Compression,
+    pub compression: ocil_codec::Format,
     /// What kind of archive.
     pub kind: ArchiveKind,
     /// Number of entries.

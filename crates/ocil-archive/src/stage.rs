@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT, Layout, StagedBlob};
+use ocil_layout::{Algorithm, Digest, JSON_LIMIT, Layout, StagedBlob};
 
 use crate::source::{self, FileFacts, Source, blob_name, keep_json};
 use crate::stream::{Counting, check_end, decompress, read_error};
@@ -32,7 +32,7 @@ pub(crate) type Node = source::Node<StagedFile>;
 /// Everything the pass found.
 #[derive(Debug)]
 pub(crate) struct Staged {
-    pub(crate) compression: Compression,
+    pub(crate) compression: ocil_codec::Format,
     pub(crate) nodes: BTreeMap<String, Node>,
     pub(crate) entries: usize,
 }

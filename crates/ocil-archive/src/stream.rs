@@ -7,18 +7,18 @@ use std::io::{self, Read};
 use std::rc::Rc;
 
 use ocil_codec::tar_fault::{Origin, TarFault};
-use ocil_layout::{Compression, Hasher};
+use ocil_layout::Hasher;
 
 use crate::{Error, Result};
 
-/// Open a (possibly compressed) stream: the compression found and the decompressed bytes.
-pub(crate) fn decompress<'a>(reader: impl Read + 'a) -> Result<(Compression, Box<dyn Read + 'a>)> {
+/// Open a (possibly compressed: gzip, zstd, xz, bzip2) stream: the compression found and
+/// the decompressed bytes.
+pub(crate) fn decompress<'a>(
+    reader: impl Read + 'a,
+) -> Result<(ocil_codec::Format, Box<dyn Read + 'a>)> {
     match ocil_codec::decompress(reader) {
         Ok(d) if d.empty => Err(Error::Empty),
-        Ok(d) => Ok((d.compression, d.reader)),
-        Err(ocil_codec::Error::Unsupported { format }) => {
-            Err(Error::UnsupportedCompression { name: format.as_str() })
-        }
+        Ok(d) => Ok((d.format, d.reader)),
         Err(ocil_codec::Error::Read(source) | ocil_codec::Error::Decoder { source, .. }) => {
             Err(Error::Read { after: None, source })
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom};
 
 use cap_std::fs::File;
-use ocil_layout::{Algorithm, Compression, Digest, JSON_LIMIT};
+use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
 
 use ocil_codec::Format;
 
@@ -38,7 +38,7 @@ pub(crate) struct IndexedFile {
 /// The indexed archive.
 #[derive(Debug)]
 pub(crate) struct TarIndex {
-    pub(crate) compression: Compression,
+    pub(crate) compression: ocil_codec::Format,
     pub(crate) nodes: BTreeMap<String, Node<IndexedFile>>,
     pub(crate) entries: usize,
     /// The file, when entries can be read by offset.
@@ -95,7 +95,7 @@ fn index_seekable(file: File) -> Result<TarIndex> {
     // The end-of-archive marker must follow the last entry: a file that stops there was cut.
     check_end(len, tree.last_end, &tree.last)?;
     Ok(TarIndex {
-        compression: Compression::None,
+        compression: ocil_codec::Format::Plain,
         nodes: tree.nodes,
         entries: tree.entries,
         file: Some(RefCell::new(file)),

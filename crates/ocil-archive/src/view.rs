@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 
 use cap_std::fs::File;
-use ocil_layout::{Compression, Descriptor, Digest, Index, JSON_LIMIT, Reference, Store};
+use ocil_layout::{Descriptor, Digest, Index, JSON_LIMIT, Reference, Store};
 
 use crate::source::{self, FileFacts, Source, blob_name};
 use crate::tar_index::{self, TarIndex};
@@ -105,7 +105,7 @@ impl ArchiveView {
     }
 
     /// The archive's compression.
-    pub fn compression(&self) -> Compression {
+    pub fn compression(&self) -> ocil_codec::Format {
         self.tar.compression
     }
 

@@ -65,9 +65,9 @@ impl Format {
 
 /// A stream opened by [`decompress`].
 pub struct Decompressed<'a> {
-    /// The compression found.
-    pub compression: Compression,
-    /// Whether the input was empty (then `compression` is `None` and `reader` gives nothing).
+    /// The format found.
+    pub format: Format,
+    /// Whether the input was empty (then `format` is `Plain` and `reader` gives nothing).
     pub empty: bool,
     /// The decompressed bytes.
     pub reader: Box<dyn Read + 'a>,
@@ -76,14 +76,15 @@ pub struct Decompressed<'a> {
 impl std::fmt::Debug for Decompressed<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decompressed")
-            .field("compression", &self.compression)
+            .field("format", &self.format)
             .field("empty", &self.empty)
             .finish_non_exhaustive()
     }
 }
 
 /// Open a (possibly compressed) stream: sniff its format from the first bytes and return a
-/// reader of the decompressed bytes. xz and bzip2 are refused with [`Error::Unsupported`].
+/// reader of the decompressed bytes: gzip and bzip2 with every member, xz with every stream,
+/// as `docker load` and GNU tar read them.
 pub fn decompress<'a>(mut reader: impl Read + 'a) -> Result<Decompressed<'a>> {
     // A pipe may deliver fewer bytes per read than the magic needs.
     let mut head = [0u8; MAGIC_LEN];
@@ -98,13 +99,16 @@ pub fn decompress<'a>(mut reader: impl Read + 'a) -> Result<Decompressed<'a>> {
     }
     let head = &head[..n];
     let format = Format::sniff(head);
-    let Some(compression) = format.compression() else {
-        return Err(Error::Unsupported { format });
-    };
     let whole = io::Cursor::new(head.to_vec()).chain(reader);
-    let reader =
-        decoder(whole, compression).map_err(|source| Error::Decoder { compression, source })?;
-    Ok(Decompressed { compression, empty: n == 0, reader })
+    let reader: Box<dyn Read + 'a> = match format {
+        Format::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole)),
+        Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(whole)),
+        _ => {
+            let compression = format.compression().unwrap_or(Compression::None);
+            decoder(whole, compression).map_err(|source| Error::Decoder { format, source })?
+        }
+    };
+    Ok(Decompressed { format, empty: n == 0, reader })
 }
 
 /// A reader of the decompressed bytes of a stream whose compression is known.
@@ -157,7 +161,7 @@ mod tests {
             enc.write_all(b"some tar bytes").unwrap();
             let bytes = enc.finish().unwrap();
             let mut d = decompress(Trickle(&bytes)).unwrap();
-            assert_eq!(d.compression, c);
+            assert_eq!(d.format.compression(), Some(c));
             assert!(!d.empty);
             let mut out = Vec::new();
             d.reader.read_to_end(&mut out).unwrap();
@@ -179,14 +183,31 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_refused() {
+    fn empty() {
         let d = decompress(&b""[..]).unwrap();
         assert!(d.empty);
-        assert_eq!(d.compression, Compression::None);
-        let e = decompress(&[0xfd, b'7', b'z', b'X', b'Z', 0, 1][..]).unwrap_err();
-        assert!(matches!(e, Error::Unsupported { format: Format::Xz }), "{e:?}");
-        assert_eq!(e.to_string(), "the stream is xz-compressed");
-        let e = decompress(&b"BZh9"[..]).unwrap_err();
-        assert!(matches!(e, Error::Unsupported { format: Format::Bzip2 }), "{e:?}");
+        assert_eq!(d.format, Format::Plain);
+    }
+
+    #[test]
+    fn xz_and_bzip2_with_several_streams() {
+        let mut xz = Vec::new();
+        let mut bz = Vec::new();
+        for part in [&b"ab"[..], b"cd"] {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(part).unwrap();
+            xz.extend(e.finish().unwrap());
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            e.write_all(part).unwrap();
+            bz.extend(e.finish().unwrap());
+        }
+        for (bytes, format) in [(xz, Format::Xz), (bz, Format::Bzip2)] {
+            let mut d = decompress(Trickle(&bytes)).unwrap();
+            assert_eq!(d.format, format);
+            assert_eq!(d.format.compression(), None, "not a layer compression");
+            let mut out = Vec::new();
+            d.reader.read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"abcd");
+        }
     }
 }

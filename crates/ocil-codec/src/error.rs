@@ -6,20 +6,14 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The stream is compressed in a format ocil recognises but does not decode.
-    #[error("the stream is {}-compressed", format.as_str())]
-    Unsupported {
-        /// The format found (xz or bzip2).
-        format: crate::Format,
-    },
     /// Reading the first bytes of the stream failed.
     #[error("cannot read the start of the stream")]
     Read(#[source] io::Error),
     /// The decoder could not start on the stream.
-    #[error("cannot start the {} decoder", compression.as_str())]
+    #[error("cannot start the {} decoder", format.as_str())]
     Decoder {
-        /// The compression whose decoder failed.
-        compression: ocil_layout::Compression,
+        /// The format whose decoder failed.
+        format: crate::Format,
         /// Why.
         #[source]
         source: io::Error,

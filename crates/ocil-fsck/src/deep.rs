@@ -52,30 +52,31 @@ fn check_layer(
         Ok(f) => f,
         Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
     };
-    let (actual, decoded) = match ocil_codec::decompress(file) {
-        Ok(d) => (d.compression, d.reader),
-        Err(ocil_codec::Error::Unsupported { format }) => {
-            problems.push(problem(
-                w,
-                "LAYER_COMPRESSION_MISMATCH",
-                Severity::Error,
-                digest,
-                format!("media type says {}, the bytes are {}", declared.as_str(), format.as_str()),
-            ));
-            return LayerResult { digest: digest.clone(), problems, diff_id: None };
-        }
-        Err(ocil_codec::Error::Decoder { compression, source }) => {
+    let (format, decoded) = match ocil_codec::decompress(file) {
+        Ok(d) => (d.format, d.reader),
+        Err(ocil_codec::Error::Decoder { format, source }) => {
             problems.push(problem(
                 w,
                 "LAYER_UNREADABLE",
                 Severity::Error,
                 digest,
-                format!("{}: {source}", compression.as_str()),
+                format!("{}: {source}", format.as_str()),
             ));
             return LayerResult { digest: digest.clone(), problems, diff_id: None };
         }
         // The hash pass reports a blob that cannot be read.
         Err(_) => return LayerResult { digest: digest.clone(), problems, diff_id: None },
+    };
+    // A layer is gzip, zstd or plain: xz and bzip2 are no layer media type's.
+    let Some(actual) = format.compression() else {
+        problems.push(problem(
+            w,
+            "LAYER_COMPRESSION_MISMATCH",
+            Severity::Error,
+            digest,
+            format!("media type says {}, the bytes are {}", declared.as_str(), format.as_str()),
+        ));
+        return LayerResult { digest: digest.clone(), problems, diff_id: None };
     };
     if actual != declared {
         problems.push(problem(

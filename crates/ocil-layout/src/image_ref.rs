@@ -461,7 +461,19 @@ fn stdin(reference: Option<Reference>) -> ImageRef {
 }
 
 /// The file extensions of archives, to call a missing path an archive in messages.
-const ARCHIVE_EXTENSIONS: [&str; 6] = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.zstd"];
+const ARCHIVE_EXTENSIONS: [&str; 11] = [
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.zst",
+    ".tzst",
+    ".tar.zstd",
+    ".tar.xz",
+    ".txz",
+    ".tar.bz2",
+    ".tbz2",
+    ".tbz",
+];
 
 /// Whether a name looks like an archive's.
 pub fn looks_like_archive(name: &str) -> bool {

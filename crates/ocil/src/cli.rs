@@ -54,7 +54,7 @@ pub(crate) enum Command {
     /// Create or edit a multi-platform index (--add images, --rm-platform)
     #[command(long_about = crate::commands::index::HELP)]
     Index(crate::commands::index::IndexArgs),
-    /// Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout
+    /// Import an OCI archive or docker-save archive (tar, gzip, zstd, xz or bzip2) into a layout
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
     /// Export images of one or more layouts into one archive (OCI or docker load)
@@ -74,7 +74,7 @@ pub(crate) enum Command {
     Man(crate::commands::man::ManArgs),
 }
 
-const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip or zstd) into a layout.
+const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip, zstd, xz or bzip2) into a layout.
 
 Formats: OCI archives (oci-layout, index.json, blobs/ at the root: skopeo's oci-archive), docker-save archives (manifest.json: each image becomes an OCI manifest over the unchanged config and layers; tags from RepoTags, full names in io.containerd.image.name), and Docker 25+ archives holding both (index.json wins). The pre-1.10 docker save format is refused.
 The archive is read once, as a stream; every file is hashed as it lands in a temp file in DIR's blob store, and nothing is visible in DIR until the end, when the blobs are renamed into place and index.json is replaced once, under DIR's lock. A failed import leaves DIR unchanged.
@@ -145,7 +145,7 @@ pub(crate) struct InitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
-    /// The layout directory, or an archive (.tar, .tar.gz, .tar.zst) read in place: an
+    /// The layout directory, or an archive (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) read in place: an
     /// uncompressed tar by offset, a compressed one in one pass keeping only its JSON
     /// documents; `-` reads an archive from standard input
     pub(crate) dir: String,
@@ -157,7 +157,7 @@ pub(crate) struct LsArgs {
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry); or the same with an
-    /// archive FILE (.tar, .tar.gz, .tar.zst) read in place, without extracting it (a
+    /// archive FILE (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) read in place, without extracting it (a
     /// compressed archive is read in one pass keeping only its JSON documents); `-` reads an
     /// archive from standard input (`-- -:TAG` names an entry of it)
     pub(crate) target: String,

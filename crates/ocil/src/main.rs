@@ -4,9 +4,9 @@
 //! Exit codes: 0 success, 1 the command ran and found problems (fsck, gc --strict),
 //! 2 it could not run (bad arguments, bad input). A broken pipe exits 0.
 
-// The binary's doc comments are clap's help text, written for a terminal: `FILE[:TAG]` there is
-// syntax, not an intra-doc link.
-#![allow(rustdoc::broken_intra_doc_links)]
+// The binary's doc comments are clap's help text, written for a terminal: `FILE[:TAG]` and
+// `ocil-<command>.1` there are syntax, not intra-doc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod cli;
 mod commands;

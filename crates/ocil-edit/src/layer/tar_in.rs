@@ -1,4 +1,4 @@
-//! An existing tar (plain, gzip or zstd) as a layer: decompressed, checked while it streams
+//! An existing tar (plain, gzip, zstd, xz or bzip2) as a layer: decompressed, checked while it streams
 //! through, and passed on byte for byte, so its diff_id is the digest of the tar as given.
 //!
 //! Checks: it is a tar (the first header's checksum), it ends with an end-of-archive block
@@ -18,8 +18,9 @@ use crate::Error;
 /// What a checked tar held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TarFacts {
-    /// The compression of the input.
-    pub input_compression: Compression,
+    /// The compression of the input (gzip, zstd, xz, bzip2 or none: the layer is written
+    /// in the compression asked for, whatever the input's).
+    pub input_compression: ocil_codec::Format,
     /// The number of entries.
     pub entries: u64,
     /// The uncompressed size.
@@ -51,10 +52,18 @@ pub fn check_tar(reader: impl Read, source_name: &str, out: impl Write) -> Resul
                 Origin::Parser(TarFault::Truncated) => {
                     bad(format!("it is truncated, in or after entry {entries_seen}"))
                 }
-                Origin::Input(e) if e.to_string().contains("EOF") => {
+                Origin::Input(e)
+                    if e.kind() == io::ErrorKind::UnexpectedEof
+                        || e.to_string().to_lowercase().contains("eof") =>
+                {
                     bad(format!("it is truncated, in or after entry {entries_seen}"))
                 }
                 Origin::Parser(fault) => bad(format!("entry {}: {fault}", entries_seen + 1)),
+                // The decompressor's own error: the compressed stream is corrupt.
+                Origin::Input(e) if compression != ocil_codec::Format::Plain => bad(format!(
+                    "cannot decompress it ({}), in or after entry {entries_seen}: {e}",
+                    compression.as_str()
+                )),
                 Origin::Input(e) => bad(format!("entry {}: {e}", entries_seen + 1)),
             })?;
             entries_seen += 1;
@@ -123,18 +132,14 @@ pub fn tar_layer(
     sink.finish(Vec::new())
 }
 
-/// Open a (possibly compressed) layer: its compression and the decompressed bytes.
+/// Open a (possibly compressed) tar: its compression and the decompressed bytes.
 fn decompress<'a>(
     reader: impl Read + 'a,
     source_name: &str,
-) -> Result<(Compression, Box<dyn Read + 'a>), Error> {
+) -> Result<(ocil_codec::Format, Box<dyn Read + 'a>), Error> {
     let bad = |reason: String| Error::BadTar { source_name: source_name.into(), reason };
     match ocil_codec::decompress(reader) {
-        Ok(d) => Ok((d.compression, d.reader)),
-        Err(ocil_codec::Error::Unsupported { format }) => Err(bad(format!(
-            "it is {}-compressed; layers are gzip, zstd or plain",
-            format.as_str()
-        ))),
+        Ok(d) => Ok((d.format, d.reader)),
         Err(ocil_codec::Error::Read(e) | ocil_codec::Error::Decoder { source: e, .. }) => {
             Err(Error::Source { op: "read", path: source_name.into(), source: e })
         }

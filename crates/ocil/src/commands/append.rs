@@ -1,4 +1,4 @@
-//! `ocil append DIR:REF PATH...`: each PATH (a directory, or a tar: plain, gzip or zstd)
+//! `ocil append DIR:REF PATH...`: each PATH (a directory, or a tar: plain, gzip, zstd, xz or bzip2)
 //! becomes one layer on top of the image.
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +18,7 @@ use crate::{Outcome, output};
 pub(crate) const HELP: &str = "Append layers to an image: each PATH becomes one layer.
 
 A directory is packed as a reproducible tar: entries sorted by name, every mtime SOURCE_DATE_EPOCH (default 2000-01-01T00:00:00Z), uid/gid 0 and no user names (--keep-owner keeps the numeric ids), no xattrs, permission bits kept (setuid, sticky too), symlinks stored as symlinks and never followed, files linked several times inside the tree stored as hard links, FIFOs kept. Sockets are skipped with a warning; device files are refused (build such a layer as a tar, as root).
-A file is read as a tar (plain, gzip or zstd): it is checked (a tar, not truncated, no absolute or `..` names or hard-link targets) and stored as it is, re-compressed as --compress says; its diff_id is the digest of the uncompressed tar.
+A file is read as a tar (plain, gzip, zstd, xz or bzip2): it is checked (a tar, not truncated, no absolute or `..` names or hard-link targets) and stored as it is, re-compressed as --compress says; its diff_id is the digest of the uncompressed tar.
 The manifest's layers, the config's rootfs.diff_ids and history (created from --created, else SOURCE_DATE_EPOCH, else 2000-01-01T00:00:00Z like the packed files: umoci 0.4's stat crashes on history entries without one) each get one entry per PATH. Docker-typed images get Docker layer types (gzip only: zstd and none are refused), OCI images OCI types.
 Layers are built before the layout is locked; under the lock they are published and index.json is replaced once. Without --tag the tag moves to the new image; with --tag NEW the old one stays.
 For an index (or manifest list): --platform edits one image, --all-platforms every image (attestations stay attached).";

@@ -109,16 +109,26 @@ struct JsonReport<'a> {
     docker: Vec<JsonDocker>,
 }
 
+/// Extensions of compressions `ocil export` reads but does not write: a file so named would
+/// hold a plain tar under a name that says otherwise.
+const NOT_WRITTEN: [&str; 9] =
+    [".xz", ".txz", ".bz2", ".tbz2", ".tbz", ".lz4", ".lzma", ".lz", ".z"];
+
 /// The compression a file name asks for.
-fn compression_of(path: &Path) -> Compression {
+fn compression_of(path: &Path) -> Result<Compression> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+    Ok(if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         Compression::Gzip
     } else if name.ends_with(".tar.zst") || name.ends_with(".tzst") || name.ends_with(".tar.zstd") {
         Compression::Zstd
+    } else if let Some(ext) = NOT_WRITTEN.iter().find(|e| name.ends_with(*e)) {
+        bail!(
+            "`{}`: ocil export writes .tar, .tar.gz (.tgz) or .tar.zst (.tzst), not `{ext}` (ocil reads xz and bzip2 archives; to write one, pipe: `-o - | xz > FILE`)",
+            path.display()
+        );
     } else {
         Compression::None
-    }
+    })
 }
 
 /// `-o`: a plain path, unless it spells a transport: `oci-archive:FILE` and
@@ -179,7 +189,7 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
         Some(CompressArg::Gzip) => Compression::Gzip,
         Some(CompressArg::Zstd) => Compression::Zstd,
         None if stdout => Compression::None,
-        None => compression_of(&a.output),
+        None => compression_of(&a.output)?,
     };
     let targets: Vec<Target> = a.sources.iter().map(|s| Target::parse(s)).collect::<Result<_>>()?;
     let layouts: Vec<Layout> = targets.iter().map(Target::open).collect::<Result<_>>()?;

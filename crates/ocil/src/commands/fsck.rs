@@ -151,11 +151,10 @@ fn kinds_line(s: &Scan) -> String {
     parts.join(", ")
 }
 
-fn compression_word(c: ocil_layout::Compression) -> &'static str {
+fn compression_word(c: ocil_codec::Format) -> String {
     match c {
-        ocil_layout::Compression::None => "uncompressed",
-        ocil_layout::Compression::Gzip => "gzip-compressed",
-        ocil_layout::Compression::Zstd => "zstd-compressed",
+        ocil_codec::Format::Plain => "uncompressed".into(),
+        other => format!("{}-compressed", other.as_str()),
     }
 }
 

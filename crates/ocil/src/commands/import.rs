@@ -148,9 +148,8 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
         "imported {} {shown} ({}) into `{}`: {} image(s), {} new blob(s) ({})",
         r.format.as_str(),
         match r.compression {
-            ocil_layout::Compression::None => "uncompressed",
-            ocil_layout::Compression::Gzip => "gzip",
-            ocil_layout::Compression::Zstd => "zstd",
+            ocil_codec::Format::Plain => "uncompressed",
+            other => other.as_str(),
         },
         dir.display(),
         r.images.len(),

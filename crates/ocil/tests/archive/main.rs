@@ -581,6 +581,76 @@ fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives_needs_shared() 
 }
 
 #[test]
+fn xz_and_bzip2_archives_read_as_the_uncompressed_ones_needs_shared_needs_xz_needs_bzip2() {
+    let Some(shared) = shared_dir() else { return };
+    if !require_tool("xz") || !require_tool("bzip2") {
+        return;
+    }
+    let mut files: Vec<PathBuf> = [
+        "fixtures/peer-made/skopeo-oci-archive/app-v3.tar",
+        "fixtures/peer-made/skopeo-oci-archive-index/multi.tar",
+        "fixtures/peer-made/skopeo-docker-archive/app.tar",
+    ]
+    .iter()
+    .map(|p| shared.join(p))
+    .collect();
+    files.extend(archive_cases(&shared).iter().map(|c| shared.join("conformance").join(&c.path)));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let f = s(file);
+        let plain = tmp.path().join(format!("p{i}"));
+        if ocil(&["import", f, s(&plain)]).code != 0 {
+            continue; // What import refuses is the hostile and legacy cases' business.
+        }
+        let bytes = fs_err::read(file).unwrap();
+        for tool in ["xz", "bzip2"] {
+            // The system tool compresses: an encoder independent of ours.
+            let out = Command::new(tool)
+                .arg("-c")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    c.stdin.take().unwrap().write_all(&bytes)?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(out.status.success(), "{tool} -c {f}");
+            let packed = tmp.path().join(format!("a{i}.tar.{tool}"));
+            fs_err::write(&packed, &out.stdout).unwrap();
+            let dest = tmp.path().join(format!("{tool}{i}"));
+            let imported = ocil(&["import", s(&packed), s(&dest)]);
+            if imported.code != 0 {
+                failures.push(format!("{f} ({tool}): import failed: {}", imported.stderr));
+                continue;
+            }
+            if index(&dest) != index(&plain) || blobs(&dest) != blobs(&plain) {
+                failures.push(format!("{f} ({tool}): not the images of the plain archive"));
+            }
+            // Read in place and from a pipe, as the plain archive's import shows them.
+            if ls_rows(&["ls", "--json", s(&packed)]) != ls_rows(&["ls", "--json", s(&plain)]) {
+                failures.push(format!("{f} ({tool}): ls in place differs"));
+            }
+            let piped = tmp.path().join(format!("{tool}{i}-piped"));
+            let from_pipe =
+                run(env!("CARGO_BIN_EXE_ocil"), &["import", "-", s(&piped)], Some(&out.stdout));
+            if from_pipe.code != 0 || index(&piped) != index(&plain) {
+                failures.push(format!("{f} ({tool}): import from a pipe: {}", from_pipe.stderr));
+            }
+            let fsck = ocil(&["fsck", s(&packed)]);
+            if fsck.code != ocil(&["fsck", f]).code {
+                failures.push(format!("{f} ({tool}): fsck exit {}: {}", fsck.code, fsck.stdout));
+            }
+            compared += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared >= 16, "only {compared} archives compared");
+}
+
+#[test]
 fn skopeo_inspect_agrees_with_inspect_in_place_needs_shared_needs_skopeo() {
     let Some(shared) = shared_dir() else { return };
     if !require_tool("skopeo") {

@@ -63,6 +63,8 @@ fn export_errors() {
     snap!(t, "export_missing_dir", t.ocil().args(["export", "nosuch:v1", "-o", o]));
     snap!(t, "export_bad_format", t.ocil().args(["export", "--format", "zip", "img", "-o", o]));
     snap!(t, "export_bad_compress", t.ocil().args(["export", "--compress", "xz", "img", "-o", o]));
+    snap!(t, "export_xz_name", t.ocil().args(["export", "img", "-o", "out.tar.xz"]));
+    assert!(!t.join("out.tar.xz").exists());
     snap!(t, "export_no_source", t.ocil().args(["export", "-o", o]));
     snap!(t, "export_no_output", t.ocil().args(["export", "img"]));
     snap!(t, "export_output_dir_missing", t.ocil().args(["export", "img", "-o", "nodir/a.tar"]));
