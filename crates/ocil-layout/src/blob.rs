@@ -129,6 +129,29 @@ impl Layout {
         w.finish_verified(&expected.digest, Some(expected.size))
     }
 
+    /// Write a blob from `reader` into a locked temp file, checked against `expected`
+    /// (digest and size), and keep it unnamed: [`StagedBlob::commit`] names it.
+    pub fn stage_blob(&self, mut reader: impl Read, expected: &Descriptor) -> Result<StagedBlob> {
+        let mut w = self.blob_writer_alg(expected.digest.algorithm())?;
+        copy_into(&mut reader, &mut w)?;
+        let staged = w.finish_staged()?;
+        if staged.digest() != &expected.digest {
+            return Err(Error::DigestMismatch {
+                path: expected.digest.blob_path(),
+                expected: expected.digest.clone(),
+                found: staged.digest().clone(),
+            });
+        }
+        if staged.size() != expected.size {
+            return Err(Error::SizeMismatch {
+                path: expected.digest.blob_path(),
+                expected: expected.size,
+                found: staged.size(),
+            });
+        }
+        Ok(staged)
+    }
+
     /// Store bytes (sha256) and return a descriptor for them.
     pub fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
         let stored = self.put_blob(bytes)?;

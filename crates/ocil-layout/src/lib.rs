@@ -69,4 +69,4 @@ pub use layout::{
 pub use lock::LockGuard;
 pub use media_type::{Compression, Family, Kind, MediaType};
 pub use reference::Reference;
-pub use store::Store;
+pub use store::{Store, StoreWriter};

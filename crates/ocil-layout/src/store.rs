@@ -3,6 +3,8 @@
 //! implement it; a registry will. The walk, referrer lookup and the copy engine work over
 //! it, so they never care where blobs live.
 //!
+//! [`StoreWriter`] is the write side (stage a blob, checked, then commit it).
+//!
 //! A store names blobs by digest only: it never hands out paths, so nothing it is asked for
 //! can lead outside it.
 
@@ -61,6 +63,33 @@ pub trait Store {
     /// layouts hard-link or `copy_file_range` instead of streaming.
     fn as_layout(&self) -> Option<&Layout> {
         None
+    }
+}
+
+/// Write access to a store: a blob lands *staged* (written and checked against the
+/// descriptor it should match, but not yet visible under its digest), then is committed
+/// (named), so a reader never sees a blob that is incomplete or wrong. A layout stages into
+/// a locked temp file beside the blob; a registry will stage an upload session.
+pub trait StoreWriter: Store {
+    /// A blob written and checked, not yet named.
+    type Staged;
+
+    /// Write a blob from `reader`, checked against `expected`'s digest and size.
+    fn stage_blob(&self, reader: &mut dyn Read, expected: &Descriptor) -> Result<Self::Staged>;
+
+    /// Name a staged blob: from now on, readers of the store see it.
+    fn commit_blob(&self, staged: Self::Staged) -> Result<()>;
+}
+
+impl StoreWriter for Layout {
+    type Staged = crate::StagedBlob;
+
+    fn stage_blob(&self, reader: &mut dyn Read, expected: &Descriptor) -> Result<Self::Staged> {
+        Layout::stage_blob(self, reader, expected)
+    }
+
+    fn commit_blob(&self, staged: Self::Staged) -> Result<()> {
+        staged.commit().map(drop)
     }
 }
 
@@ -175,4 +204,33 @@ pub fn resolve<S: Store + ?Sized>(
         }
     }
     Ok(Descriptor::new(media_type, digest.clone(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_blob_is_checked_and_named_only_on_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority());
+        let layout = Layout::create(dir.unwrap()).unwrap();
+        let digest = crate::Algorithm::Sha256.digest_of(b"hello");
+        let good = Descriptor::new(MediaType::OciLayerTar, digest.clone(), 5);
+        let staged = StoreWriter::stage_blob(&layout, &mut &b"hello"[..], &good).unwrap();
+        assert_eq!(Store::stat_blob(&layout, &digest).unwrap(), None, "not named yet");
+        layout.commit_blob(staged).unwrap();
+        assert_eq!(Store::stat_blob(&layout, &digest).unwrap(), Some(5));
+
+        let other = crate::Algorithm::Sha256.digest_of(b"other");
+        let wrong = Descriptor::new(MediaType::OciLayerTar, other.clone(), 5);
+        let e = StoreWriter::stage_blob(&layout, &mut &b"hullo"[..], &wrong).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
+        let short = Descriptor::new(MediaType::OciLayerTar, digest.clone(), 4);
+        let e = StoreWriter::stage_blob(&layout, &mut &b"hello"[..], &short).unwrap_err();
+        assert!(matches!(e, Error::SizeMismatch { .. }), "{e:?}");
+        assert_eq!(Store::stat_blob(&layout, &other).unwrap(), None);
+        // Nothing but the one blob (no temp file left behind).
+        assert_eq!(layout.list_blob_names().unwrap().digests, vec![digest]);
+    }
 }

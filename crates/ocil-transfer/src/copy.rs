@@ -37,6 +37,7 @@ use cap_std::fs::{Dir, File};
 use ocil_layout::progress::{Progress, ProgressReader};
 use ocil_layout::{
     ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
+    StoreWriter,
 };
 
 use crate::closure::{ClosureOptions, ClosureSource, closure};
@@ -396,7 +397,9 @@ impl BlobCopier<'_> {
             Err(e) => return Err(e.into()),
         };
         let desc = Descriptor::new(ocil_layout::MediaType::OciEmpty, digest.clone(), size);
-        self.dst.put_blob_verified(ProgressReader::new(reader, self.progress), &desc)?;
+        let mut reader = ProgressReader::new(reader, self.progress);
+        let staged = StoreWriter::stage_blob(self.dst, &mut reader, &desc)?;
+        self.dst.commit_blob(staged)?;
         Ok(How::Copied)
     }
 
