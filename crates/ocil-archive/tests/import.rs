@@ -459,7 +459,7 @@ fn a_tag_replaces_the_tags_and_names_of_the_only_image() {
 }
 
 #[test]
-fn a_tag_for_several_images_needs_a_choice() {
+fn a_tag_for_several_images_requires_a_choice() {
     let (a, b) = (Image::new("a\n"), Image::new("b\n"));
     for bytes in [two_docker_images(&a, &b), two_oci_images(&a, &b)] {
         let (tmp, layout) = fresh();
