@@ -144,6 +144,46 @@ impl Layout {
     }
 }
 
+/// Whether `s` is a digest prefix ocil expands: `sha256:` or `sha512:` and at least 4, but
+/// fewer than all, lowercase hex digits (`sha256:6ae4b4729c93`, as `ocil ls` prints them).
+pub fn is_digest_prefix(s: &str) -> bool {
+    let Some((alg, hex)) = s.split_once(':') else { return false };
+    let full = match alg {
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => return false,
+    };
+    (4..full).contains(&hex.len())
+        && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The one digest of `store` that starts with `prefix` (see [`is_digest_prefix`]): among its
+/// index's entries and its blobs, as docker and git accept a unique prefix. None is
+/// [`Error::RefNotFound`]; several are [`Error::AmbiguousRef`], listing them.
+pub fn expand_digest_prefix<S: Store + ?Sized>(store: &S, prefix: &str) -> Result<Digest> {
+    let mut found: Vec<Digest> = store
+        .read_index()?
+        .manifests
+        .iter()
+        .map(|d| d.digest.clone())
+        .chain(store.blob_digests()?)
+        .filter(|d| d.to_string().starts_with(prefix))
+        .collect();
+    found.sort();
+    found.dedup();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::RefNotFound {
+            reference: prefix.into(),
+            hint: " (no blob's digest starts with it)".into(),
+        }),
+        _ => Err(Error::AmbiguousRef {
+            reference: prefix.into(),
+            candidates: found.iter().map(ToString::to_string).collect(),
+        }),
+    }
+}
+
 /// Resolve a reference in a store: an entry of `index` by tag, full name or digest, or (for
 /// a digest no entry has) any blob of the store, typed by its own `mediaType` or its shape.
 /// With no reference, the only entry.
@@ -209,6 +249,44 @@ pub fn resolve<S: Store + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_prefixes() {
+        assert!(is_digest_prefix("sha256:6ae4"));
+        assert!(is_digest_prefix("sha256:6ae4b4729c93"));
+        assert!(!is_digest_prefix("sha256:6ae"));
+        assert!(!is_digest_prefix(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!is_digest_prefix("sha256:6AE4b4"));
+        assert!(!is_digest_prefix("md5:6ae4b4"));
+        assert!(!is_digest_prefix("v1"));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority());
+        let layout = Layout::create(dir.unwrap()).unwrap();
+        let a = layout.put_bytes(MediaType::OciEmpty, b"{}").unwrap().digest;
+        let b = layout.put_bytes(MediaType::OciEmpty, b"{ }").unwrap().digest;
+        let p = |d: &Digest, n: usize| d.to_string()[..7 + n].to_owned();
+        assert_eq!(expand_digest_prefix(&layout, &p(&a, 12)).unwrap(), a);
+        assert_eq!(expand_digest_prefix(&layout, &p(&b, 12)).unwrap(), b);
+        // Blobs until two share a 4-digit prefix (a birthday: a few hundred at most).
+        let mut seen = std::collections::HashMap::new();
+        let shared = (0u32..)
+            .find_map(|i| {
+                let d = layout.put_bytes(MediaType::OciEmpty, format!("{{\"n\":{i}}}").as_bytes());
+                let p = p(&d.unwrap().digest, 4);
+                seen.insert(p.clone(), ()).map(|()| p)
+            })
+            .unwrap();
+        assert!(matches!(expand_digest_prefix(&layout, &shared), Err(Error::AmbiguousRef { .. })));
+        let unused = (0u32..0x10000)
+            .map(|n| format!("sha256:{n:04x}"))
+            .find(|p| !seen.contains_key(p) && !a.to_string().starts_with(p.as_str()))
+            .unwrap();
+        let unused_b = !b.to_string().starts_with(unused.as_str());
+        assert!(
+            unused_b
+                && matches!(expand_digest_prefix(&layout, &unused), Err(Error::RefNotFound { .. }))
+        );
+    }
 
     #[test]
     fn a_staged_blob_is_checked_and_named_only_on_commit() {

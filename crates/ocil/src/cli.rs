@@ -152,6 +152,10 @@ pub(crate) struct LsArgs {
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
+    /// Print whole digests (a short one, `DIR@sha256:6b25d9265039`, is accepted wherever a
+    /// digest is, when it is unique)
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
 }
 
 #[derive(Debug, Args)]

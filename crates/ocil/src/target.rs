@@ -33,6 +33,28 @@ fn probe(path: &Path) -> PathKind {
     }
 }
 
+/// `DIR@sha256:6ae4b4729c93` (a digest as `ocil ls` prints it) with the one full digest of
+/// DIR (or of an archive FILE) that starts so, as docker and git take a unique prefix;
+/// `None` when `s` has no such short digest.
+fn expand_short_digest(s: &str) -> Result<Option<String>> {
+    let Some(i) = s.rfind('@') else { return Ok(None) };
+    let (left, right) = (&s[..i], &s[i + 1..]);
+    if left.is_empty() || !ocil_layout::store::is_digest_prefix(right) {
+        return Ok(None);
+    }
+    let path = Path::new(left);
+    let found = match probe(path) {
+        PathKind::Dir => ocil_layout::store::expand_digest_prefix(&open_layout(path)?, right),
+        PathKind::File => {
+            let view = Target::parse(left)?.open_archive()?;
+            ocil_layout::store::expand_digest_prefix(&view, right)
+        }
+        PathKind::Missing => return Ok(None),
+    };
+    let digest = found.with_context(|| format!("cannot resolve `{s}`"))?;
+    Ok(Some(format!("{left}@{digest}")))
+}
+
 /// The refusal every command gives a registry, until one is implemented.
 fn no_registries(image: &ImageRef) -> Result<()> {
     if let ImageRef::Registry(r) = image {
@@ -54,7 +76,11 @@ impl Target {
     }
 
     fn parse_as(s: &str, role: Role) -> Result<Target> {
-        let image = ImageRef::parse(s, role, probe)?;
+        let expanded = match role {
+            Role::Source => expand_short_digest(s)?,
+            _ => None,
+        };
+        let image = ImageRef::parse(expanded.as_deref().unwrap_or(s), role, probe)?;
         no_registries(&image)?;
         let dir = image.path().map_or_else(|| PathBuf::from("-"), Path::to_path_buf);
         let reference = image.reference().cloned();

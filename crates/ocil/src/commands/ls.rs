@@ -25,11 +25,11 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         let index = target.read_index_lenient(&layout)?;
         summarize_entries(&layout, &index)
     };
-    print(&rows, a.json)
+    print(&rows, a.json, a.no_trunc)
 }
 
 /// The table (or JSON) of `ocil ls`, the same for a directory and an archive.
-fn print(rows: &[EntrySummary], json: bool) -> Result<Outcome> {
+fn print(rows: &[EntrySummary], json: bool, no_trunc: bool) -> Result<Outcome> {
     if json {
         output::json(&rows)?;
         return Ok(Outcome::Ok);
@@ -46,7 +46,7 @@ fn print(rows: &[EntrySummary], json: bool) -> Result<Outcome> {
             }
             vec![
                 name,
-                r.digest.short(),
+                if no_trunc { r.digest.to_string() } else { r.digest.short() },
                 r.media_type_short.clone(),
                 platforms_cell(&r.platforms),
                 size,

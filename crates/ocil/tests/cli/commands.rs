@@ -204,6 +204,23 @@ fn cat_refuses_a_binary_blob_on_a_terminal_needs_script() {
 }
 
 #[test]
+fn short_digests_as_ls_prints_them() {
+    let t = TestDir::new();
+    let img = t.image("img");
+    let v1 = digest_of(&img, "v1");
+    let short = &v1[..19]; // sha256: and 12 digits, as `ocil ls` shows it.
+    snap!(t, "ls_no_trunc", t.ocil().args(["ls", "--no-trunc", "img"]));
+    let by_short = t.run(&["inspect", "--json", &format!("img@{short}")]).stdout;
+    let by_full = t.run(&["inspect", "--json", &format!("img@{v1}")]).stdout;
+    assert_eq!(by_short, by_full);
+    // In an archive read in place too.
+    t.run(&["export", "img", "-o", "img.tar"]);
+    let in_archive = t.run(&["inspect", "--json", &format!("img.tar@{short}")]).stdout;
+    assert_eq!(in_archive, by_full);
+    snap!(t, "short_digest_unknown", t.ocil().args(["inspect", "img@sha256:0000000000"]));
+}
+
+#[test]
 fn inspect_config_raw_and_corrupt() {
     let t = TestDir::new();
     let img = t.image("img");
