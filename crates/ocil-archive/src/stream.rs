@@ -80,9 +80,12 @@ pub(crate) fn check_end(consumed: u64, last_end: u64, last: &Option<String>) -> 
 /// the input is not a tar at all.
 pub(crate) fn first_error(source: io::Error) -> Error {
     match Origin::of(source) {
-        Origin::Parser(fault @ (TarFault::BadChecksum | TarFault::Truncated)) => {
-            Error::NotATar { fault }
-        }
+        // A first header whose checksum is wrong or not even a number (a text file): no tar.
+        Origin::Parser(
+            fault @ (TarFault::BadChecksum
+            | TarFault::Truncated
+            | TarFault::InvalidField("checksum")),
+        ) => Error::NotATar { fault },
         origin => from_origin(origin, &None),
     }
 }

@@ -13,7 +13,9 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::json;
 
-use crate::support::{OCI_MANIFEST, TestDir, blob_path, config_of, digest_of, sha256, write_index};
+use crate::support::{
+    OCI_MANIFEST, TestDir, blob_path, config_of, digest_of, sha256, snap, write_index,
+};
 
 /// The readers, as argument lists, on layout `img` (tag `v1`).
 fn readers(v1: &str) -> [Vec<String>; 4] {
@@ -301,5 +303,21 @@ fn closed_stdout_is_not_an_error() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "`ocil {}`: {status}: {stderr}", args.join(" "));
         assert_eq!(stderr, "", "`ocil {}`", args.join(" "));
+    }
+}
+
+#[test]
+fn a_text_file_is_neither_a_layout_nor_an_archive_and_is_not_quoted() {
+    let t = TestDir::new();
+    let text = "root:x:0:0:SECRET-PASSWD-LINE:/root:/bin/bash\n".repeat(20);
+    fs_err::write(t.join("passwd"), &text).unwrap();
+    snap!(t, "text_file_ls", t.ocil().args(["ls", "passwd"]));
+    snap!(t, "text_file_fsck", t.ocil().args(["fsck", "passwd"]));
+    snap!(t, "text_file_inspect", t.ocil().args(["inspect", "passwd:v1"]));
+    for args in [&["ls", "passwd"][..], &["fsck", "passwd"], &["import", "passwd", "dst"]] {
+        let out = t.ocil().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let shown = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+        assert!(!shown.contains("SECRET"), "{args:?} quotes the file: {shown}");
     }
 }
