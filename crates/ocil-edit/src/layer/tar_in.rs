@@ -49,6 +49,10 @@ pub fn check_tar(reader: impl Read, source_name: &str, out: impl Write) -> Resul
                 {
                     bad("not a tar archive (its first header is not a valid tar header)".into())
                 }
+                // Not even one whole header: no tar at all (a short text file).
+                Origin::Parser(TarFault::Truncated) if entries_seen == 0 => {
+                    bad("not a tar archive (it is shorter than one tar header)".into())
+                }
                 Origin::Parser(TarFault::Truncated) => {
                     bad(format!("it is truncated, in or after entry {entries_seen}"))
                 }

@@ -39,7 +39,9 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
         );
     }
     tags::set_tag(&mut index, &manifest, tag)?;
-    layout.write_index(&index, &lock)?;
+    layout
+        .write_index(&index, &lock)
+        .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
     match before {
         Some(old) => {
             println!("{tag} -> {}", manifest.digest);

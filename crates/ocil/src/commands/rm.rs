@@ -64,7 +64,9 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         }
         !gone
     });
-    layout.write_index(&index, &lock)?;
+    layout
+        .write_index(&index, &lock)
+        .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
     let gc = if a.gc {
         let opts = ocil_gc::Options { grace, ..Default::default() };
         let plan = ocil_gc::plan(&layout, &opts).with_context(|| {

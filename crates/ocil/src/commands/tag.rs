@@ -34,7 +34,9 @@ pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
         .map(|d| d.digest.clone())
         .filter(|d| *d != desc.digest);
     tags::set_tag(&mut index, &desc, &a.tag)?;
-    layout.write_index(&index, &lock)?;
+    layout
+        .write_index(&index, &lock)
+        .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
     match before {
         Some(old) => {
             println!("{} -> {}", a.tag, desc.digest);
@@ -57,7 +59,9 @@ pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
     let gone = tags::remove_tag(&mut index, tag)
         .with_context(|| format!("no tag `{tag}` in `{}`", target.dir.display()))?;
-    layout.write_index(&index, &lock)?;
+    layout
+        .write_index(&index, &lock)
+        .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
     for d in gone {
         println!("untagged {tag} ({})", d.digest);
     }

@@ -122,6 +122,8 @@ fn append_errors() {
         t.ocil().args(["append", "img:v1", "src", "--created", "yesterday"])
     );
     snap!(t, "append_bad_compress", t.ocil().args(["append", "img:v1", "src", "--compress", "xz"]));
+    fs_err::write(t.join("notatar.txt"), "hello\n").unwrap();
+    snap!(t, "append_text_file", t.ocil().args(["append", "img:v1", "notatar.txt"]));
     hostile_tar(&t.join("dotdot.tar"), b"a/../../etc/passwd");
     snap!(t, "append_tar_dotdot", t.ocil().args(["append", "img:v1", "dotdot.tar"]));
     hostile_tar(&t.join("abs.tar"), b"/etc/passwd");
