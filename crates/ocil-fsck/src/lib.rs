@@ -235,14 +235,17 @@ pub fn check_with_progress(
         .map(|b| b.digest.clone())
         .collect();
     if !unreferenced.is_empty() {
+        // gc marks fail closed: while a reachable document cannot be read, it removes nothing.
+        let hint = if problems.iter().any(|p| p.blocks_gc()) {
+            "`ocil gc` removes them once the errors above are fixed: it deletes nothing while a reachable document cannot be read"
+        } else {
+            "`ocil gc` removes them"
+        };
         problems.push(top(
             Severity::Warning,
             "UNREFERENCED_BLOBS",
             "blobs",
-            format!(
-                "{} blob(s) not reachable from index.json (`ocil gc` removes them)",
-                unreferenced.len()
-            ),
+            format!("{} blob(s) not reachable from index.json ({hint})", unreferenced.len()),
         ));
     }
     let stats = Stats {

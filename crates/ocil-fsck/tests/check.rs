@@ -339,6 +339,20 @@ fn unreferenced_blobs_strays_and_temp_files_are_warnings() {
     assert_eq!(r.unreferenced, [garbage.digest]);
 }
 
+#[test]
+fn the_gc_hint_for_unreferenced_blobs_says_when_gc_would_refuse() {
+    let f = Fixture::new();
+    let img = f.image("hello\n");
+    // An index entry whose manifest is not JSON: gc's marking fails closed.
+    let broken = f.put(MediaType::OciManifest, b"not json");
+    f.index(&[&img.manifest, &broken]);
+    f.put(MediaType::OciLayerTar, b"garbage");
+    let r = f.check(Options::default());
+    let hint = r.problems.iter().find(|p| p.code == "UNREFERENCED_BLOBS").unwrap();
+    assert!(hint.message.contains("once the errors above are fixed"), "{}", hint.message);
+    assert!(r.problems.iter().any(|p| p.blocks_gc()), "{:#?}", r.problems);
+}
+
 /// Records the phases begun and the bytes reported.
 #[derive(Default)]
 struct Recorder(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);

@@ -158,6 +158,9 @@ fn compression_word(c: ocil_codec::Format) -> String {
     }
 }
 
+/// Places shown for a problem found in several (`--json` has them all).
+const PLACES_SHOWN: usize = 3;
+
 fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
     let errors = c.problems.iter().filter(|p| p.severity == Severity::Error).count();
     let warnings = c.problems.len() - errors;
@@ -196,13 +199,36 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
         let mut out = output::stdout();
         let mut sorted: Vec<_> = c.problems.iter().collect();
         sorted.sort_by_key(|p| std::cmp::Reverse(p.severity));
+        // The same problem in several places (a warning per manifest) is said once, with
+        // its places.
+        let mut groups: Vec<(&Problem, Vec<&str>)> = Vec::new();
         for p in sorted {
             if a.quiet && p.severity == Severity::Warning {
                 continue;
             }
+            match groups
+                .iter_mut()
+                .find(|(g, _)| (g.severity, g.code, &g.message) == (p.severity, p.code, &p.message))
+            {
+                Some((_, places)) => places.push(&p.path),
+                None => groups.push((p, vec![&p.path])),
+            }
+        }
+        for (p, places) in groups {
             let sev = if p.severity == Severity::Error { "error" } else { "warning" };
-            writeln!(out, "{sev}[{}]: {}", p.code, p.message)?;
-            writeln!(out, "  at {}", p.path)?;
+            let times =
+                if places.len() > 1 { format!(" ({}x)", places.len()) } else { String::new() };
+            writeln!(out, "{sev}[{}]: {}{times}", p.code, p.message)?;
+            for place in places.iter().take(PLACES_SHOWN) {
+                writeln!(out, "  at {place}")?;
+            }
+            if places.len() > PLACES_SHOWN {
+                writeln!(
+                    out,
+                    "  and {} more (--json lists them all)",
+                    places.len() - PLACES_SHOWN
+                )?;
+            }
         }
         if let Some(s) = c.archive {
             writeln!(
