@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ocil_layout::{ANNOTATION_CONTAINERD_NAME, Digest, Index, Layout, MediaType};
+use ocil_layout::{Digest, Index, Layout, MediaType};
 
 use crate::stage::Staged;
 use crate::{Error, ImportOptions, ImportedImage, Result};
@@ -30,35 +30,28 @@ pub(crate) struct Written {
 /// an earlier one left without tags is added untagged, with its full name kept in
 /// `io.containerd.image.name` so it can still be found.
 pub(crate) fn resolve_archive_tags(images: &mut [ImportedImage], force: bool) -> Result<()> {
+    // An image is known by its full name when the archive gives one (docker save), else by
+    // its tag: `example.com/a:latest` and `example.com/b:latest` are two names.
+    let key = |t: &crate::TagName| t.name.clone().unwrap_or_else(|| t.tag.clone());
     let mut last: BTreeMap<String, usize> = BTreeMap::new();
     for (i, image) in images.iter().enumerate() {
         for t in &image.tags {
-            if let Some(&j) = last.get(&t.tag)
+            if let Some(&j) = last.get(&key(t))
                 && images[j].descriptor.digest != image.descriptor.digest
                 && !force
             {
                 return Err(Error::DuplicateTag {
-                    tag: t.tag.clone(),
+                    tag: key(t),
                     first: images[j].descriptor.digest.clone(),
                     second: image.descriptor.digest.clone(),
                 });
             }
-            last.insert(t.tag.clone(), i);
+            last.insert(key(t), i);
         }
     }
     let digests: Vec<Digest> = images.iter().map(|i| i.descriptor.digest.clone()).collect();
     for (i, image) in images.iter_mut().enumerate() {
-        let had = image.tags.clone();
-        image.tags.retain(|t| last.get(&t.tag).is_none_or(|&j| digests[j] == digests[i]));
-        if image.tags.is_empty()
-            && let Some(name) = had.iter().find_map(|t| t.name.clone())
-        {
-            image
-                .descriptor
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name);
-        }
+        image.tags.retain(|t| last.get(&key(t)).is_none_or(|&j| digests[j] == digests[i]));
     }
     Ok(())
 }
@@ -74,22 +67,12 @@ pub(crate) fn add_images(index: &mut Index, images: &[ImportedImage]) -> Result<
             continue;
         }
         for t in &image.tags {
-            ocil_layout::tags::set_tag(index, &image.descriptor, &t.tag).map_err(|source| {
-                Error::InvalidTag {
+            ocil_layout::tags::set_name(index, &image.descriptor, &t.tag, t.name.as_deref())
+                .map_err(|source| Error::InvalidTag {
                     name: t.name.clone().unwrap_or_else(|| t.tag.clone()),
                     tag: t.tag.clone(),
                     source: Box::new(source),
-                }
-            })?;
-            if let Some(name) = &t.name
-                && let Some(entry) =
-                    index.manifests.iter_mut().find(|d| d.ref_name() == Some(&t.tag))
-            {
-                entry
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(ANNOTATION_CONTAINERD_NAME.to_owned(), name.clone());
-            }
+                })?;
         }
     }
 
@@ -108,12 +91,14 @@ pub(crate) fn commit(
     // Tags first: a conflict must stop the import before anything lands.
     for image in &plan.images {
         for t in &image.tags {
-            if let Some(existing) = index.manifests.iter().find(|d| d.ref_name() == Some(&t.tag))
+            let name = t.name.as_deref().unwrap_or(&t.tag);
+            if let Some(existing) =
+                index.manifests.iter().find(|d| ocil_layout::tags::entry_name(d) == Some(name))
                 && existing.digest != image.descriptor.digest
                 && !opts.force
             {
                 return Err(Error::TagConflict {
-                    tag: t.tag.clone(),
+                    tag: name.to_owned(),
                     existing: existing.digest.clone(),
                     new: image.descriptor.digest.clone(),
                 });

@@ -60,7 +60,8 @@ pub(crate) fn only(images: &[ImportedImage], tag: &str) -> Result<usize> {
 /// Give the image `tag` instead of the archive's tags and names.
 pub(crate) fn retag(image: &mut ImportedImage, tag: &str) -> Result<()> {
     ocil_layout::reference::validate_tag(tag)?;
-    image.tags = vec![TagName { tag: tag.to_owned(), name: None }];
+    let (tag, name) = ocil_layout::tags::split_name(tag);
+    image.tags = vec![TagName { tag, name }];
     if let Some(ann) = image.descriptor.annotations.as_mut() {
         ann.remove(ocil_layout::ANNOTATION_REF_NAME);
         ann.remove(ANNOTATION_CONTAINERD_NAME);

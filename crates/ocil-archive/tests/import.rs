@@ -207,23 +207,50 @@ fn untagged_entries_are_added_once() {
 }
 
 #[test]
-fn one_tag_for_two_images_of_an_archive_requires_force() {
+fn two_repositories_with_one_tag_keep_both_names_and_one_name_twice_requires_force() {
     let a = Image::new("a\n");
     let b = Image::new("b\n");
-    let mut t = a.docker_tar_without_manifest();
-    // Both images in one archive, both `latest`.
-    t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
-    t.file(&b.docker_layer_path(), &b.layer);
-    let entry = |img: &Image, name: &str| {
-        format!(
-            r#"{{"Config":"{}.json","RepoTags":["{name}"],"Layers":["{}"]}}"#,
-            corpus::hex(&img.config),
-            img.docker_layer_path()
-        )
+    let archive = |name_a: &str, name_b: &str| {
+        let mut t = a.docker_tar_without_manifest();
+        t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
+        t.file(&b.docker_layer_path(), &b.layer);
+        let entry = |img: &Image, name: &str| {
+            format!(
+                r#"{{"Config":"{}.json","RepoTags":["{name}"],"Layers":["{}"]}}"#,
+                corpus::hex(&img.config),
+                img.docker_layer_path()
+            )
+        };
+        t.file(
+            "manifest.json",
+            format!("[{},{}]", entry(&a, name_a), entry(&b, name_b)).as_bytes(),
+        );
+        t.finish()
     };
-    let mj = format!("[{},{}]", entry(&a, "a:latest"), entry(&b, "b:latest"));
-    t.file("manifest.json", mj.as_bytes());
-    let bytes = t.finish();
+    // `docker save example.com/a:latest example.com/b:latest`: two names, one tag.
+    let (_tmp, layout) = fresh();
+    let report = import(
+        &archive("example.com/a:latest", "example.com/b:latest")[..],
+        &layout,
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.images.len(), 2);
+    let index = layout.read_index().unwrap();
+    assert_eq!(index.manifests.len(), 2, "{index:?}");
+    for (e, name) in index.manifests.iter().zip(["example.com/a:latest", "example.com/b:latest"]) {
+        assert_eq!(e.ref_name(), Some("latest"));
+        assert_eq!(e.annotation(ANNOTATION_CONTAINERD_NAME), Some(name));
+    }
+    let by = |r: &str| {
+        ocil_layout::reference::resolve_entry(&index, &ocil_layout::Reference::Tag(r.into()))
+    };
+    assert!(matches!(by("latest"), Err(ocil_layout::Error::AmbiguousRef { .. })));
+    assert_eq!(by("example.com/b:latest").unwrap().unwrap().0, 1);
+
+    // One full name for two different images: only --force takes it (the last wins; the
+    // first stays, untagged).
+    let bytes = archive("a:latest", "a:latest");
     let (tmp, layout) = fresh();
     let err = import(&bytes[..], &layout, &ImportOptions::default()).unwrap_err();
     assert_eq!(err.code(), Some("DUPLICATE_TAG"), "{err}");
@@ -232,11 +259,9 @@ fn one_tag_for_two_images_of_an_archive_requires_force() {
         import(&bytes[..], &layout, &ImportOptions { force: true, ..Default::default() }).unwrap();
     assert_eq!(report.images.len(), 2);
     let index = layout.read_index().unwrap();
-    // The last image has the tag; the first stays, untagged, findable by its full name.
     assert_eq!(index.manifests.len(), 2);
     assert_eq!(index.manifests[0].ref_name(), None);
-    assert_eq!(index.manifests[0].annotation(ANNOTATION_CONTAINERD_NAME), Some("a:latest"));
-    assert_eq!(index.manifests[1].ref_name(), Some("latest"));
+    assert_eq!(index.manifests[1].annotation(ANNOTATION_CONTAINERD_NAME), Some("a:latest"));
 }
 
 #[test]

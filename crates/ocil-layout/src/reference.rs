@@ -124,7 +124,10 @@ pub fn resolve_entry(index: &Index, reference: &Reference) -> Result<Option<(usi
                     reference: t.clone(),
                     candidates: many
                         .iter()
-                        .map(|(i, d)| format!("entry {i} `{}` ({})", d.digest, d.media_type))
+                        .map(|(i, d)| match crate::tags::entry_name(d) {
+                            Some(n) => format!("`{n}` (entry {i}, `{}`)", d.digest),
+                            None => format!("entry {i} `{}` ({})", d.digest, d.media_type),
+                        })
                         .collect(),
                 }),
             }

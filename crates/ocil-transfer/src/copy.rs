@@ -109,6 +109,25 @@ struct Root {
     desc: Descriptor,
     entry: Option<Descriptor>,
     tag: Option<String>,
+    /// The full name (`io.containerd.image.name`) the entry is known by, when it has one.
+    full: Option<String>,
+}
+
+impl Root {
+    /// An `index.json` entry of SRC, copied with its names.
+    fn entry(d: &Descriptor) -> Root {
+        let full = d.annotation(ocil_layout::ANNOTATION_CONTAINERD_NAME).map(str::to_owned);
+        let tag = d
+            .ref_name()
+            .map(str::to_owned)
+            .or_else(|| full.as_deref().map(|f| ocil_layout::tags::split_name(f).0));
+        Root { desc: d.clone(), entry: Some(d.clone()), tag, full }
+    }
+
+    /// The name the copy is known by in DST: its full name, else its tag.
+    fn name(&self) -> Option<&str> {
+        self.full.as_deref().or(self.tag.as_deref())
+    }
 }
 
 /// Copy images from `src` to `dst`. See the module docs.
@@ -161,11 +180,7 @@ fn copy_once(
                 continue;
             }
             if closure.is_found_referrer(&e.digest) {
-                roots.push(Root {
-                    desc: e.clone(),
-                    entry: Some(e.clone()),
-                    tag: e.ref_name().map(str::to_owned),
-                });
+                roots.push(Root::entry(e));
             }
         }
     }
@@ -216,30 +231,35 @@ fn copy_once(
     }
     let mut dst_index = dst.read_index()?;
     for root in roots.iter().filter(|r| r.entry.is_some()) {
-        if let Some(tag) = &root.tag
-            && let Some(existing) = dst_index.manifests.iter().find(|d| d.ref_name() == Some(tag))
+        if let Some(name) = root.name()
+            && let Some(existing) =
+                dst_index.manifests.iter().find(|d| ocil_layout::tags::entry_name(d) == Some(name))
             && existing.digest != root.desc.digest
             && !opts.force
         {
             return Err(Error::TagConflict {
-                tag: tag.clone(),
+                tag: name.to_owned(),
                 existing: existing.digest.clone(),
                 new: root.desc.digest.clone(),
             });
         }
     }
     for root in roots {
-        let Some(mut entry) = root.entry else { continue };
+        let Some(mut entry) = root.entry.clone() else { continue };
         match &root.tag {
             Some(tag) => {
-                ocil_layout::tags::set_tag(&mut dst_index, &entry, tag)?;
-                if let Some(e) = dst_index.manifests.iter().find(|d| d.ref_name() == Some(tag)) {
+                ocil_layout::tags::set_name(&mut dst_index, &entry, tag, root.full.as_deref())?;
+                let name = root.name();
+                if let Some(e) =
+                    dst_index.manifests.iter().find(|d| ocil_layout::tags::entry_name(d) == name)
+                {
                     entry = e.clone();
                 }
             }
             None => {
                 if let Some(ann) = entry.annotations.as_mut() {
                     ann.remove(ANNOTATION_REF_NAME);
+                    ann.remove(ocil_layout::ANNOTATION_CONTAINERD_NAME);
                     if ann.is_empty() {
                         entry.annotations = None;
                     }
@@ -269,28 +289,33 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Resul
         if opts.platform.is_some() {
             return Err(Error::Usage("--platform needs SRC:REF".into()));
         }
-        return Ok(index
-            .manifests
-            .iter()
-            .map(|d| Root {
-                desc: d.clone(),
-                entry: Some(d.clone()),
-                tag: d.ref_name().map(str::to_owned),
-            })
-            .collect());
+        return Ok(index.manifests.iter().map(Root::entry).collect());
     };
     let found = ocil_layout::store::resolve(src, index, Some(reference))?;
-    let mut tag = match (opts.tag, reference) {
-        (Some(t), _) => Some(t.to_owned()),
-        (None, Reference::Tag(t)) => Some(t.clone()),
-        (None, Reference::Digest(_)) => None,
+    // DST:TAG names the copy (a tag, or a full name); without it, an entry keeps its names.
+    let (mut tag, mut full) = match (opts.tag, reference) {
+        (Some(t), _) => {
+            ocil_layout::reference::validate_tag(t)?;
+            let (tag, full) = ocil_layout::tags::split_name(t);
+            (Some(tag), full)
+        }
+        (None, Reference::Tag(t)) => {
+            let own = Root::entry(&found);
+            (own.tag.or_else(|| Some(t.clone())), own.full)
+        }
+        (None, Reference::Digest(_)) => (None, None),
     };
     if let Some(t) = &tag {
         ocil_layout::reference::validate_tag(t)?;
     }
     let Some(platform) = opts.platform else {
         let entry = found.clone();
-        return Ok(vec![Root { desc: found, entry: Some(entry), tag: tag.take() }]);
+        return Ok(vec![Root {
+            desc: found,
+            entry: Some(entry),
+            tag: tag.take(),
+            full: full.take(),
+        }]);
     };
     if found.media_type.kind() != Kind::Index {
         return Err(Error::Usage(format!(
@@ -321,7 +346,7 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Resul
     };
     let mut entry = child.clone();
     entry.annotations = None;
-    Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag }])
+    Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag, full }])
 }
 
 enum How {

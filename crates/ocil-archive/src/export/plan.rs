@@ -119,7 +119,10 @@ fn select(sources: &[ExportSource<'_>]) -> Result<Vec<Selected>> {
             if out.iter().any(|s| s.descriptor == d) {
                 continue;
             }
-            if let Some(tag) = d.ref_name() {
+            // An entry is known by its full name when it has one: `example.com/a:latest` and
+            // `example.com/b:latest` are two names, and may name two images.
+            if let Some(tag) = ocil_layout::tags::entry_name(&d).map(str::to_owned) {
+                let tag = tag.as_str();
                 if let Some(&j) = tags.get(tag)
                     && out[j].descriptor.digest != d.digest
                 {

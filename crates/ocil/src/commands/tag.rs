@@ -58,7 +58,7 @@ pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
         .read_index()
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
     let gone = tags::remove_tag(&mut index, tag)
-        .with_context(|| format!("no tag `{tag}` in `{}`", target.dir.display()))?;
+        .with_context(|| format!("cannot untag `{tag}` in `{}`", target.dir.display()))?;
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;

@@ -169,3 +169,59 @@ fn docker_save_imports_to_the_same_images_needs_docker_needs_shared() {
     );
     docker(&[&["image", "rm", "--force"][..], &names].concat());
 }
+
+#[test]
+fn docker_save_of_one_tag_in_several_repositories_keeps_every_name_needs_docker_needs_shared() {
+    if !docker_daemon() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (tags, layout, archive) = exported(tmp.path(), "ocil-test/names");
+    docker(&["load", "-i", s(&archive)]);
+    // `a` and `c` are one image, `b` another: three names, one tag.
+    let names = ["example.test/a:latest", "example.test/b:latest", "example.test/c:latest"];
+    for (name, from) in names.iter().zip(["one", "two", "one"]) {
+        docker(&["tag", &format!("ocil-test/names:{from}"), name]);
+    }
+    let saved = tmp.path().join("names.tar");
+    docker(&[&["save", "-o", s(&saved)][..], &names].concat());
+    let dst = tmp.path().join("dst");
+    let out = ocil(&["import", s(&saved), s(&dst)]);
+    assert_eq!(out.code, 0, "import: {}", out.stderr);
+
+    // Every name is kept, each on its image.
+    let (one, _) = image_id_and_diff_ids(&layout, "one");
+    let (two, _) = image_id_and_diff_ids(&layout, "two");
+    for (name, want) in names.iter().zip([&one, &two, &one]) {
+        let (got, _) = image_id_and_diff_ids(&dst, name);
+        assert_eq!(&got, want, "{name}");
+    }
+    // A bare `latest` names several images: an error that lists the names.
+    let ambiguous = ocil(&["inspect", &format!("{}:latest", s(&dst))]);
+    assert_eq!(ambiguous.code, 2, "{}", ambiguous.stdout);
+    for name in names {
+        assert!(ambiguous.stderr.contains(name), "{}", ambiguous.stderr);
+    }
+
+    // Back through docker: our docker-format export of them loads under the same names.
+    docker(&[&["image", "rm", "--force"][..], &names].concat());
+    let back = tmp.path().join("back.tar");
+    let out = ocil(&["export", s(&dst), "--format", "docker", "-o", s(&back)]);
+    assert_eq!(out.code, 0, "export: {}", out.stderr);
+    docker(&["load", "-i", s(&back)]);
+    for (name, want) in names.iter().zip([&one, &two, &one]) {
+        let (id, ..) = docker_image(name);
+        assert_eq!(&id, want, "{name} after docker load of our export");
+    }
+
+    // Untagging one full name leaves the others.
+    let out = ocil(&["untag", &format!("{}:{}", s(&dst), names[2])]);
+    assert_eq!(out.code, 0, "untag: {}", out.stderr);
+    let (got, _) = image_id_and_diff_ids(&dst, names[0]);
+    assert_eq!(got, one);
+    assert_ne!(ocil(&["inspect", &format!("{}:{}", s(&dst), names[2])]).code, 0);
+
+    docker(&[&["image", "rm", "--force"][..], &names].concat());
+    let loaded: Vec<&str> = tags.iter().map(|(_, n)| n.as_str()).collect();
+    docker(&[&["image", "rm", "--force"][..], &loaded].concat());
+}

@@ -221,6 +221,23 @@ fn short_digests_as_ls_prints_them() {
 }
 
 #[test]
+fn full_names_share_a_tag_across_repositories() {
+    let t = TestDir::new();
+    t.image("img");
+    t.run(&["new", "--platform", "linux/arm64", "img:arm"]);
+    snap!(t, "tag_full_name_a", t.ocil().args(["tag", "img:v1", "example.com/a:latest"]));
+    snap!(t, "tag_full_name_b", t.ocil().args(["tag", "img:arm", "example.com/b:latest"]));
+    snap!(t, "ls_full_names", t.ocil().args(["ls", "img"]));
+    snap!(t, "inspect_ambiguous_tag", t.ocil().args(["inspect", "img:latest"]));
+    snap!(t, "untag_ambiguous_tag", t.ocil().args(["untag", "img:latest"]));
+    snap!(t, "untag_full_name", t.ocil().args(["untag", "img:example.com/b:latest"]));
+    // Now `latest` is one image's.
+    let out = t.run(&["inspect", "--json", "img:latest"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["digest"], digest_of(&t.join("img"), "v1"));
+}
+
+#[test]
 fn inspect_config_raw_and_corrupt() {
     let t = TestDir::new();
     let img = t.image("img");
