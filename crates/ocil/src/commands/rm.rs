@@ -37,7 +37,21 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
     let positions: Vec<usize> = match r {
         Reference::Tag(t) => {
-            reference::entries_named(&index, t).into_iter().map(|(i, _)| i).collect()
+            let hits = reference::entries_named(&index, t);
+            // A bare tag that several full names share names several images: say which.
+            let mut names: Vec<&str> =
+                hits.iter().filter_map(|(_, d)| ocil_layout::tags::entry_name(d)).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() > 1 {
+                bail!(
+                    "`{t}` names {} images in `{}`: {} (name one)",
+                    names.len(),
+                    target.dir.display(),
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                );
+            }
+            hits.into_iter().map(|(i, _)| i).collect()
         }
         Reference::Digest(d) => index
             .manifests

@@ -230,6 +230,7 @@ fn full_names_share_a_tag_across_repositories() {
     snap!(t, "ls_full_names", t.ocil().args(["ls", "img"]));
     snap!(t, "inspect_ambiguous_tag", t.ocil().args(["inspect", "img:latest"]));
     snap!(t, "untag_ambiguous_tag", t.ocil().args(["untag", "img:latest"]));
+    snap!(t, "rm_ambiguous_tag", t.ocil().args(["rm", "img:latest"]));
     snap!(t, "untag_full_name", t.ocil().args(["untag", "img:example.com/b:latest"]));
     // Now `latest` is one image's.
     let out = t.run(&["inspect", "--json", "img:latest"]);
