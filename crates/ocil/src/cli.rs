@@ -15,6 +15,25 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+impl Cli {
+    /// Whether the command was asked for JSON (`--json`): its error is then JSON too.
+    pub(crate) fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Ls(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Referrers(a) => a.json,
+            Command::Fsck(a) => a.json,
+            Command::Gc(a) => a.json,
+            Command::Import(a) => a.report.json,
+            // With `-o -`, stdout is the archive's.
+            Command::Export(a) => a.json && a.output.as_os_str() != "-",
+            Command::Copy(a) => a.report.json,
+            Command::Convert(a) => a.report.json,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create an empty OCI image layout

@@ -38,11 +38,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let json = cli.wants_json();
     match commands::run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            if json {
+                // A script that asked for JSON gets its error as JSON on stdout too.
+                output::json_error(&e);
+            }
             output::print_error(&e);
             ExitCode::from(2)
         }

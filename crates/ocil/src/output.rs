@@ -17,6 +17,15 @@ pub(crate) fn warn(msg: &str) {
     let _ = writeln!(io::stderr().lock(), "warning: {msg}");
 }
 
+/// An error as JSON on stdout, for `--json`: `{"error": {"message", "causes", "exit_code"}}`.
+pub(crate) fn json_error(e: &anyhow::Error) {
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    let v = serde_json::json!({
+        "error": {"message": e.to_string(), "causes": causes, "exit_code": 2}
+    });
+    let _ = json(&v);
+}
+
 /// A note on stderr (`note: ...`): what a command did besides its result, kept off stdout
 /// so scripts reading the result are not disturbed.
 pub(crate) fn note(msg: &str) {

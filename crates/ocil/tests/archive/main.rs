@@ -509,7 +509,14 @@ fn ls_and_inspect_refuse_the_hostile_corpus_in_place_naming_archive_and_entry() 
                     h.name, h.mentions, out.stderr
                 ));
             }
-            if !out.stdout.is_empty() {
+            // Nothing of the archive on stdout: under --json, only the error, as JSON.
+            if args.contains(&"--json") {
+                let v: Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+                let message = v["error"]["message"].as_str().unwrap_or_default();
+                if !message.contains(s(f)) {
+                    failures.push(format!("{}: `{cmd}` printed {}", h.name, out.stdout));
+                }
+            } else if !out.stdout.is_empty() {
                 failures.push(format!("{}: `{cmd}` printed {}", h.name, out.stdout));
             }
         }

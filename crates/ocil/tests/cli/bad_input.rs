@@ -321,3 +321,17 @@ fn a_text_file_is_neither_a_layout_nor_an_archive_and_is_not_quoted() {
         assert!(!shown.contains("SECRET"), "{args:?} quotes the file: {shown}");
     }
 }
+
+#[test]
+fn under_json_an_error_is_json_on_stdout_too() {
+    let t = TestDir::new();
+    snap!(t, "json_error_missing_layout", t.ocil().args(["ls", "--json", "nosuch"]));
+    let out = t.ocil().args(["inspect", "--json", "nosuch:v1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 2);
+    assert!(v["error"]["message"].as_str().unwrap().contains("nosuch"), "{v}");
+    // Without --json, stdout stays empty.
+    let out = t.ocil().args(["inspect", "nosuch:v1"]).output().unwrap();
+    assert!(out.stdout.is_empty());
+}
