@@ -175,6 +175,10 @@ pub(crate) struct LsArgs {
     /// digest is, when it is unique)
     #[arg(long)]
     pub(crate) no_trunc: bool,
+    /// Print only each entry's name (its full name when it has one; an untagged entry as
+    /// @DIGEST), one a line: for scripts
+    #[arg(long, short, conflicts_with = "json")]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -25,11 +25,23 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         let index = target.read_index_lenient(&layout)?;
         summarize_entries(&layout, &index)
     };
-    print(&rows, a.json, a.no_trunc)
+    print(&rows, a.json, a.no_trunc, a.quiet)
 }
 
 /// The table (or JSON) of `ocil ls`, the same for a directory and an archive.
-fn print(rows: &[EntrySummary], json: bool, no_trunc: bool) -> Result<Outcome> {
+fn print(rows: &[EntrySummary], json: bool, no_trunc: bool, quiet: bool) -> Result<Outcome> {
+    if quiet {
+        let mut out = output::stdout();
+        for r in rows {
+            // The name the entry is known by: its full name when it has one (listed last).
+            match r.names.last() {
+                Some(n) => writeln!(out, "{n}")?,
+                None => writeln!(out, "@{}", r.digest)?,
+            }
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
     if json {
         output::json(&rows)?;
         return Ok(Outcome::Ok);

@@ -228,6 +228,7 @@ fn full_names_share_a_tag_across_repositories() {
     snap!(t, "tag_full_name_a", t.ocil().args(["tag", "img:v1", "example.com/a:latest"]));
     snap!(t, "tag_full_name_b", t.ocil().args(["tag", "img:arm", "example.com/b:latest"]));
     snap!(t, "ls_full_names", t.ocil().args(["ls", "img"]));
+    snap!(t, "ls_quiet_full_names", t.ocil().args(["ls", "-q", "img"]));
     snap!(t, "inspect_ambiguous_tag", t.ocil().args(["inspect", "img:latest"]));
     snap!(t, "untag_ambiguous_tag", t.ocil().args(["untag", "img:latest"]));
     snap!(t, "rm_ambiguous_tag", t.ocil().args(["rm", "img:latest"]));
