@@ -20,6 +20,9 @@ impl Cli {
     pub(crate) fn wants_json(&self) -> bool {
         match &self.command {
             Command::Ls(a) => a.json,
+            Command::Tag(a) => a.json,
+            Command::Untag(a) => a.json,
+            Command::New(a) => a.json,
             Command::Inspect(a) => a.json,
             Command::Referrers(a) => a.json,
             Command::Fsck(a) => a.json,
@@ -121,14 +124,20 @@ pub(crate) struct ImportArgs {
 pub(crate) struct TagArgs {
     /// DIR:TAG or DIR@DIGEST of the image to tag
     pub(crate) source: String,
-    /// The new tag
+    /// The new tag, or a full name (`example.com/app:v1`)
     pub(crate) tag: String,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UntagArgs {
-    /// DIR:TAG
+    /// DIR:TAG (or DIR:FULL-NAME)
     pub(crate) target: String,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +153,9 @@ pub(crate) struct NewArgs {
     /// Move TAG when it already names a different image
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 const GC_HELP: &str = "Remove blobs that nothing in index.json reaches.

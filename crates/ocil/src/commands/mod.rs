@@ -19,7 +19,7 @@ pub(crate) mod man;
 mod new;
 pub(crate) mod referrers;
 pub(crate) mod rm;
-mod tag;
+pub(crate) mod tag;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};

@@ -24,12 +24,7 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     let mut index = layout
         .read_index()
         .with_context(|| format!("cannot read `{}/index.json`", target.dir.display()))?;
-    let before = index
-        .manifests
-        .iter()
-        .find(|d| d.ref_name() == Some(tag.as_str()))
-        .map(|d| d.digest.clone())
-        .filter(|d| *d != manifest.digest);
+    let before = crate::commands::tag::held_by(&index, tag).filter(|d| *d != manifest.digest);
     if let Some(old) = &before
         && !a.force
     {
@@ -42,12 +37,5 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
-    match before {
-        Some(old) => {
-            println!("{tag} -> {}", manifest.digest);
-            crate::output::note(&format!("tag `{tag}` moved from `{old}`"));
-        }
-        None => println!("{tag} -> {}", manifest.digest),
-    }
-    Ok(Outcome::Ok)
+    crate::commands::tag::tagged(a.json, tag, &manifest.digest, before)
 }

@@ -27,24 +27,12 @@ pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
             desc.media_type
         );
     }
-    let before = index
-        .manifests
-        .iter()
-        .find(|d| d.ref_name() == Some(a.tag.as_str()))
-        .map(|d| d.digest.clone())
-        .filter(|d| *d != desc.digest);
+    let before = held_by(&index, &a.tag).filter(|d| *d != desc.digest);
     tags::set_tag(&mut index, &desc, &a.tag)?;
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
-    match before {
-        Some(old) => {
-            println!("{} -> {}", a.tag, desc.digest);
-            crate::output::note(&format!("tag `{}` moved from `{old}`", a.tag));
-        }
-        None => println!("{} -> {}", a.tag, desc.digest),
-    }
-    Ok(Outcome::Ok)
+    tagged(a.json, &a.tag, &desc.digest, before)
 }
 
 pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
@@ -62,8 +50,46 @@ pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
+    if a.json {
+        let gone: Vec<String> = gone.iter().map(|d| d.digest.to_string()).collect();
+        crate::output::json(&serde_json::json!({"untagged": tag, "digests": gone}))?;
+        return Ok(Outcome::Ok);
+    }
     for d in gone {
         println!("untagged {tag} ({})", d.digest);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The digest of the entry known by `name` (a tag or a full name), if any.
+pub(crate) fn held_by(index: &ocil_layout::Index, name: &str) -> Option<ocil_layout::Digest> {
+    let (tag, full) = tags::split_name(name);
+    let key = full.unwrap_or(tag);
+    index
+        .manifests
+        .iter()
+        .find(|d| tags::entry_name(d) == Some(key.as_str()))
+        .map(|d| d.digest.clone())
+}
+
+/// Say that `name` now names `digest`: `NAME -> DIGEST` (a note on stderr when it moved),
+/// or JSON.
+pub(crate) fn tagged(
+    json: bool,
+    name: &str,
+    digest: &ocil_layout::Digest,
+    before: Option<ocil_layout::Digest>,
+) -> Result<Outcome> {
+    if json {
+        let before = before.map(|d| d.to_string());
+        crate::output::json(&serde_json::json!({
+            "tag": name, "digest": digest.to_string(), "moved_from": before
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    println!("{name} -> {digest}");
+    if let Some(old) = before {
+        crate::output::note(&format!("tag `{name}` moved from `{old}`"));
     }
     Ok(Outcome::Ok)
 }

@@ -232,11 +232,17 @@ fn full_names_share_a_tag_across_repositories() {
     snap!(t, "inspect_ambiguous_tag", t.ocil().args(["inspect", "img:latest"]));
     snap!(t, "untag_ambiguous_tag", t.ocil().args(["untag", "img:latest"]));
     snap!(t, "rm_ambiguous_tag", t.ocil().args(["rm", "img:latest"]));
-    snap!(t, "untag_full_name", t.ocil().args(["untag", "img:example.com/b:latest"]));
+    snap!(t, "untag_full_name", t.ocil().args(["untag", "--json", "img:example.com/b:latest"]));
     // Now `latest` is one image's.
     let out = t.run(&["inspect", "--json", "img:latest"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["digest"], digest_of(&t.join("img"), "v1"));
+    // Moving a full name: JSON says where it was.
+    snap!(
+        t,
+        "tag_full_name_moves_json",
+        t.ocil().args(["tag", "--json", "img:arm", "example.com/a:latest"])
+    );
 }
 
 #[test]
