@@ -210,23 +210,7 @@ fn untagged_entries_are_added_once() {
 fn two_repositories_with_one_tag_keep_both_names_and_one_name_twice_requires_force() {
     let a = Image::new("a\n");
     let b = Image::new("b\n");
-    let archive = |name_a: &str, name_b: &str| {
-        let mut t = a.docker_tar_without_manifest();
-        t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
-        t.file(&b.docker_layer_path(), &b.layer);
-        let entry = |img: &Image, name: &str| {
-            format!(
-                r#"{{"Config":"{}.json","RepoTags":["{name}"],"Layers":["{}"]}}"#,
-                corpus::hex(&img.config),
-                img.docker_layer_path()
-            )
-        };
-        t.file(
-            "manifest.json",
-            format!("[{},{}]", entry(&a, name_a), entry(&b, name_b)).as_bytes(),
-        );
-        t.finish()
-    };
+    let archive = |name_a: &str, name_b: &str| two_docker_images_named(&a, &b, name_a, name_b);
     // `docker save example.com/a:latest example.com/b:latest`: two names, one tag.
     let (_tmp, layout) = fresh();
     let report = import(
@@ -413,8 +397,13 @@ fn scan_describes_a_plain_layer_and_its_unsafe_names() {
     assert_eq!(s.diff_id.to_string(), sha256(&bytes));
 }
 
-/// A docker-save archive with two images, `a:latest` and `b:latest`.
+/// A docker-save archive with two images, `a:latest` and `example.com/b:v2`.
 fn two_docker_images(a: &Image, b: &Image) -> Vec<u8> {
+    two_docker_images_named(a, b, "a:latest", "example.com/b:v2")
+}
+
+/// A docker-save archive with two images under these names.
+fn two_docker_images_named(a: &Image, b: &Image, name_a: &str, name_b: &str) -> Vec<u8> {
     let mut t = a.docker_tar_without_manifest();
     t.file(&format!("{}.json", corpus::hex(&b.config)), &b.config);
     t.file(&b.docker_layer_path(), &b.layer);
@@ -425,7 +414,7 @@ fn two_docker_images(a: &Image, b: &Image) -> Vec<u8> {
             img.docker_layer_path()
         )
     };
-    let mj = format!("[{},{}]", entry(a, "a:latest"), entry(b, "example.com/b:v2"));
+    let mj = format!("[{},{}]", entry(a, name_a), entry(b, name_b));
     t.file("manifest.json", mj.as_bytes());
     t.finish()
 }

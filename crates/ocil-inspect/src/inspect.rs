@@ -289,11 +289,8 @@ fn doc_kind(desc: &Descriptor, v: &Value) -> Option<Kind> {
 pub fn inspect<S: Store + ?Sized>(store: &S, desc: &Descriptor) -> Result<Inspected> {
     let read = |digest: &Digest, limit: u64| store.read_blob(digest, limit);
     let kind = desc.media_type.kind();
-    let json_like = || {
-        store.peek_blob(&desc.digest, 64).is_ok_and(|head| {
-            head.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| *b == b'{')
-        })
-    };
+    let json_like =
+        || store.peek_blob(&desc.digest, 64).is_ok_and(|head| walk::opens_json_object(&head));
     let may_be_doc = desc.size <= JSON_LIMIT
         && !matches!(kind, Kind::Layer { .. } | Kind::Config | Kind::Empty)
         && (kind.is_walkable() || json_like());

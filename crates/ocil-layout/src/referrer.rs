@@ -95,7 +95,7 @@ pub fn referrer_from_head<S: Store + ?Sized>(
     digest: &Digest,
     head: &[u8],
 ) -> Option<StoredReferrer> {
-    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !crate::walk::opens_json_object(head) {
         return None;
     }
     let bytes = store.read_blob(digest, REFERRER_LIMIT).ok()?;

@@ -224,11 +224,8 @@ pub fn resolve<S: Store + ?Sized>(
     })?;
     let mut media_type = MediaType::Other("application/octet-stream".into());
     // Only what starts like a JSON object is read whole (a layer is typed by its head).
-    let json_like = || {
-        store.peek_blob(digest, 64).is_ok_and(|head| {
-            head.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| *b == b'{')
-        })
-    };
+    let json_like =
+        || store.peek_blob(digest, 64).is_ok_and(|head| crate::walk::opens_json_object(&head));
     if size <= crate::JSON_LIMIT && json_like() {
         let bytes = store.read_blob(digest, crate::JSON_LIMIT)?;
         if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {

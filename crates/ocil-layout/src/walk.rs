@@ -308,6 +308,12 @@ struct Walker<'a, S: Store + ?Sized> {
     walk: Walk,
 }
 
+/// Whether bytes (a blob's head, or the whole blob) open a JSON object: the first byte that
+/// is not blank is `{`. What does not is never read whole as a possible document.
+pub fn opens_json_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// An index or a manifest told by its shape, for a document without a usable media type:
 /// an index has a `manifests` array and no `config`; a manifest has a `config` object and a
 /// `layers` array (an image config has a `config` object too, the runtime config, but no
@@ -601,7 +607,7 @@ impl<S: Store + ?Sized> Walker<'_, S> {
                 Some(s) => {
                     // Look at the first bytes before reading a possibly large blob whole.
                     let head = self.store.peek_blob(digest, 64).unwrap_or_default();
-                    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                    if !opens_json_object(&head) {
                         self.set_present(digest, true);
                         self.leaf_size_check(desc, role, s);
                         return Content::Failed;
@@ -668,7 +674,7 @@ impl<S: Store + ?Sized> Walker<'_, S> {
             }
             Content::Failed => return Vec::new(),
         };
-        if sniffing && bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if sniffing && !opens_json_object(&bytes) {
             self.leaf_size_check(desc, role, bytes.len() as u64);
             return Vec::new();
         }

@@ -534,9 +534,9 @@ fn ls_rows(args: &[&str]) -> Result<Value, String> {
     Ok(out.json())
 }
 
-#[test]
-fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives_needs_shared() {
-    let Some(shared) = shared_dir() else { return };
+/// The archives of `shared/`: skopeo's three peer-made ones and every archive case of
+/// CASES.md.
+fn shared_archives(shared: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "fixtures/peer-made/skopeo-oci-archive/app-v3.tar",
         "fixtures/peer-made/skopeo-oci-archive-index/multi.tar",
@@ -545,7 +545,14 @@ fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives_needs_shared() 
     .iter()
     .map(|p| shared.join(p))
     .collect();
-    files.extend(archive_cases(&shared).iter().map(|c| shared.join("conformance").join(&c.path)));
+    files.extend(archive_cases(shared).iter().map(|c| shared.join("conformance").join(&c.path)));
+    files
+}
+
+#[test]
+fn ls_in_place_agrees_with_import_then_ls_on_the_shared_archives_needs_shared() {
+    let Some(shared) = shared_dir() else { return };
+    let files = shared_archives(&shared);
     let tmp = tempfile::tempdir().unwrap();
     let mut compared = 0;
     let mut failures = Vec::new();
@@ -593,15 +600,7 @@ fn xz_and_bzip2_archives_read_as_the_uncompressed_ones_needs_shared_needs_xz_nee
     if !require_tool("xz") || !require_tool("bzip2") {
         return;
     }
-    let mut files: Vec<PathBuf> = [
-        "fixtures/peer-made/skopeo-oci-archive/app-v3.tar",
-        "fixtures/peer-made/skopeo-oci-archive-index/multi.tar",
-        "fixtures/peer-made/skopeo-docker-archive/app.tar",
-    ]
-    .iter()
-    .map(|p| shared.join(p))
-    .collect();
-    files.extend(archive_cases(&shared).iter().map(|c| shared.join("conformance").join(&c.path)));
+    let files = shared_archives(&shared);
     let tmp = tempfile::tempdir().unwrap();
     let mut compared = 0;
     let mut failures = Vec::new();
