@@ -78,6 +78,8 @@ pub struct ChildChange {
 pub struct IndexReport {
     /// The `index.json` entry written.
     pub entry: Descriptor,
+    /// The index the tag named before (`None` when it is created).
+    pub before: Option<Digest>,
     /// Whether the tag did not exist before.
     pub created: bool,
     /// Whether the index (and `index.json`) changed.
@@ -166,6 +168,7 @@ pub fn edit_index(layout: &Layout, lock: &LockGuard, edit: &IndexEdit<'_>) -> Re
     };
     let mut report = IndexReport {
         entry: Descriptor::new(MediaType::OciIndex, empty_digest(), 0),
+        before: existing.as_ref().map(|(_, e)| e.digest.clone()),
         created: existing.is_none(),
         changed: false,
         converted: false,

@@ -32,7 +32,13 @@ impl Cli {
             Command::Export(a) => a.json && a.output.as_os_str() != "-",
             Command::Copy(a) => a.report.json,
             Command::Convert(a) => a.report.json,
-            _ => false,
+            Command::Init(a) => a.json,
+            Command::Rm(a) => a.json,
+            Command::Config(a) => a.json,
+            Command::Annotate(a) => a.json,
+            Command::Append(a) => a.json,
+            Command::Index(a) => a.json,
+            Command::Cat(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }
@@ -172,6 +178,9 @@ Strays (files that are not blobs) are reported, never deleted; ocil's own stale 
 pub(crate) struct InitArgs {
     /// Directory to create (it may exist, but must not hold a layout); `oci:DIR` too
     pub(crate) dir: String,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,9 +6,10 @@ use anyhow::{Context, Result, bail};
 use ocil_edit::{EditTarget, JsonDoc, Platforms, edit_entry_index, edit_images};
 use ocil_layout::{ANNOTATION_REF_NAME, Kind, Reference, reference};
 
-use crate::Outcome;
-use crate::commands::config::{PlatformArgs, print_edited};
+use crate::commands::config::PlatformArgs;
+use crate::commands::edited::{edited_json, print_edited};
 use crate::target::Target;
+use crate::{Outcome, output};
 
 pub(crate) const HELP: &str = "Set and remove annotations.
 
@@ -46,6 +47,9 @@ pub(crate) struct AnnotateArgs {
     pub(crate) tag: Option<String>,
     #[command(flatten)]
     pub(crate) platforms: PlatformArgs,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Apply removals then settings to an `annotations` member; an emptied member goes.
@@ -138,10 +142,22 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
                 }
                 e.annotations = if ann.is_empty() { None } else { Some(ann) };
             }
-            if index != old {
+            let changed = index != old;
+            if changed {
                 layout.write_index(&index, &lock).with_context(context)?;
             }
             drop(lock);
+            if a.json {
+                output::json(&serde_json::json!({
+                    "layout": target.dir.display().to_string(),
+                    "reference": r.to_string(),
+                    "digest": entry.digest.to_string(),
+                    "entries": positions.len(),
+                    "changed": changed,
+                    "on": "entry",
+                }))?;
+                return Ok(Outcome::Ok);
+            }
             println!(
                 "annotated {} index.json entr{} ({})",
                 positions.len(),
@@ -158,7 +174,7 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
             })
             .with_context(context)?;
             drop(lock);
-            print_edited(&edited, r, a.tag.as_deref());
+            report(&a, &target.dir, &edited, r, "index")?;
         }
         On::Manifest => {
             let edit = EditTarget { reference: r, platforms, new_tag: a.tag.as_deref() };
@@ -167,8 +183,25 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
             })
             .with_context(context)?;
             drop(lock);
-            print_edited(&edited, r, a.tag.as_deref());
+            report(&a, &target.dir, &edited, r, "manifest")?;
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// What a new manifest or index says: text, or JSON with `on`.
+fn report(
+    a: &AnnotateArgs,
+    dir: &std::path::Path,
+    edited: &ocil_edit::Edited,
+    r: &Reference,
+    on: &str,
+) -> Result<()> {
+    if a.json {
+        let mut v = edited_json(dir, edited, r, a.tag.as_deref());
+        v.insert("on".into(), on.into());
+        return output::json(&v);
+    }
+    print_edited(edited, r, a.tag.as_deref());
+    Ok(())
 }

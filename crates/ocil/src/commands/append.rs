@@ -12,6 +12,7 @@ use ocil_edit::layer::{self, DirOptions, StagedLayer};
 use ocil_edit::{EditTarget, History, Platforms};
 use ocil_layout::{Compression, Layout, Reference};
 
+use crate::commands::edited::edited_json;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -72,6 +73,9 @@ pub(crate) struct AppendArgs {
     /// `created` of the history entries (RFC 3339); default: SOURCE_DATE_EPOCH, else 2000-01-01
     #[arg(long, value_name = "T")]
     pub(crate) created: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
@@ -136,6 +140,26 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot append to `{}`", a.target))?;
     drop(lock);
 
+    if a.json {
+        let mut v = edited_json(&target.dir, &edited, reference, a.tag.as_deref());
+        let layers: Vec<serde_json::Value> = a
+            .paths
+            .iter()
+            .zip(&summary)
+            .map(|(path, (digest, diff_id, size))| {
+                serde_json::json!({
+                    "source": path.display().to_string(),
+                    "digest": digest,
+                    "diff_id": diff_id,
+                    "size": size,
+                    "compression": compression.as_str(),
+                })
+            })
+            .collect();
+        v.insert("layers".into(), layers.into());
+        output::json(&v)?;
+        return Ok(Outcome::Ok);
+    }
     let mut out = output::stdout();
     use std::io::Write as _;
     for (path, (digest, diff_id, size)) in a.paths.iter().zip(&summary) {

@@ -1,14 +1,13 @@
 //! `ocil config DIR:REF`: change an image's config (env, entrypoint, labels, ...) losslessly,
 //! writing a new config and manifest. Also the `--platform`/`--all-platforms` arguments the
 //! edit commands share.
-#![allow(clippy::print_stdout)]
 
 use anyhow::{Context, Result, bail};
 use ocil_edit::{ConfigChanges, ConfigField, EditTarget, Platforms, edit_images};
-use ocil_layout::Reference;
 
-use crate::Outcome;
+use crate::commands::edited::{edited_json, print_edited};
 use crate::target::Target;
+use crate::{Outcome, output};
 
 pub(crate) const HELP: &str = "Change an image's config: a new config and manifest are written and the tag moves to them (or --tag NEW gets them and the old tag stays).
 
@@ -129,6 +128,9 @@ pub(crate) struct ConfigArgs {
     /// Add a history entry (`empty_layer: true`) with this comment
     #[arg(long, value_name = "TEXT")]
     pub(crate) history_comment: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Every change, parsed and checked before the layout is touched.
@@ -209,27 +211,10 @@ pub(crate) fn run(a: ConfigArgs) -> Result<Outcome> {
     let edited = edit_images(&layout, &lock, &edit, |image| changes.apply(image))
         .with_context(|| format!("cannot edit `{}` in `{}`", reference, target.dir.display()))?;
     drop(lock);
-    print_edited(&edited, reference, a.tag.as_deref());
+    if a.json {
+        output::json(&edited_json(&target.dir, &edited, reference, a.tag.as_deref()))?;
+    } else {
+        print_edited(&edited, reference, a.tag.as_deref());
+    }
     Ok(Outcome::Ok)
-}
-
-/// One line per edited image, a line for moved attestations, then where the result is.
-pub(crate) fn print_edited(edited: &ocil_edit::Edited, reference: &Reference, tag: Option<&str>) {
-    for i in &edited.images {
-        let platform = i.platform.as_deref().unwrap_or("(no platform)");
-        if i.before == i.after {
-            println!("{platform}: unchanged {}", i.after);
-        } else {
-            println!("{platform}: {} -> {}", i.before, i.after);
-        }
-    }
-    if edited.attestations_moved > 0 {
-        println!("attestations re-attached: {}", edited.attestations_moved);
-    }
-    let name = match (tag, reference) {
-        (Some(t), _) => t.to_owned(),
-        (None, Reference::Tag(t)) => t.clone(),
-        (None, Reference::Digest(_)) => "entry".to_owned(),
-    };
-    println!("{name} -> {}", edited.after.digest);
 }

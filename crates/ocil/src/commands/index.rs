@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use anyhow::{Context, Result};
-use ocil_edit::index::{IndexEdit, IndexSource, edit_index};
+use ocil_edit::index::{ChildChange, IndexEdit, IndexSource, edit_index};
 use ocil_layout::{Layout, Reference};
 
 use crate::target::Target;
@@ -28,6 +28,9 @@ pub(crate) struct IndexArgs {
     /// Remove the children of this platform (os/arch[/variant])
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) rm_platform: Vec<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
@@ -67,6 +70,32 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot edit index `{}`", a.target))?;
     drop(lock);
 
+    if a.json {
+        let children = |cs: &[ChildChange]| -> Vec<serde_json::Value> {
+            cs.iter()
+                .map(
+                    |c| serde_json::json!({"platform": c.platform, "digest": c.digest.to_string()}),
+                )
+                .collect()
+        };
+        output::json(&serde_json::json!({
+            "layout": target.dir.display().to_string(),
+            "tag": tag,
+            "before": report.before.as_ref().map(ToString::to_string),
+            "after": report.entry.digest.to_string(),
+            "media_type": report.entry.media_type.as_str(),
+            "created": report.created,
+            "changed": report.changed,
+            "converted": report.converted,
+            "added": children(&report.added),
+            "replaced": children(&report.replaced),
+            "removed": children(&report.removed),
+            "unchanged": children(&report.unchanged),
+            "copied_blobs": report.copied_blobs,
+            "copied_bytes": report.copied_bytes,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
     let mut out = output::stdout();
     for c in &report.removed {
         writeln!(out, "removed  {} {}", c.platform, c.digest)?;

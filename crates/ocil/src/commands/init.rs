@@ -28,6 +28,10 @@ pub(crate) fn run(a: InitArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot open `{}`", path.display()))?;
     Layout::create(dir)
         .with_context(|| format!("cannot create a layout in `{}`", path.display()))?;
-    println!("initialised an empty OCI image layout in `{}`", path.display());
+    if a.json {
+        crate::output::json(&serde_json::json!({"layout": path.display().to_string()}))?;
+    } else {
+        println!("initialised an empty OCI image layout in `{}`", path.display());
+    }
     Ok(Outcome::Ok)
 }

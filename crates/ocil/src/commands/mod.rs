@@ -7,6 +7,7 @@ pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod convert;
 pub(crate) mod copy;
+mod edited;
 pub(crate) mod export;
 mod fsck;
 mod gc;

@@ -22,6 +22,9 @@ pub(crate) struct RmArgs {
     /// With --gc: keep unreferenced blobs younger than this (`now`, `30s`, `10m`, `2h`, `1d`)
     #[arg(long, default_value = "10m", value_name = "AGE", requires = "gc")]
     pub(crate) prune: String,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
@@ -94,11 +97,29 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         None
     };
     drop(lock);
+    if a.json {
+        let removed: Vec<serde_json::Value> = removed
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": entry_name(e),
+                    "digest": e.digest.to_string(),
+                    "media_type": e.media_type.as_str(),
+                })
+            })
+            .collect();
+        let gc =
+            gc.as_ref().map(|(plan, report)| serde_json::json!({"plan": plan, "report": report}));
+        output::json(&serde_json::json!({
+            "layout": target.dir.display().to_string(),
+            "reference": r.to_string(),
+            "removed": removed,
+            "gc": gc,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
     for e in &removed {
-        let name = e
-            .ref_name()
-            .or_else(|| e.annotation(ocil_layout::ANNOTATION_CONTAINERD_NAME))
-            .unwrap_or("(untagged)");
+        let name = entry_name(e).unwrap_or("(untagged)");
         println!("removed {name} {}", e.digest);
     }
     if let Some((plan, report)) = gc {
@@ -111,4 +132,9 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+/// The name an entry is known by: its tag, else its full name.
+fn entry_name(e: &ocil_layout::Descriptor) -> Option<&str> {
+    e.ref_name().or_else(|| e.annotation(ocil_layout::ANNOTATION_CONTAINERD_NAME))
 }

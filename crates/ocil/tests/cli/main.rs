@@ -8,6 +8,7 @@
 //! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
 //! - `edit`: `config`, `annotate`, `rm` and their refusals (snapshots);
 //! - `layers`: `append` and `index`, and their refusals (snapshots);
+//! - `json`: `--json` of the commands that change a layout, and their errors as JSON;
 //! - `lock`: `ocil` writers wait for the layout lock;
 //! - `targets`: the target grammar every command shares: new `DIR:TAG` destinations,
 //!   choosing an archive's image, transports, escapes and refusals (snapshots).
@@ -23,6 +24,7 @@ mod copy;
 mod edit;
 mod export;
 mod help;
+mod json;
 mod layers;
 mod lock;
 #[path = "../common/peers.rs"]
