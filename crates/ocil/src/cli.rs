@@ -8,7 +8,9 @@ use crate::progress::ReportArgs;
 #[derive(Debug, Parser)]
 #[command(name = "ocil", version, about, long_about = None)]
 #[command(
-    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`."
+    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`.
+
+Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import` and `copy`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc` and `export`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -19,25 +21,25 @@ impl Cli {
     /// Whether the command was asked for JSON (`--json`): its error is then JSON too.
     pub(crate) fn wants_json(&self) -> bool {
         match &self.command {
-            Command::Ls(a) => a.json,
-            Command::Tag(a) => a.json,
-            Command::Untag(a) => a.json,
-            Command::New(a) => a.json,
+            Command::Ls(a) => a.report.json,
+            Command::Tag(a) => a.report.json,
+            Command::Untag(a) => a.report.json,
+            Command::New(a) => a.report.json,
             Command::Inspect(a) => a.json,
             Command::Referrers(a) => a.json,
-            Command::Fsck(a) => a.json,
-            Command::Gc(a) => a.json,
+            Command::Fsck(a) => a.report.json,
+            Command::Gc(a) => a.report.json,
             Command::Import(a) => a.report.json,
             // With `-o -`, stdout is the archive's.
-            Command::Export(a) => a.json && a.output.as_os_str() != "-",
+            Command::Export(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Copy(a) => a.report.json,
             Command::Convert(a) => a.report.json,
-            Command::Init(a) => a.json,
-            Command::Rm(a) => a.json,
-            Command::Config(a) => a.json,
-            Command::Annotate(a) => a.json,
-            Command::Append(a) => a.json,
-            Command::Index(a) => a.json,
+            Command::Init(a) => a.report.json,
+            Command::Rm(a) => a.report.json,
+            Command::Config(a) => a.report.json,
+            Command::Annotate(a) => a.report.json,
+            Command::Append(a) => a.report.json,
+            Command::Index(a) => a.report.json,
             Command::Cat(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -132,18 +134,16 @@ pub(crate) struct TagArgs {
     pub(crate) source: String,
     /// The new tag, or a full name (`example.com/app:v1`)
     pub(crate) tag: String,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UntagArgs {
     /// DIR:TAG (or DIR:FULL-NAME)
     pub(crate) target: String,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -159,9 +159,8 @@ pub(crate) struct NewArgs {
     /// Move TAG when it already names a different image
     #[arg(long)]
     pub(crate) force: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 const GC_HELP: &str = "Remove blobs that nothing in index.json reaches.
@@ -178,9 +177,8 @@ Strays (files that are not blobs) are reported, never deleted; ocil's own stale 
 pub(crate) struct InitArgs {
     /// Directory to create (it may exist, but must not hold a layout); `oci:DIR` too
     pub(crate) dir: String,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -189,17 +187,12 @@ pub(crate) struct LsArgs {
     /// uncompressed tar by offset, a compressed one in one pass keeping only its JSON
     /// documents; `-` reads an archive from standard input
     pub(crate) dir: String,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
     /// Print whole digests (a short one, `DIR@sha256:6b25d9265039`, is accepted wherever a
     /// digest is, when it is unique)
     #[arg(long)]
     pub(crate) no_trunc: bool,
-    /// Print only each entry's name (its full name when it has one; an untagged entry as
-    /// @DIGEST), one a line: for scripts
-    #[arg(long, short, conflicts_with = "json")]
-    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -243,12 +236,8 @@ pub(crate) struct FsckArgs {
     /// Also decompress every layer, check it is a tar and check rootfs.diff_ids
     #[arg(long)]
     pub(crate) deep: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Print only errors and the summary (and no progress bar)
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -273,7 +262,6 @@ pub(crate) struct GcArgs {
     /// Exit 1 when referenced blobs are missing
     #[arg(long)]
     pub(crate) strict: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }

@@ -3,8 +3,8 @@
 //! Bars are drawn only when stderr is a terminal and `--quiet` was not given; otherwise
 //! every callback is a no-op and nothing but the normal output appears.
 //!
-//! [`ReportArgs`] holds `--json` and `--quiet` for the commands that draw bars and can print
-//! JSON: either turns the bars off.
+//! [`ReportArgs`] holds `--json` and `--quiet`, shared by every command that has them: either
+//! turns the bars off.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -13,14 +13,16 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ocil_layout::progress::Progress;
 
-/// `--json` and `--quiet` (import, copy, convert).
+/// `--json` and `-q/--quiet`, with one meaning each on every command that has them (the
+/// top-level help says what `-q` prints for each command): flattened into their arguments,
+/// so the help text is the same everywhere.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
-    /// No progress bar
-    #[arg(long, short)]
+    /// Print only the result, one item a line (see `ocil --help`): no progress bar or summary
+    #[arg(long, short, conflicts_with = "json")]
     pub(crate) quiet: bool,
 }
 

@@ -8,6 +8,7 @@ use ocil_layout::{ANNOTATION_REF_NAME, Kind, Reference, reference};
 
 use crate::commands::config::PlatformArgs;
 use crate::commands::edited::{edited_json, print_edited};
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -47,9 +48,8 @@ pub(crate) struct AnnotateArgs {
     pub(crate) tag: Option<String>,
     #[command(flatten)]
     pub(crate) platforms: PlatformArgs,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 /// Apply removals then settings to an `annotations` member; an emptied member goes.
@@ -147,7 +147,7 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
                 layout.write_index(&index, &lock).with_context(context)?;
             }
             drop(lock);
-            if a.json {
+            if a.report.json {
                 output::json(&serde_json::json!({
                     "layout": target.dir.display().to_string(),
                     "reference": r.to_string(),
@@ -156,6 +156,10 @@ pub(crate) fn run(a: AnnotateArgs) -> Result<Outcome> {
                     "changed": changed,
                     "on": "entry",
                 }))?;
+                return Ok(Outcome::Ok);
+            }
+            if a.report.quiet {
+                println!("{}", entry.digest);
                 return Ok(Outcome::Ok);
             }
             println!(
@@ -197,11 +201,11 @@ fn report(
     r: &Reference,
     on: &str,
 ) -> Result<()> {
-    if a.json {
+    if a.report.json {
         let mut v = edited_json(dir, edited, r, a.tag.as_deref());
         v.insert("on".into(), on.into());
         return output::json(&v);
     }
-    print_edited(edited, r, a.tag.as_deref());
+    print_edited(edited, r, a.tag.as_deref(), a.report.quiet);
     Ok(())
 }

@@ -13,6 +13,7 @@ use ocil_edit::{EditTarget, History, Platforms};
 use ocil_layout::{Compression, Layout, Reference};
 
 use crate::commands::edited::edited_json;
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -73,9 +74,8 @@ pub(crate) struct AppendArgs {
     /// `created` of the history entries (RFC 3339); default: SOURCE_DATE_EPOCH, else 2000-01-01
     #[arg(long, value_name = "T")]
     pub(crate) created: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
@@ -140,7 +140,7 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot append to `{}`", a.target))?;
     drop(lock);
 
-    if a.json {
+    if a.report.json {
         let mut v = edited_json(&target.dir, &edited, reference, a.tag.as_deref());
         let layers: Vec<serde_json::Value> = a
             .paths
@@ -162,6 +162,11 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
     }
     let mut out = output::stdout();
     use std::io::Write as _;
+    if a.report.quiet {
+        writeln!(out, "{}", edited.after.digest)?;
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
     for (path, (digest, diff_id, size)) in a.paths.iter().zip(&summary) {
         writeln!(
             out,

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use ocil_edit::{ConfigChanges, ConfigField, EditTarget, Platforms, edit_images};
 
 use crate::commands::edited::{edited_json, print_edited};
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -128,9 +129,8 @@ pub(crate) struct ConfigArgs {
     /// Add a history entry (`empty_layer: true`) with this comment
     #[arg(long, value_name = "TEXT")]
     pub(crate) history_comment: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 /// Every change, parsed and checked before the layout is touched.
@@ -211,10 +211,10 @@ pub(crate) fn run(a: ConfigArgs) -> Result<Outcome> {
     let edited = edit_images(&layout, &lock, &edit, |image| changes.apply(image))
         .with_context(|| format!("cannot edit `{}` in `{}`", reference, target.dir.display()))?;
     drop(lock);
-    if a.json {
+    if a.report.json {
         output::json(&edited_json(&target.dir, &edited, reference, a.tag.as_deref()))?;
     } else {
-        print_edited(&edited, reference, a.tag.as_deref());
+        print_edited(&edited, reference, a.tag.as_deref(), a.report.quiet);
     }
     Ok(Outcome::Ok)
 }

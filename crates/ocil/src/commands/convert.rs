@@ -143,6 +143,11 @@ fn print(a: &ConvertArgs, reference: &Reference, c: &Converted) -> Result<()> {
         output::warn(w);
     }
     let mut out = output::stdout();
+    if a.report.quiet {
+        writeln!(out, "{}", c.after.digest)?;
+        out.flush()?;
+        return Ok(());
+    }
     writeln!(
         out,
         "{} -> {} ({}): {} manifest(s), {} index(es), {} layer(s) recompressed",

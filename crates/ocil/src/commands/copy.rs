@@ -126,7 +126,21 @@ fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {
                 .collect(),
         });
     }
+    if r.link_fallbacks > 0 {
+        output::warn(&format!(
+            "{} blob(s) could not be hard-linked (another filesystem) and were copied",
+            r.link_fallbacks
+        ));
+    }
     let mut out = output::stdout();
+    if a.report.quiet {
+        // Each image's digest, one a line.
+        for i in &r.images {
+            writeln!(out, "{}", i.descriptor.digest)?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
     let how = if a.link {
         format!("{} linked, {} copied", r.linked, r.copied)
     } else {
@@ -142,12 +156,6 @@ fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {
         r.present,
         if r.referrers > 0 { format!(", {} referrer(s)", r.referrers) } else { String::new() },
     )?;
-    if r.link_fallbacks > 0 {
-        output::warn(&format!(
-            "{} blob(s) could not be hard-linked (another filesystem) and were copied",
-            r.link_fallbacks
-        ));
-    }
     let rows: Vec<Vec<String>> = r
         .images
         .iter()

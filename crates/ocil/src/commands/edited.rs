@@ -55,8 +55,13 @@ pub(crate) fn edited_json(
     }
 }
 
-/// One line per edited image, a line for moved attestations, then where the result is.
-pub(crate) fn print_edited(edited: &Edited, reference: &Reference, tag: Option<&str>) {
+/// One line per edited image, a line for moved attestations, then where the result is; with
+/// `quiet` (`-q`), the result's digest alone.
+pub(crate) fn print_edited(edited: &Edited, reference: &Reference, tag: Option<&str>, quiet: bool) {
+    if quiet {
+        println!("{}", edited.after.digest);
+        return;
+    }
     for i in &edited.images {
         let platform = i.platform.as_deref().unwrap_or("(no platform)");
         if i.before == i.after {

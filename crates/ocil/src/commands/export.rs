@@ -14,7 +14,7 @@ use ocil_layout::atomic::AtomicFile;
 use ocil_layout::{Compression, Layout};
 use serde::Serialize;
 
-use crate::progress::Bars;
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 use ocil_layout::image_ref::Transport;
@@ -74,12 +74,8 @@ pub(crate) struct ExportArgs {
     /// Leave out referrers found in the sources' stores
     #[arg(long)]
     pub(crate) no_referrers: bool,
-    /// Print JSON (needs -o FILE)
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress bar
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 #[derive(Serialize)]
@@ -168,7 +164,7 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
     let (output, format) = output_and_format(&a)?;
     a.output = output;
     let stdout = a.output.as_os_str() == "-";
-    if stdout && a.json {
+    if stdout && a.report.json {
         bail!("--json needs -o FILE: with `-o -`, stdout carries the archive");
     }
     if stdout && std::io::stdout().is_terminal() {
@@ -202,7 +198,7 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
             reference: t.reference.clone(),
         })
         .collect();
-    let bars = Bars::new(a.quiet);
+    let bars = a.report.bars();
     let opts = ExportOptions {
         format: match format {
             FormatArg::Oci => ArchiveFormat::Oci,
@@ -244,7 +240,7 @@ fn print_report(
     compression: Compression,
     r: &ExportReport,
 ) -> Result<()> {
-    if a.json {
+    if a.report.json {
         return output::json(&JsonReport {
             output: a.output.display().to_string(),
             format: format.as_str(),
@@ -288,9 +284,13 @@ fn print_report(
     );
     if a.output.as_os_str() == "-" {
         // stdout is the archive: the summary goes to stderr, unless asked to be quiet.
-        if !a.quiet {
+        if !a.report.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
+        return Ok(());
+    }
+    if a.report.quiet {
+        // The result is the file.
         return Ok(());
     }
     let mut out = output::stdout();

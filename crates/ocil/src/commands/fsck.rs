@@ -84,7 +84,7 @@ pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
 /// Check a layout directory, named `shown` in messages.
 fn check_dir(dir: Dir, a: &FsckArgs, shown: &str) -> Result<(Vec<Problem>, ocil_fsck::Stats)> {
     let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
-    let bars = crate::progress::Bars::new(a.quiet || a.json);
+    let bars = a.report.bars();
     let report = ocil_fsck::check_with_progress(dir, &opts, &bars)
         .with_context(|| format!("cannot check {shown}"))?;
     Ok((report.problems, report.stats))
@@ -120,7 +120,7 @@ fn run_archive(a: &FsckArgs, path: &Path, shown: &str) -> Result<Outcome> {
     let scratch = Dir::open_ambient_dir(tmp.path(), ambient_authority())
         .with_context(|| format!("cannot open `{}`", tmp.path().display()))?;
     let opts = ocil_fsck::Options { allow_missing: a.allow_missing, deep: a.deep };
-    let bars = crate::progress::Bars::new(a.quiet || a.json);
+    let bars = a.report.bars();
     let report = match ocil_fsck::check_archive(open, scratch, &opts, &bars) {
         Ok(r) => r,
         Err(ocil_fsck::Error::NotAnArchive) => {
@@ -165,7 +165,7 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
     let errors = c.problems.iter().filter(|p| p.severity == Severity::Error).count();
     let warnings = c.problems.len() - errors;
     let clean = errors == 0;
-    if a.json {
+    if a.report.json {
         let stats = c.stats.clone().unwrap_or_default();
         output::json(&JsonReport {
             clean,
@@ -203,7 +203,7 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
         // its places.
         let mut groups: Vec<(&Problem, Vec<&str>)> = Vec::new();
         for p in sorted {
-            if a.quiet && p.severity == Severity::Warning {
+            if a.report.quiet && p.severity == Severity::Warning {
                 continue;
             }
             match groups
@@ -229,6 +229,11 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
                     places.len() - PLACES_SHOWN
                 )?;
             }
+        }
+        if a.report.quiet {
+            // The errors are the result; the exit code says whether there were any.
+            out.flush()?;
+            return Ok(if clean { Outcome::Ok } else { Outcome::Problems });
         }
         if let Some(s) = c.archive {
             writeln!(

@@ -54,8 +54,16 @@ pub(crate) fn run(a: GcArgs) -> Result<Outcome> {
         Some(plan.apply(&layout, &lock).with_context(|| format!("gc of `{}` incomplete", dir))?)
     };
     drop(lock);
-    if a.json {
+    if a.report.json {
         output::json(&JsonOut { dry_run: a.dry_run, plan: &plan, report: report.as_ref() })?;
+    } else if a.report.quiet {
+        // Nothing on stdout; what is wrong with the layout still goes to stderr.
+        for p in &plan.dangling {
+            output::warn(&format!("dangling: {} (at {})", p.message, p.path));
+        }
+        for p in plan.problems.iter().filter(|p| p.severity == "error") {
+            output::warn(&format!("problem[{}]: {} (at {})", p.code, p.message, p.path));
+        }
     } else {
         let mut out = output::stdout();
         for p in &plan.dangling {

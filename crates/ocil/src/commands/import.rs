@@ -143,6 +143,14 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
         });
     }
     let mut out = output::stdout();
+    if a.report.quiet {
+        // Each image's digest, one a line.
+        for i in &r.images {
+            writeln!(out, "{}", i.descriptor.digest)?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
     writeln!(
         out,
         "imported {} {shown} ({}) into `{}`: {} image(s), {} new blob(s) ({})",

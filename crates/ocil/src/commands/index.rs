@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use ocil_edit::index::{ChildChange, IndexEdit, IndexSource, edit_index};
 use ocil_layout::{Layout, Reference};
 
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -28,9 +29,8 @@ pub(crate) struct IndexArgs {
     /// Remove the children of this platform (os/arch[/variant])
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) rm_platform: Vec<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
@@ -70,7 +70,7 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot edit index `{}`", a.target))?;
     drop(lock);
 
-    if a.json {
+    if a.report.json {
         let children = |cs: &[ChildChange]| -> Vec<serde_json::Value> {
             cs.iter()
                 .map(
@@ -97,6 +97,11 @@ pub(crate) fn run(a: IndexArgs) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let mut out = output::stdout();
+    if a.report.quiet {
+        writeln!(out, "{}", report.entry.digest)?;
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
     for c in &report.removed {
         writeln!(out, "removed  {} {}", c.platform, c.digest)?;
     }

@@ -28,9 +28,9 @@ pub(crate) fn run(a: InitArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot open `{}`", path.display()))?;
     Layout::create(dir)
         .with_context(|| format!("cannot create a layout in `{}`", path.display()))?;
-    if a.json {
+    if a.report.json {
         crate::output::json(&serde_json::json!({"layout": path.display().to_string()}))?;
-    } else {
+    } else if !a.report.quiet {
         println!("initialised an empty OCI image layout in `{}`", path.display());
     }
     Ok(Outcome::Ok)

@@ -25,7 +25,7 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         let index = target.read_index_lenient(&layout)?;
         summarize_entries(&layout, &index)
     };
-    print(&rows, a.json, a.no_trunc, a.quiet)
+    print(&rows, a.report.json, a.no_trunc, a.report.quiet)
 }
 
 /// The table (or JSON) of `ocil ls`, the same for a directory and an archive.

@@ -37,5 +37,5 @@ pub(crate) fn run(a: NewArgs) -> Result<Outcome> {
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
-    crate::commands::tag::tagged(a.json, tag, &manifest.digest, before)
+    crate::commands::tag::tagged(&a.report, tag, &manifest.digest, before)
 }

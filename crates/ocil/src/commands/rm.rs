@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use ocil_layout::{Reference, reference};
 
 use crate::commands::gc::parse_age;
+use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
 
@@ -22,9 +23,8 @@ pub(crate) struct RmArgs {
     /// With --gc: keep unreferenced blobs younger than this (`now`, `30s`, `10m`, `2h`, `1d`)
     #[arg(long, default_value = "10m", value_name = "AGE", requires = "gc")]
     pub(crate) prune: String,
-    /// Print JSON
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
@@ -97,7 +97,7 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         None
     };
     drop(lock);
-    if a.json {
+    if a.report.json {
         let removed: Vec<serde_json::Value> = removed
             .iter()
             .map(|e| {
@@ -116,6 +116,9 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
             "removed": removed,
             "gc": gc,
         }))?;
+        return Ok(Outcome::Ok);
+    }
+    if a.report.quiet {
         return Ok(Outcome::Ok);
     }
     for e in &removed {

@@ -6,6 +6,7 @@ use ocil_layout::{Reference, tags};
 
 use crate::Outcome;
 use crate::cli::{TagArgs, UntagArgs};
+use crate::progress::ReportArgs;
 use crate::target::Target;
 
 pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
@@ -32,7 +33,7 @@ pub(crate) fn run_tag(a: TagArgs) -> Result<Outcome> {
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
-    tagged(a.json, &a.tag, &desc.digest, before)
+    tagged(&a.report, &a.tag, &desc.digest, before)
 }
 
 pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
@@ -50,9 +51,12 @@ pub(crate) fn run_untag(a: UntagArgs) -> Result<Outcome> {
     layout
         .write_index(&index, &lock)
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
-    if a.json {
+    if a.report.json {
         let gone: Vec<String> = gone.iter().map(|d| d.digest.to_string()).collect();
         crate::output::json(&serde_json::json!({"untagged": tag, "digests": gone}))?;
+        return Ok(Outcome::Ok);
+    }
+    if a.report.quiet {
         return Ok(Outcome::Ok);
     }
     for d in gone {
@@ -73,18 +77,22 @@ pub(crate) fn held_by(index: &ocil_layout::Index, name: &str) -> Option<ocil_lay
 }
 
 /// Say that `name` now names `digest`: `NAME -> DIGEST` (a note on stderr when it moved),
-/// or JSON.
+/// or JSON, or (`-q`) the digest alone.
 pub(crate) fn tagged(
-    json: bool,
+    report: &ReportArgs,
     name: &str,
     digest: &ocil_layout::Digest,
     before: Option<ocil_layout::Digest>,
 ) -> Result<Outcome> {
-    if json {
+    if report.json {
         let before = before.map(|d| d.to_string());
         crate::output::json(&serde_json::json!({
             "tag": name, "digest": digest.to_string(), "moved_from": before
         }))?;
+        return Ok(Outcome::Ok);
+    }
+    if report.quiet {
+        println!("{digest}");
         return Ok(Outcome::Ok);
     }
     println!("{name} -> {digest}");

@@ -10,6 +10,7 @@
 //! - `layers`: `append` and `index`, and their refusals (snapshots);
 //! - `json`: `--json` of the commands that change a layout, and their errors as JSON;
 //! - `lock`: `ocil` writers wait for the layout lock;
+//! - `quiet`: `-q` on every command that has it: only the result on stdout;
 //! - `targets`: the target grammar every command shares: new `DIR:TAG` destinations,
 //!   choosing an archive's image, transports, escapes and refusals (snapshots).
 //!
@@ -29,6 +30,7 @@ mod layers;
 mod lock;
 #[path = "../common/peers.rs"]
 mod peers;
+mod quiet;
 mod referrers;
 mod support;
 mod targets;
