@@ -1,5 +1,6 @@
-//! Layers: a directory packed as a reproducible tar ([`dir`]), or an existing tar checked and
-//! re-compressed ([`tar_in`]), streamed in one pass through the diff_id hash, a deterministic
+//! Layers: a directory packed as a reproducible tar ([`dir`]), local files and directories
+//! placed at chosen paths ([`files`]), or an existing tar checked and re-compressed
+//! ([`tar_in`]), streamed in one pass through the diff_id hash, a deterministic
 //! encoder and the layout's blob writer.
 //!
 //! The blob is *staged* (a locked temp file in `blobs/sha256/`, see
@@ -14,6 +15,7 @@
 //! Memory does not grow with the layer: everything streams through fixed buffers.
 
 pub mod dir;
+pub mod files;
 pub mod tar_in;
 
 use std::io::{self, Write};
@@ -25,6 +27,7 @@ use ocil_layout::{
 use crate::Error;
 
 pub use dir::{DirOptions, pack_dir, pack_dir_layer};
+pub use files::{Placed, Source, layer_path, pack_files, pack_files_layer};
 pub use tar_in::{TarFacts, check_tar, tar_layer};
 
 /// The mtime of every entry of a packed directory when `SOURCE_DATE_EPOCH` is not given:

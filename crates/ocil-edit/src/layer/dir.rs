@@ -45,16 +45,9 @@ impl Default for DirOptions {
 
 /// Pack `src` as a tar into `out`; returns warnings (skipped sockets).
 pub fn pack_dir(src: &Dir, out: impl Write, opts: &DirOptions) -> Result<Vec<String>, Error> {
-    let mut packer = Packer {
-        builder: tar::Builder::new(out),
-        opts: *opts,
-        links: HashMap::new(),
-        warnings: Vec::new(),
-    };
-    packer.builder.mode(tar::HeaderMode::Deterministic);
+    let mut packer = Packer::new(out, opts);
     packer.dir(src, Path::new(""))?;
-    packer.builder.finish().map_err(Error::Write)?;
-    Ok(packer.warnings)
+    packer.finish()
 }
 
 /// Pack `src` into a staged layer blob of `layout`.
@@ -69,7 +62,10 @@ pub fn pack_dir_layer(
     sink.finish(warnings)
 }
 
-struct Packer<W: Write> {
+/// The tar writer of a packed directory (and of files placed at chosen paths,
+/// [`super::files`]): headers from metadata as the module doc says, hard links remembered
+/// across everything it writes.
+pub(super) struct Packer<W: Write> {
     builder: tar::Builder<W>,
     opts: DirOptions,
     /// (dev, ino) of files with several links -> the first name stored.
@@ -82,6 +78,18 @@ fn shown(p: &Path) -> String {
 }
 
 impl<W: Write> Packer<W> {
+    pub(super) fn new(out: W, opts: &DirOptions) -> Packer<W> {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Deterministic);
+        Packer { builder, opts: *opts, links: HashMap::new(), warnings: Vec::new() }
+    }
+
+    /// Write the end-of-archive blocks; the warnings (skipped sockets).
+    pub(super) fn finish(mut self) -> Result<Vec<String>, Error> {
+        self.builder.finish().map_err(Error::Write)?;
+        Ok(self.warnings)
+    }
+
     fn header(&self, meta: &Metadata, kind: tar::EntryType) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
@@ -94,7 +102,17 @@ impl<W: Write> Packer<W> {
         h
     }
 
-    fn dir(&mut self, dir: &Dir, rel: &Path) -> Result<(), Error> {
+    /// A directory entry named `path/` (with `meta`'s mode), then what `dir` holds under it.
+    pub(super) fn dir_at(&mut self, dir: &Dir, path: &Path, meta: &Metadata) -> Result<(), Error> {
+        let mut h = self.header(meta, tar::EntryType::Directory);
+        let mut tar_name = path.to_path_buf().into_os_string();
+        tar_name.push("/");
+        self.builder.append_data(&mut h, tar_name, io::empty()).map_err(Error::Write)?;
+        self.dir(dir, path)
+    }
+
+    /// What `dir` holds, named under `rel` (the directory itself has no entry).
+    pub(super) fn dir(&mut self, dir: &Dir, rel: &Path) -> Result<(), Error> {
         let read = |op, e| Error::Source {
             op,
             path: if rel.as_os_str().is_empty() { ".".into() } else { shown(rel) },
@@ -120,11 +138,7 @@ impl<W: Write> Packer<W> {
         if ft.is_dir() {
             let sub = dir.open_dir(name).map_err(|e| err("open", e))?;
             same_file(&path, &meta, &sub.dir_metadata().map_err(|e| err("stat", e))?)?;
-            let mut h = self.header(&meta, tar::EntryType::Directory);
-            let mut tar_name = path.clone().into_os_string();
-            tar_name.push("/");
-            self.builder.append_data(&mut h, tar_name, io::empty()).map_err(write)?;
-            return self.dir(&sub, &path);
+            return self.dir_at(&sub, &path, &meta);
         }
         if ft.is_symlink() {
             let target = dir.read_link_contents(name).map_err(|e| err("read link", e))?;
@@ -132,30 +146,11 @@ impl<W: Write> Packer<W> {
             return self.builder.append_link(&mut h, &path, target).map_err(write);
         }
         if ft.is_file() {
-            if meta.nlink() > 1 {
-                let key = (meta.dev(), meta.ino());
-                if let Some(first) = self.links.get(&key) {
-                    let mut h = self.header(&meta, tar::EntryType::Link);
-                    return self.builder.append_link(&mut h, &path, first).map_err(write);
-                }
-                self.links.insert(key, path.clone());
-            }
-            let file = dir.open(name).map_err(|e| err("open", e))?;
-            same_file(&path, &meta, &file.metadata().map_err(|e| err("stat", e))?)?;
-            let mut h = self.header(&meta, tar::EntryType::Regular);
-            let size = meta.len();
-            h.set_size(size);
-            let mut counted = Counted { inner: file.take(size), read: 0, failed: None };
-            self.builder.append_data(&mut h, &path, &mut counted).map_err(|e| {
-                if counted.failed.is_some() { err("read", e) } else { Error::Write(e) }
-            })?;
-            if counted.read != size {
-                return Err(Error::Changed {
-                    path: shown(&path),
-                    what: format!("it had {size} bytes, {} could be read", counted.read),
-                });
-            }
-            return Ok(());
+            return self.file_at(&path, &meta, || {
+                let file = dir.open(name).map_err(|e| err("open", e))?;
+                same_file(&path, &meta, &file.metadata().map_err(|e| err("stat", e))?)?;
+                Ok(file)
+            });
         }
         if ft.is_fifo() {
             let mut h = self.header(&meta, tar::EntryType::Fifo);
@@ -171,6 +166,42 @@ impl<W: Write> Packer<W> {
             kind,
             reason: "device files are not packed (build the layer from a tar made as root)",
         })
+    }
+}
+
+impl<W: Write> Packer<W> {
+    /// A regular file named `path`, with `meta`'s mode: a hard link to the first name of an
+    /// inode already stored, else its bytes, from the file `open` gives.
+    pub(super) fn file_at(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        open: impl FnOnce() -> Result<cap_std::fs::File, Error>,
+    ) -> Result<(), Error> {
+        let err = |op, e| Error::Source { op, path: shown(path), source: e };
+        if meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = self.links.get(&key) {
+                let mut h = self.header(meta, tar::EntryType::Link);
+                return self.builder.append_link(&mut h, path, first).map_err(Error::Write);
+            }
+            self.links.insert(key, path.to_path_buf());
+        }
+        let file = open()?;
+        let mut h = self.header(meta, tar::EntryType::Regular);
+        let size = meta.len();
+        h.set_size(size);
+        let mut counted = Counted { inner: file.take(size), read: 0, failed: None };
+        self.builder
+            .append_data(&mut h, path, &mut counted)
+            .map_err(|e| if counted.failed.is_some() { err("read", e) } else { Error::Write(e) })?;
+        if counted.read != size {
+            return Err(Error::Changed {
+                path: shown(path),
+                what: format!("it had {size} bytes, {} could be read", counted.read),
+            });
+        }
+        Ok(())
     }
 }
 

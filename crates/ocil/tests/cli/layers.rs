@@ -138,6 +138,75 @@ fn append_errors() {
 }
 
 #[test]
+fn append_files_at_paths() {
+    let t = TestDir::new();
+    let img = t.image("img");
+    src_tree(&t, "src");
+    fs_err::write(t.join("tool"), "#!/bin/sh\n").unwrap();
+    mode(&t.join("tool"), 0o751);
+    snap!(
+        t,
+        "append_file",
+        t.ocil().args([
+            "append",
+            "img:v1",
+            "--file",
+            "tool:/usr/local/bin/tool",
+            "--file",
+            "src:etc/app/",
+            "--tag",
+            "v2"
+        ])
+    );
+    let c = config(&img, "v2");
+    assert_eq!(
+        c["history"][0]["created_by"],
+        "ocil append: directory src -> /etc/app; file tool -> /usr/local/bin/tool"
+    );
+    // The same sources in another order: the same layer.
+    t.run(&[
+        "append",
+        "img:v1",
+        "--file",
+        "src:/etc/app",
+        "--file",
+        "tool:/usr/local/bin/tool",
+        "--tag",
+        "v3",
+    ]);
+    assert_eq!(digest_of(&img, "v2"), digest_of(&img, "v3"));
+    // PATH layers first, then the --file layer.
+    snap!(
+        t,
+        "append_path_and_file",
+        t.ocil().args(["append", "img:v1", "src", "--file", "tool:/t", "--tag", "v4"])
+    );
+    // A `:` in SRC: the split is at the last `:` whose left side exists.
+    fs_err::write(t.join("a:b"), "colon\n").unwrap();
+    t.run(&["append", "img:v1", "--file", "a:b:/c:d", "--tag", "v5"]);
+    let c = config(&img, "v5");
+    assert_eq!(c["history"][0]["created_by"], "ocil append: file a:b -> /c:d");
+
+    snap!(t, "append_file_root", t.ocil().args(["append", "img:v1", "--file", "tool:/"]));
+    snap!(
+        t,
+        "append_file_dotdot",
+        t.ocil().args(["append", "img:v1", "--file", "tool:/a/../../b"])
+    );
+    snap!(t, "append_file_missing", t.ocil().args(["append", "img:v1", "--file", "nope:/x"]));
+    snap!(t, "append_file_no_dest", t.ocil().args(["append", "img:v1", "--file", "tool"]));
+    snap!(
+        t,
+        "append_file_overlap",
+        t.ocil().args(["append", "img:v1", "--file", "src:/etc", "--file", "tool:/etc/tool"])
+    );
+    std::process::Command::new("mkfifo").arg(t.join("fifo")).status().unwrap();
+    snap!(t, "append_file_fifo", t.ocil().args(["append", "img:v1", "--file", "fifo:/f"]));
+    // Nothing was published by the failures.
+    snap!(t, "append_file_errors_fsck", t.ocil().args(["fsck", "img"]));
+}
+
+#[test]
 fn append_to_indexes() {
     let t = TestDir::new();
     t.multi("img");

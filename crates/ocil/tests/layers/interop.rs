@@ -256,3 +256,87 @@ fn indexes_are_read_and_copied_by_skopeo_needs_skopeo() {
     fsck_deep_clean(&t.join("L"));
     fsck_deep_clean(&t.join("C2"));
 }
+
+/// `ocil append --file`: a file at one path and a directory at another, in one layer.
+/// Returns the layout's directory and the sources' root.
+fn append_files(t: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let l = t.join("F");
+    let src = t.join("src");
+    src_tree(&src, &[9u8; 70_000]);
+    fs_err::write(src.join("tool"), (0..=255u8).cycle().take(10_000).collect::<Vec<_>>())
+        .expect("write");
+    crate::support::set_mode(&src.join("tool"), 0o4751);
+    ocil_ok(&["init", arg(&l)]);
+    ocil_ok(&["new", &format!("{}:base", arg(&l))]);
+    run_ok(
+        env!("CARGO_BIN_EXE_ocil"),
+        &[
+            "append",
+            "F:base",
+            "--file",
+            "src/tool:/usr/local/bin/tool",
+            "--file",
+            "src/app:opt/app/",
+            "--tag",
+            "f",
+        ],
+        t,
+    );
+    (l, src)
+}
+
+#[test]
+fn files_at_paths_are_extracted_by_gnu_tar() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let (l, src) = append_files(t);
+    let (m, c) = image(&l, "f");
+    let layers = m["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 1);
+    let blob = l.join(blob_path(layers[0]["digest"].as_str().expect("digest")));
+    // GNU tar's list: the two sources at their paths, no parent directory entries.
+    let names = run_ok("tar", &["-tzf", arg(&blob)], t);
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(names.first(), Some(&"opt/app/"), "{names:?}");
+    assert_eq!(names.last(), Some(&"usr/local/bin/tool"), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("opt/app/") || *n == "usr/local/bin/tool"));
+    // Extracted: the same bytes and modes as the sources, and sha256sum gives the diff_id.
+    let x = t.join("x");
+    let diff_id = gnu_extract(&blob, "gzip", &x);
+    assert_eq!(c["rootfs"]["diff_ids"][0], diff_id.as_str());
+    assert_eq!(
+        fs_err::read(x.join("usr/local/bin/tool")).expect("tool"),
+        fs_err::read(src.join("tool")).expect("src tool")
+    );
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::symlink_metadata(p).expect("stat").permissions().mode() & 0o7777
+    };
+    assert_eq!(mode(&x.join("usr/local/bin/tool")), 0o4751);
+    assert_eq!(mode(&x.join("opt/app")), mode(&src.join("app")));
+    assert_eq!(describe(&x.join("opt/app")), describe(&src.join("app")));
+    assert_eq!(ino(&x.join("opt/app/run.sh")), ino(&x.join("opt/app/sub/run-hardlink")));
+    fsck_deep_clean(&l);
+}
+
+#[test]
+fn files_at_paths_are_unpacked_by_umoci_needs_umoci() {
+    if !require_tool("umoci") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let (_, src) = append_files(t);
+    let stat = run_ok("umoci", &["stat", "--image", "F:f"], t);
+    assert!(
+        stat.contains("ocil append: directory app -> /opt/app; file tool -> /usr/local/bin/tool"),
+        "{stat}"
+    );
+    run_ok("umoci", &["unpack", "--rootless", "--image", "F:f", "B"], t);
+    let rootfs = t.join("B/rootfs");
+    assert_eq!(
+        fs_err::read(rootfs.join("usr/local/bin/tool")).expect("tool"),
+        fs_err::read(src.join("tool")).expect("src tool")
+    );
+    assert_eq!(describe(&rootfs.join("opt/app")), describe(&src.join("app")));
+}

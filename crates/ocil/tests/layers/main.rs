@@ -4,7 +4,8 @@
 //!   (the appended files appear in the bundle's rootfs with their modes, contents, symlink
 //!   target and hard link), `skopeo inspect` and `skopeo copy --all`, `ocil fsck --deep`
 //!   (diff_ids right); Docker-typed images, which umoci 0.4.7 and skopeo 1.9.3 cannot read
-//!   from a layout, are checked with GNU tar, gzip and sha256sum instead.
+//!   from a layout, are checked with GNU tar, gzip and sha256sum instead; `append --file`
+//!   layers are listed and extracted by GNU tar and unpacked by umoci.
 //! - `attest`: `ocil index` carries, drops and removes BuildKit attestations with their images.
 //! - `concurrent`: parallel appends and index edits on one layout lose nothing.
 //! - `crash`: `ocil append` killed with SIGKILL at seeded random moments: fsck clean, the
