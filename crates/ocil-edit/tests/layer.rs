@@ -251,6 +251,46 @@ fn layer_blobs_hash_and_decompress_to_the_tar() {
     }
 }
 
+#[test]
+fn files_at_paths_are_listed_by_gnu_tar_and_hash_to_their_layer() {
+    use ocil_edit::layer::{Placed, Source, layer_path, pack_files, pack_files_layer};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    tree(&root);
+    let placed = || {
+        let file = fsx::File::open(root.join("etc/suid")).unwrap();
+        vec![
+            Placed {
+                dest: layer_path("/usr/bin/suid").unwrap(),
+                source: Source::File(cap_std::fs::File::from_std(file)),
+            },
+            Placed {
+                dest: layer_path("opt/bin/").unwrap(),
+                source: Source::Dir(open(&root.join("bin"))),
+            },
+        ]
+    };
+    let mut tar = Vec::new();
+    let warnings = pack_files(placed(), &mut tar, &DirOptions::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    fsx::write(tmp.path().join("f.tar"), &tar).unwrap();
+    let listing = gnu_tar(&["--numeric-owner", "-tvf", "f.tar"], tmp.path());
+    let rows: Vec<String> =
+        listing.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let t = "2000-01-01 00:00";
+    let expected = [
+        format!("drwxr-xr-x 0/0 0 {t} opt/bin/"),
+        format!("lrwxrwxrwx 0/0 0 {t} opt/bin/link -> ../etc/secret"),
+        format!("-rwxr-xr-x 0/0 18 {t} opt/bin/tool"),
+        format!("-rwsr-xr-x 0/0 1 {t} usr/bin/suid"),
+    ];
+    assert_eq!(rows, expected);
+    let (_t, layout) = fresh_layout();
+    let staged =
+        pack_files_layer(&layout, placed(), &DirOptions::default(), Compression::Gzip).unwrap();
+    assert_eq!(staged.diff_id, ocil_layout::Algorithm::Sha256.digest_of(&tar));
+}
+
 /// An entry: raw name, type, raw link target.
 type RawEntry<'a> = (&'a [u8], tar::EntryType, Option<&'a [u8]>);
 
