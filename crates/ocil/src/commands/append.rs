@@ -11,9 +11,11 @@ use cap_std::fs::Dir;
 use ocil_edit::append::{NewLayer, append_layers};
 use ocil_edit::layer::{self, DirOptions, StagedLayer};
 use ocil_edit::{EditTarget, History, Platforms};
+use ocil_layout::progress::{Progress, ProgressReader, ProgressWriter};
 use ocil_layout::{Compression, Layout, Reference};
 
 use crate::commands::edited::edited_json;
+use crate::progress::Bars;
 use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, output};
@@ -109,6 +111,8 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
     let compression = a.compress.compression();
     let opts = DirOptions { mtime, keep_owner: a.keep_owner };
     let layout = target.open()?;
+    // Bars only on a terminal, and not with -q or --json.
+    let bars = a.report.bars();
 
     // Open every --file source before building anything: a typo fails fast.
     let mut files = a.files.iter().map(|f| open_file_arg(f)).collect::<Result<Vec<_>>>()?;
@@ -129,8 +133,9 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
             shown.push((f.src.display().to_string(), format!("/{}", f.dest)));
             placed.push(f.placed);
         }
-        let staged = layer::pack_files_layer(&layout, placed, &opts, compression)
-            .context("cannot pack the --file sources")?;
+        let staged =
+            packed(&layout, compression, &bars, |out| layer::pack_files(placed, out, &opts))
+                .context("cannot pack the --file sources")?;
         for w in &staged.warnings {
             output::warn(&format!("--file: {w}"));
         }
@@ -147,7 +152,7 @@ pub(crate) fn run(a: AppendArgs) -> Result<Outcome> {
     let mut layers = Vec::new();
     let mut origins = Vec::new();
     for path in &a.paths {
-        let (staged, what) = build(&layout, path, &opts, compression)?;
+        let (staged, what) = build(&layout, path, &opts, compression, &bars)?;
         for w in &staged.warnings {
             output::warn(&format!("{}: {w}", path.display()));
         }
@@ -302,6 +307,7 @@ fn build(
     path: &Path,
     opts: &DirOptions,
     compression: Compression,
+    bars: &Bars,
 ) -> Result<(StagedLayer, &'static str)> {
     let meta = fs_err::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -312,15 +318,39 @@ fn build(
     if meta.is_dir() {
         let dir = Dir::open_ambient_dir(path, ambient_authority())
             .with_context(|| format!("cannot open directory `{}`", path.display()))?;
-        let staged = layer::pack_dir_layer(layout, &dir, opts, compression)
+        let staged = packed(layout, compression, bars, |out| layer::pack_dir(&dir, out, opts))
             .with_context(|| format!("cannot pack directory `{}`", path.display()))?;
         Ok((staged, "directory"))
     } else {
         let file = fs_err::File::open(path)?;
-        let staged = layer::tar_layer(layout, file, &path.display().to_string(), compression)
-            .with_context(|| format!("cannot use `{}` as a layer", path.display()))?;
+        // The bar counts the file's bytes as they are read, against its size.
+        bars.begin("layer", Some(meta.len()));
+        let staged = layer::tar_layer(
+            layout,
+            ProgressReader::new(file, bars),
+            &path.display().to_string(),
+            compression,
+        );
+        bars.end();
+        let staged =
+            staged.with_context(|| format!("cannot use `{}` as a layer", path.display()))?;
         Ok((staged, "tar"))
     }
+}
+
+/// A layer packed by `pack` (a directory, or the --file sources), staged in `layout`, with a
+/// bar counting the tar's bytes as they are written (their total is not known before).
+fn packed(
+    layout: &Layout,
+    compression: Compression,
+    bars: &Bars,
+    pack: impl FnOnce(&mut dyn std::io::Write) -> ocil_edit::Result<Vec<String>>,
+) -> ocil_edit::Result<StagedLayer> {
+    let mut sink = ProgressWriter::new(layer::LayerSink::new(layout, compression)?, bars);
+    bars.begin("layer", None);
+    let warnings = pack(&mut sink);
+    bars.end();
+    sink.into_inner().finish(warnings?)
 }
 
 /// The last component of a path (`.` and `..` resolved by name only), for `created_by`:

@@ -29,6 +29,23 @@ fn bars_only_on_a_terminal_needs_script() {
         "-o".as_ref(),
         t.join("a.tar").as_os_str(),
     ]);
+    // A layout of its own to append to, a directory, and the same as a tar.
+    ocil(["copy".as_ref(), t.join("src").as_os_str(), t.join("app").as_os_str()]);
+    fs_err::create_dir_all(t.join("rootfs")).unwrap();
+    let mut rng = Rng(5);
+    let big: Vec<u8> = (0..1 << 20).map(|_| rng.next_u64() as u8).collect();
+    fs_err::write(t.join("rootfs/big"), &big).unwrap();
+    let out = run(
+        "tar",
+        [
+            "-cf".as_ref(),
+            t.join("layer.tar").as_os_str(),
+            "-C".as_ref(),
+            t.join("rootfs").as_os_str(),
+            ".".as_ref(),
+        ],
+    );
+    assert!(out.ok, "tar: {}", out.stderr);
 
     for (args, label) in [
         ("copy src dst", "copy"),
@@ -36,6 +53,9 @@ fn bars_only_on_a_terminal_needs_script() {
         ("export src -o b.tar", "export"),
         ("fsck src", "hash"),
         ("convert src:i0 --to oci --compress zstd --tag z", "convert"),
+        ("append app:i0 rootfs --tag a1", "layer"),
+        ("append app:i0 layer.tar --tag a2", "layer"),
+        ("append app:i0 --file rootfs/big:/big --tag a3", "layer"),
     ] {
         let shown = under_pty(t, args);
         assert!(shown.contains(label) && shown.contains("B/s"), "no bar for `{args}`:\n{shown}");
@@ -45,6 +65,10 @@ fn bars_only_on_a_terminal_needs_script() {
     // --quiet: no bar on the terminal either.
     let shown = under_pty(t, "copy --quiet src dst2");
     assert!(!shown.contains("B/s"), "a bar despite --quiet:\n{shown}");
+    for args in ["append -q app:i0 rootfs --tag q1", "append --json app:i0 rootfs --tag q2"] {
+        let shown = under_pty(t, args);
+        assert!(!shown.contains("B/s"), "a bar with `{args}`:\n{shown}");
+    }
 
     // Piped: stderr is empty, stdout is the report.
     let out = run(
@@ -56,4 +80,15 @@ fn bars_only_on_a_terminal_needs_script() {
     assert!(out.stdout.starts_with("copied 4 image(s)"), "{}", out.stdout);
     let out = run(env!("CARGO_BIN_EXE_ocil"), ["fsck".as_ref(), t.join("src").as_os_str()]);
     assert_eq!(out.stderr, "");
+    let image = format!("{}:i0", t.join("app").display());
+    for layer in [t.join("rootfs"), t.join("layer.tar")] {
+        let out = run(
+            env!("CARGO_BIN_EXE_ocil"),
+            ["append".as_ref(), image.as_ref(), layer.as_os_str(), "--tag".as_ref(), "p".as_ref()],
+        );
+        assert!(out.ok, "{}", out.stderr);
+        assert_eq!(out.stderr, "");
+        assert!(out.stdout.starts_with("layer sha256:"), "{}", out.stdout);
+        assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+    }
 }
