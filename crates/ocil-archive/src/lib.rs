@@ -7,8 +7,9 @@
 //!   skopeo's `oci-archive:` writes): every blob is checked against its name and kept;
 //! - **docker-save archives** (`manifest.json` = `[{Config, RepoTags, Layers}]`): each image
 //!   becomes an OCI image manifest over the unchanged config (whose digest is Docker's image
-//!   ID) and layers; tags come from `RepoTags`, the full name goes in
-//!   `io.containerd.image.name`;
+//!   ID) and layers (xz and bzip2 layers, which no media type names, stored as the plain
+//!   tars they hold: their digests are then the config's diff_ids); tags come from
+//!   `RepoTags`, the full name goes in `io.containerd.image.name`;
 //! - **Docker 25+ archives** (both): the OCI `index.json` wins, `RepoTags` fill in tags it
 //!   lacks.
 //!
