@@ -449,6 +449,21 @@ fn cases() -> Result<Vec<Case>> {
         "other/layer.tar",
     );
 
+    // docker load reads xz and bzip2 layers; ocil stores them decompressed, so one that
+    // does not decompress is refused.
+    let mut t = img.docker_tar_without_manifest();
+    let mut xz_layer = vec![0xfd, b'7', b'z', b'X', b'Z', 0];
+    xz_layer.extend_from_slice(&[0; 64]);
+    t.file("xz/layer.tar", &xz_layer);
+    t.file("manifest.json", &img.manifest_json(&["example.com/app:v1"], "xz/layer.tar"));
+    add(
+        "docker-layer-xz-garbage",
+        "A docker-save archive whose layer is an xz magic number followed by zeros: no xz stream.",
+        t.finish(),
+        "LAYER_UNDECODABLE",
+        "`xz/layer.tar`",
+    );
+
     let mut garbage = vec![0x1f, 0x8b, 0x08, 0x00];
     garbage.extend((0u32..400).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     add(

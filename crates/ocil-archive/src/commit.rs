@@ -17,6 +17,8 @@ pub(crate) struct Plan {
     pub(crate) keep: Vec<String>,
     /// New documents (the manifests built for docker-save images).
     pub(crate) documents: Vec<Vec<u8>>,
+    /// Kept files whose decompressed form is the blob (xz and bzip2 docker-save layers).
+    pub(crate) decompressed: BTreeMap<String, ocil_codec::Format>,
 }
 
 /// Blobs that became new in the destination, and their bytes.
@@ -24,6 +26,8 @@ pub(crate) struct Plan {
 pub(crate) struct Written {
     pub(crate) blobs: usize,
     pub(crate) bytes: u64,
+    /// The layers stored decompressed (new in the destination or not).
+    pub(crate) decompressed: Vec<crate::DecompressedLayer>,
 }
 
 /// The archive must not give one tag to two images. Forced, the last image keeps the tag;
@@ -112,12 +116,27 @@ pub(crate) fn commit(
     let mut done: HashSet<Digest> = HashSet::new();
     for path in &plan.keep {
         let Some(file) = staged.take(path) else { continue };
-        let digest = file.blob.digest().clone();
+        let (blob, undone) = match (plan.decompressed.get(path), file.plain) {
+            (Some(&format), Some(decoded)) => {
+                let plain = decoded.result.map_err(|reason| Error::Undecodable {
+                    entry: path.clone(),
+                    format: format.as_str(),
+                    source: std::io::Error::other(reason),
+                })?;
+                (plain.blob, Some(format))
+            }
+            _ => (file.blob, None),
+        };
+        let digest = blob.digest().clone();
         if !done.insert(digest.clone()) {
             continue;
         }
+        if let Some(compression) = undone {
+            let digest = digest.clone();
+            written.decompressed.push(crate::DecompressedLayer { compression, digest });
+        }
         let existed = layout.has_blob(&digest)?;
-        let stored = file.blob.commit()?;
+        let stored = blob.commit()?;
         if !existed {
             written.blobs += 1;
             written.bytes += stored.size;

@@ -1,8 +1,11 @@
 //! docker-save archives: `manifest.json` (`[{Config, RepoTags, Layers}]`) turned into OCI
-//! image manifests. The config and layers are kept byte for byte; the manifest is new.
+//! image manifests. The config and layers are kept byte for byte, except xz and bzip2
+//! layers, stored decompressed ([`crate::plain`]); the manifest is new.
+
+use std::collections::BTreeMap;
 
 use ocil_codec::Format;
-use ocil_layout::{Compression, Descriptor, Digest, Manifest, MediaType};
+use ocil_layout::{Descriptor, Digest, Manifest, MediaType};
 use serde_json::Value;
 
 use crate::source::normalize_reference;
@@ -16,6 +19,8 @@ pub(crate) struct DockerImage {
     pub(crate) config_path: String,
     /// The layer entries (after links).
     pub(crate) layer_paths: Vec<String>,
+    /// The layer entries stored decompressed ([`crate::plain`]), with the compression undone.
+    pub(crate) decompressed: BTreeMap<String, Format>,
     /// The OCI manifest built for it.
     pub(crate) manifest: Vec<u8>,
     /// Its descriptor.
@@ -144,24 +149,46 @@ pub(crate) fn plan(src: &impl Source) -> Result<Vec<DockerImage>> {
         let diff_ids = diff_ids(&config_path, &config_bytes)?;
         let mut layer_paths = Vec::new();
         let mut layers = Vec::new();
+        let mut decompressed = BTreeMap::new();
         for (n, raw) in layers_raw.iter().enumerate() {
             let (path, f) = resolve(src, i, raw, &format!("layer {n}"))?;
-            let digest = f.digest.clone();
-            // What docker does not decode (xz, bzip2) is typed as a plain tar, as before.
-            let media_type = match Format::sniff(&f.head).compression() {
-                Some(Compression::None) | None => MediaType::OciLayerTar,
-                Some(Compression::Gzip) => MediaType::OciLayerGzip,
-                Some(Compression::Zstd) => MediaType::OciLayerZstd,
+            // gzip and zstd layers keep their bytes and get their media types; xz and bzip2
+            // ones (which docker load reads too, but no media type names) are stored as the
+            // plain tars they hold.
+            let format = Format::sniff(&f.head);
+            let (media_type, f) = match format {
+                Format::Gzip => (MediaType::OciLayerGzip, f),
+                Format::Zstd => (MediaType::OciLayerZstd, f),
+                Format::Xz | Format::Bzip2 => match src.decompressed(&path)? {
+                    Some(plain) => {
+                        decompressed.insert(path.clone(), format);
+                        (MediaType::OciLayerTar, plain)
+                    }
+                    None => {
+                        return Err(Error::DockerManifestInvalid {
+                            reason: format!(
+                                "entry {i}: layer {n} (`{path}`) is {}-compressed but named by a digest, so it cannot be stored decompressed",
+                                format.as_str()
+                            ),
+                        });
+                    }
+                },
+                _ => (MediaType::OciLayerTar, f),
             };
+            let digest = f.digest;
             if media_type == MediaType::OciLayerTar
                 && let Some(diff_id) = diff_ids.get(n)
                 && diff_id.algorithm() == digest.algorithm()
                 && diff_id != &digest
             {
+                let what = match decompressed.get(&path) {
+                    Some(format) => format!("is {}-compressed; decompressed, it", format.as_str()),
+                    None => "is uncompressed and".to_owned(),
+                };
                 return Err(Error::DiffIdMismatch {
                     image: i,
                     reason: format!(
-                        "layer {n} (`{path}`) is uncompressed and hashes to `{digest}`, but the config's diff_id is `{diff_id}`"
+                        "layer {n} (`{path}`) {what} hashes to `{digest}`, but the config's diff_id is `{diff_id}`"
                     ),
                 });
             }
@@ -196,6 +223,7 @@ pub(crate) fn plan(src: &impl Source) -> Result<Vec<DockerImage>> {
         out.push(DockerImage {
             config_path,
             layer_paths,
+            decompressed,
             manifest,
             descriptor,
             tags: tags_from(&repo_tags)?,

@@ -202,6 +202,18 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// A docker-save layer whose first bytes say xz or bzip2 (stored decompressed, as no
+    /// media type names those compressions) does not decompress.
+    #[error("archive entry `{entry}` starts as {format} data but does not decompress")]
+    Undecodable {
+        /// The normalised path.
+        entry: String,
+        /// `xz` or `bzip2`.
+        format: &'static str,
+        /// The decoder's complaint.
+        #[source]
+        source: io::Error,
+    },
     /// A tag from the archive is not a valid tag.
     #[error("the archive names the image `{name}`, whose tag `{tag}` is not valid")]
     InvalidTag {
@@ -458,6 +470,7 @@ impl Error {
             Error::InvalidIndex { .. } => "INDEX_INVALID",
             Error::InvalidConfig { .. } => "INVALID_CONFIG",
             Error::DiffIdMismatch { .. } => "DIFF_ID_MISMATCH",
+            Error::Undecodable { .. } => "LAYER_UNDECODABLE",
             Error::InvalidTag { .. } => "INVALID_TAG",
             Error::DuplicateTag { .. } => "DUPLICATE_TAG",
             Error::LegacyFormat => "LEGACY_FORMAT",
@@ -510,6 +523,7 @@ impl Error {
             | Error::MissingEntry { entry, .. }
             | Error::NotAFile { entry }
             | Error::NotKept { entry }
+            | Error::Undecodable { entry, .. }
             | Error::InvalidJson { entry, .. }
             | Error::InvalidConfig { entry, .. }
             | Error::Stage { entry, .. } => Some(entry),

@@ -7,8 +7,9 @@
 //!   skopeo's `oci-archive:` writes): every blob is checked against its name and kept;
 //! - **docker-save archives** (`manifest.json` = `[{Config, RepoTags, Layers}]`): each image
 //!   becomes an OCI image manifest over the unchanged config (whose digest is Docker's image
-//!   ID) and layers; tags come from `RepoTags`, the full name goes in
-//!   `io.containerd.image.name`;
+//!   ID) and layers (xz and bzip2 layers, which no media type names, stored as the plain
+//!   tars they hold: their digests are then the config's diff_ids); tags come from
+//!   `RepoTags`, the full name goes in `io.containerd.image.name`;
 //! - **Docker 25+ archives** (both): the OCI `index.json` wins, `RepoTags` fill in tags it
 //!   lacks.
 //!
@@ -73,6 +74,7 @@ mod docker;
 mod error;
 mod export;
 mod oci;
+mod plain;
 mod scan;
 mod select;
 mod source;
@@ -81,9 +83,10 @@ mod stream;
 mod tar_index;
 mod view;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
-use ocil_layout::{Descriptor, Layout, Reference};
+use ocil_layout::{Descriptor, Digest, Layout, Reference};
 
 pub use error::{Error, Result};
 pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
@@ -145,6 +148,15 @@ pub struct ImportedImage {
     pub tags: Vec<TagName>,
 }
 
+/// A docker-save layer stored as the plain tar it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecompressedLayer {
+    /// The compression undone (xz or bzip2).
+    pub compression: ocil_codec::Format,
+    /// The digest of the plain tar: the blob's, and the config's diff_id.
+    pub digest: Digest,
+}
+
 /// What an import did.
 #[derive(Debug, Clone)]
 pub struct ImportReport {
@@ -160,6 +172,10 @@ pub struct ImportReport {
     pub blobs_written: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// The docker-save layers stored decompressed, one per distinct layer imported: xz
+    /// and bzip2 layers, which no media type names, become the plain tars they hold (their
+    /// digests are then the config's diff_ids).
+    pub decompressed: Vec<DecompressedLayer>,
     /// Regular files of the archive that were not imported (`manifest.json`, legacy
     /// `<id>/json`, ...).
     pub unused_files: usize,
@@ -204,7 +220,7 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
     if let Some(tag) = &opts.tag {
         select::retag(&mut images[0], tag)?;
     }
-    let mut plan = commit::Plan { images, keep, documents };
+    let mut plan = commit::Plan { images, keep, documents, decompressed: planned.decompressed };
     commit::resolve_archive_tags(&mut plan.images, opts.force)?;
     let written = commit::commit(layout, &mut staged, &plan, opts)?;
     let left = staged.nodes.values().filter(|n| matches!(n, stage::Node::File(_))).count();
@@ -215,6 +231,7 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
         images: plan.images,
         blobs_written: written.blobs,
         bytes: written.bytes,
+        decompressed: written.decompressed,
         unused_files: left,
     })
 }
@@ -229,6 +246,9 @@ pub(crate) struct Planned {
     /// For docker-save archives: the configs and layers each image uses (one list per
     /// image, in the order of `images`).
     pub(crate) docker_files: Vec<Vec<String>>,
+    /// For docker-save archives: the layers stored decompressed ([`plain`]), with the
+    /// compression undone.
+    pub(crate) decompressed: BTreeMap<String, ocil_codec::Format>,
 }
 
 /// Tell the format and plan the images: the one decision import and the view share.
@@ -237,7 +257,13 @@ pub(crate) fn plan(src: &impl source::Source) -> Result<Planned> {
         let dual = src.has("manifest.json");
         let images = oci::plan(src, dual)?;
         let format = if dual { Format::DockerOciArchive } else { Format::OciArchive };
-        Planned { format, images, documents: Vec::new(), docker_files: Vec::new() }
+        Planned {
+            format,
+            images,
+            documents: Vec::new(),
+            docker_files: Vec::new(),
+            decompressed: BTreeMap::new(),
+        }
     } else if src.has("manifest.json") {
         let images = docker::plan(src)?;
         let docker_files = images
@@ -248,11 +274,13 @@ pub(crate) fn plan(src: &impl source::Source) -> Result<Planned> {
                 files
             })
             .collect();
+        let decompressed = images.iter().flat_map(|i| i.decompressed.clone()).collect();
         Planned {
             format: Format::DockerArchive,
             images: images.iter().map(ImportedImage::from).collect(),
             documents: images.into_iter().map(|i| i.manifest).collect(),
             docker_files,
+            decompressed,
         }
     } else if src.has("repositories") {
         return Err(Error::LegacyFormat);

@@ -253,4 +253,7 @@ pub(crate) trait Source {
     fn file(&self, path: &str) -> Result<Option<(String, FileFacts)>>;
     /// The bytes of a file, capped at the JSON limit.
     fn read_json(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// The facts of the file at `path` (after links) once decompressed, when it is an xz or
+    /// bzip2 candidate ([`crate::plain::candidate`]); an error when it does not decompress.
+    fn decompressed(&self, path: &str) -> Result<Option<FileFacts>>;
 }

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use ocil_layout::{Algorithm, Digest, JSON_LIMIT, Layout, StagedBlob};
+use ocil_layout::{Algorithm, BlobWriter, Digest, JSON_LIMIT, Layout, StagedBlob};
 
+use crate::plain::{self, Decoded, Fault, Measure};
 use crate::source::{self, FileFacts, Source, blob_name, keep_json};
-use crate::stream::{Counting, check_end, decompress, read_error};
+use crate::stream::{Counting, check_end, decompress, read_error, read_up_to};
 use crate::{Error, Result};
 use ocil_codec::tar_fault::TarInput;
 
@@ -24,6 +25,17 @@ pub(crate) struct StagedFile {
     pub(crate) json: Option<Vec<u8>>,
     /// For `blobs/<alg>/<hex>` entries: verified against the name.
     pub(crate) verified: bool,
+    /// For an xz or bzip2 candidate ([`plain::candidate`]): its bytes decompressed.
+    pub(crate) plain: Option<Decoded<StagedPlain>>,
+}
+
+/// A file's bytes decompressed, staged in the destination beside the raw ones.
+#[derive(Debug)]
+pub(crate) struct StagedPlain {
+    /// The decompressed bytes, hashed (sha256).
+    pub(crate) blob: StagedBlob,
+    /// Their first bytes.
+    pub(crate) head: Vec<u8>,
 }
 
 /// One entry of the archive.
@@ -100,7 +112,8 @@ pub(crate) fn stage(reader: impl Read, layout: &Layout) -> Result<Staged> {
 }
 
 /// Stream one regular file into a staged blob, hashing it and keeping its head (and its
-/// bytes, for the JSON documents).
+/// bytes, for the JSON documents); an xz or bzip2 candidate ([`plain::candidate`]) is also
+/// staged decompressed, in the same pass.
 fn stage_file(
     entry: &mut impl Read,
     path: &str,
@@ -112,40 +125,67 @@ fn stage_file(
     let alg = expected.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
     let stage_err =
         |source: ocil_layout::Error| Error::Stage { entry: path.into(), source: Box::new(source) };
-    let mut w = layout.blob_writer_alg(alg).map_err(stage_err)?;
-    let mut json = keep_json(path).then(|| Vec::with_capacity(size as usize));
-    let mut head = Vec::with_capacity(8);
-    let mut copied = 0u64;
-    loop {
-        let n = match entry.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(e, &Some(path.into()))),
-        };
-        let chunk = &buf[..n];
-        if head.len() < 8 {
-            let take = (8 - head.len()).min(n);
-            head.extend_from_slice(&chunk[..take]);
-        }
-        if let Some(j) = json.as_mut() {
-            j.extend_from_slice(chunk);
-        }
-        w.write_all(chunk).map_err(|source| {
+    let mut head = [0u8; 8];
+    let n = read_up_to(entry, &mut head).map_err(|e| read_error(e, &Some(path.into())))?;
+    let head = head[..n].to_vec();
+    let format = plain::candidate(path, &head);
+    let mut sink = Sink {
+        blob: layout.blob_writer_alg(alg).map_err(stage_err)?,
+        json: keep_json(path).then(|| Vec::with_capacity(size as usize)),
+        copied: 0,
+    };
+    let mut plain = match format {
+        Some(_) => Some(Measure::new(layout.blob_writer().map_err(stage_err)?)),
+        None => None,
+    };
+    let input = io::Cursor::new(&head[..]).chain(entry);
+    let passed = plain::pass(input, &mut sink, plain.as_mut().map(|p| p as &mut dyn Write), buf);
+    let undecodable = passed.map_err(|fault| match fault {
+        Fault::Input(e) => read_error(e, &Some(path.into())),
+        Fault::Output(source) => {
             stage_err(ocil_layout::Error::Io { op: "write", path: "blobs".into(), source })
-        })?;
-        copied += n as u64;
-    }
-    if copied != size {
+        }
+    })?;
+    if sink.copied != size {
         return Err(Error::Truncated { entry: Some(path.into()) });
     }
-    let blob = w.finish_staged().map_err(stage_err)?;
+    let blob = sink.blob.finish_staged().map_err(stage_err)?;
     if let Some(expected) = &expected
         && blob.digest() != expected
     {
         return Err(Error::DigestMismatch { entry: path.into(), found: blob.digest().clone() });
     }
-    Ok(StagedFile { blob, head, json, verified: expected.is_some() })
+    let plain = match (format, plain, undecodable) {
+        (Some(format), Some(p), None) => {
+            let blob = p.inner.finish_staged().map_err(stage_err)?;
+            Some(Decoded { format, result: Ok(StagedPlain { blob, head: p.head }) })
+        }
+        (Some(format), _, Some(e)) => Some(Decoded { format, result: Err(e.to_string()) }),
+        _ => None,
+    };
+    Ok(StagedFile { blob, head, json: sink.json, verified: expected.is_some(), plain })
+}
+
+/// Where a file's raw bytes go: its staged blob, and memory for a JSON document.
+struct Sink {
+    blob: BlobWriter,
+    json: Option<Vec<u8>>,
+    copied: u64,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(buf)?;
+        if let Some(j) = self.json.as_mut() {
+            j.extend_from_slice(buf);
+        }
+        self.copied += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.blob.flush()
+    }
 }
 
 impl Source for Staged {
@@ -166,5 +206,13 @@ impl Source for Staged {
 
     fn read_json(&self, path: &str) -> Result<Option<Vec<u8>>> {
         Staged::read_json(self, path)
+    }
+
+    fn decompressed(&self, path: &str) -> Result<Option<FileFacts>> {
+        let Some((real, f)) = Staged::file(self, path)? else { return Ok(None) };
+        let Some(decoded) = &f.plain else { return Ok(None) };
+        let p = decoded.get(real)?;
+        let digest = p.blob.digest().clone();
+        Ok(Some(FileFacts { digest, size: p.blob.size(), head: p.head.clone() }))
     }
 }

@@ -26,6 +26,21 @@ pub(crate) fn decompress<'a>(
     }
 }
 
+/// Read up to `buf.len()` bytes (fewer only at the end of `r`): the first bytes of a stream
+/// or an entry, to sniff.
+pub(crate) fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Counts (and optionally hashes) the bytes the tar parser reads.
 pub(crate) struct Counting<R> {
     inner: R,

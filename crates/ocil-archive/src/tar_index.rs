@@ -8,15 +8,16 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use cap_std::fs::File;
 use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
 
 use ocil_codec::Format;
 
-use crate::source::{self, Node, blob_name, keep_json};
-use crate::stream::{Counting, check_end, decompress, input_error, read_error};
+use crate::plain::{self, Decoded, Fault, Measure};
+use crate::source::{self, FileFacts, Node, blob_name, keep_json};
+use crate::stream::{Counting, check_end, decompress, input_error, read_error, read_up_to};
 use crate::{Error, Result};
 use ocil_codec::tar_fault::TarInput;
 
@@ -33,6 +34,9 @@ pub(crate) struct IndexedFile {
     pub(crate) data: Option<Vec<u8>>,
     /// The digest of its bytes, once known.
     pub(crate) digest: RefCell<Option<Digest>>,
+    /// For an xz or bzip2 candidate ([`plain::candidate`]): the facts of its bytes
+    /// decompressed, once known (from the pass, or by offset when first asked).
+    pub(crate) plain: RefCell<Option<Decoded<FileFacts>>>,
 }
 
 /// The indexed archive.
@@ -60,19 +64,6 @@ pub(crate) fn index(mut file: File) -> Result<TarIndex> {
     index_stream(file)
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 fn index_seekable(file: File) -> Result<TarIndex> {
     let len = file.metadata().map_err(|e| input_error(e, &None))?.len();
     let tree = {
@@ -86,7 +77,14 @@ fn index_seekable(file: File) -> Result<TarIndex> {
             let mut head = vec![0u8; size.min(8) as usize];
             let n = read_up_to(entry, &mut head).map_err(|e| read_error(e, &Some(path.into())))?;
             head.truncate(n);
-            Ok(IndexedFile { offset, size, head, data: None, digest: RefCell::new(None) })
+            Ok(IndexedFile {
+                offset,
+                size,
+                head,
+                data: None,
+                digest: RefCell::new(None),
+                plain: RefCell::new(None),
+            })
         })?
     };
     if tree.entries == 0 && len == 0 {
@@ -117,7 +115,8 @@ fn index_stream(file: File) -> Result<TarIndex> {
 }
 
 /// Read one file of a streamed archive: keep it when it is a JSON document, hash it when
-/// its name is not its digest (docker-save configs and layers).
+/// its name is not its digest (docker-save configs and layers), and measure it decompressed
+/// when it is an xz or bzip2 candidate ([`plain::candidate`]).
 fn pass_file(
     entry: &mut impl Read,
     path: &str,
@@ -125,51 +124,84 @@ fn pass_file(
     size: u64,
     buf: &mut [u8],
 ) -> Result<IndexedFile> {
-    let named = blob_name(path).is_some();
-    let mut hasher = (!named).then(|| Algorithm::Sha256.hasher());
-    let mut head = Vec::with_capacity(8);
-    let mut data: Option<Vec<u8>> = None;
-    let mut copied = 0u64;
-    loop {
-        let n = match entry.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(e, &Some(path.into()))),
-        };
-        let chunk = &buf[..n];
-        if copied == 0 {
-            let first = chunk.iter().find(|b| !b.is_ascii_whitespace());
-            let json_like = matches!(first, Some(b'{' | b'['));
-            if keep_json(path) || (size <= JSON_LIMIT && json_like) {
-                data = Some(Vec::with_capacity(size as usize));
-            }
-        }
-        if head.len() < 8 {
-            let take = (8 - head.len()).min(n);
-            head.extend_from_slice(&chunk[..take]);
-        }
-        if let Some(d) = data.as_mut() {
-            d.extend_from_slice(chunk);
-        }
-        if let Some(h) = hasher.as_mut() {
-            h.update(chunk);
-        }
-        copied += n as u64;
-    }
-    if copied != size {
+    let mut head = [0u8; 8];
+    let n = read_up_to(entry, &mut head).map_err(|e| read_error(e, &Some(path.into())))?;
+    let head = head[..n].to_vec();
+    let format = plain::candidate(path, &head);
+    let json = keep_json(path);
+    let mut sink = Sink {
+        hasher: blob_name(path).is_none().then(|| Algorithm::Sha256.hasher()),
+        data: (json || size <= JSON_LIMIT).then(|| Vec::with_capacity(size as usize)),
+        decided: json,
+        copied: 0,
+    };
+    let mut measure = format.map(|_| Measure::hashing());
+    let input = io::Cursor::new(&head[..]).chain(entry);
+    let passed = plain::pass(input, &mut sink, measure.as_mut().map(|m| m as &mut dyn Write), buf);
+    let undecodable = passed.map_err(|fault| match fault {
+        Fault::Input(e) | Fault::Output(e) => read_error(e, &Some(path.into())),
+    })?;
+    if sink.copied != size {
         return Err(Error::Truncated { entry: Some(path.into()) });
     }
-    if size == 0 && keep_json(path) {
-        data = Some(Vec::new());
+    if !sink.decided {
+        // Nothing but white space: not a JSON document.
+        sink.data = None;
     }
+    let plain = match (format, measure) {
+        (Some(format), Some(m)) => {
+            let result = match undecodable {
+                None => Ok(m.facts()),
+                Some(e) => Err(e.to_string()),
+            };
+            Some(Decoded { format, result })
+        }
+        _ => None,
+    };
     Ok(IndexedFile {
         offset,
         size,
         head,
-        data,
-        digest: RefCell::new(hasher.map(ocil_layout::Hasher::finish)),
+        data: sink.data,
+        digest: RefCell::new(sink.hasher.map(ocil_layout::Hasher::finish)),
+        plain: RefCell::new(plain),
     })
+}
+
+/// Where a streamed file's bytes go: a hasher, and memory while it may be a JSON document
+/// (one of the documents by name, or a small file whose first non-blank byte opens an
+/// object or an array).
+struct Sink {
+    hasher: Option<ocil_layout::Hasher>,
+    data: Option<Vec<u8>>,
+    /// Whether `data` is known to be wanted (or was dropped).
+    decided: bool,
+    copied: u64,
+}
+
+impl Write for Sink {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
+        if !self.decided
+            && let Some(first) = chunk.iter().find(|b| !b.is_ascii_whitespace())
+        {
+            self.decided = true;
+            if !matches!(first, b'{' | b'[') {
+                self.data = None;
+            }
+        }
+        if let Some(d) = self.data.as_mut() {
+            d.extend_from_slice(chunk);
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(chunk);
+        }
+        self.copied += chunk.len() as u64;
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl TarIndex {
@@ -212,6 +244,43 @@ impl TarIndex {
         let mut own = file.borrow().try_clone().map_err(|e| input_error(e, &Some(path.into())))?;
         own.seek(SeekFrom::Start(f.offset)).map_err(|e| input_error(e, &Some(path.into())))?;
         Ok(Box::new(own.take(f.size)))
+    }
+
+    /// The facts of a file decompressed, when it is an xz or bzip2 candidate
+    /// ([`plain::candidate`]): known from the pass, or found by offset the first time.
+    pub(crate) fn plain_facts(&self, path: &str, f: &IndexedFile) -> Result<Option<FileFacts>> {
+        let Some(format) = plain::candidate(path, &f.head) else { return Ok(None) };
+        if let Some(decoded) = f.plain.borrow().as_ref() {
+            return decoded.get(path).cloned().map(Some);
+        }
+        let mut measure = Measure::hashing();
+        let mut buf = vec![0u8; 256 * 1024];
+        let passed = plain::pass(self.reader(path, f)?, io::sink(), Some(&mut measure), &mut buf);
+        let undecodable = passed.map_err(|fault| match fault {
+            Fault::Input(e) | Fault::Output(e) => input_error(e, &Some(path.into())),
+        })?;
+        let result = match undecodable {
+            None => Ok(measure.facts()),
+            Some(e) => Err(e.to_string()),
+        };
+        let decoded = Decoded { format, result };
+        let facts = decoded.get(path).cloned();
+        *f.plain.borrow_mut() = Some(decoded);
+        facts.map(Some)
+    }
+
+    /// A reader over a file's bytes decompressed (xz or bzip2), by offset. As
+    /// [`TarIndex::reader`], read it to the end before reading other entries.
+    pub(crate) fn plain_reader(&self, path: &str, f: &IndexedFile) -> Result<Box<dyn Read + '_>> {
+        let d = ocil_codec::decompress(self.reader(path, f)?).map_err(|e| match e {
+            ocil_codec::Error::Read(e) => input_error(e, &Some(path.into())),
+            e => Error::Undecodable {
+                entry: path.into(),
+                format: Format::sniff(&f.head).as_str(),
+                source: io::Error::other(e),
+            },
+        })?;
+        Ok(d.reader)
     }
 
     /// Hash a file's bytes by offset with `alg`.

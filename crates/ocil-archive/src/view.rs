@@ -29,6 +29,9 @@ pub struct ArchiveView {
     /// Files that hold a blob without being named by its digest (docker-save configs and
     /// layers): digest -> entry.
     by_digest: HashMap<Digest, String>,
+    /// docker-save layers whose blob is their bytes decompressed (xz, bzip2: see
+    /// [`crate::plain`]): digest of the decompressed bytes -> entry.
+    decompressed: HashMap<Digest, String>,
 }
 
 impl Source for TarIndex {
@@ -50,6 +53,11 @@ impl Source for TarIndex {
         let bytes = self.read(real, f, JSON_LIMIT)?;
         check_name(real, &bytes)?;
         Ok(Some(bytes))
+    }
+
+    fn decompressed(&self, path: &str) -> Result<Option<FileFacts>> {
+        let Some((real, f)) = source::resolve(&self.nodes, path)? else { return Ok(None) };
+        self.plain_facts(real, f)
     }
 }
 
@@ -91,12 +99,17 @@ impl ArchiveView {
             .map(|d| (ocil_layout::Algorithm::Sha256.digest_of(&d), d))
             .collect();
         let mut by_digest = HashMap::new();
+        let mut decompressed = HashMap::new();
         for path in planned.docker_files.concat() {
-            if let Some((real, facts)) = tar.file(&path)? {
+            if planned.decompressed.contains_key(&path) {
+                if let Some(facts) = tar.decompressed(&path)? {
+                    decompressed.insert(facts.digest, path);
+                }
+            } else if let Some((real, facts)) = tar.file(&path)? {
                 by_digest.insert(facts.digest, real);
             }
         }
-        Ok(ArchiveView { tar, format: planned.format, index, documents, by_digest })
+        Ok(ArchiveView { tar, format: planned.format, index, documents, by_digest, decompressed })
     }
 
     /// The archive's format.
@@ -139,7 +152,34 @@ impl ArchiveView {
         {
             return Ok(Some(Located::Entry(real, f)));
         }
+        if let Some(path) = self.decompressed.get(digest)
+            && let Some((real, f)) = source::resolve(&self.tar.nodes, path)?
+            && let Some(facts) = self.tar.plain_facts(real, f)?
+        {
+            return Ok(Some(Located::Plain(real, f, facts)));
+        }
         Ok(None)
+    }
+
+    /// Up to `limit` bytes of a decompressed layer (by offset: a streamed archive keeps
+    /// none), refused over the limit as any entry is.
+    fn read_plain(
+        &self,
+        path: &str,
+        f: &tar_index::IndexedFile,
+        facts: &FileFacts,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        if facts.size > limit {
+            return Err(Error::TooLarge { entry: path.into(), size: facts.size, limit });
+        }
+        let mut bytes = Vec::with_capacity(facts.size as usize);
+        self.tar
+            .plain_reader(path, f)?
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| undecodable(path, f, e))?;
+        Ok(bytes)
     }
 
     /// A blob's size, when the archive holds it.
@@ -147,6 +187,7 @@ impl ArchiveView {
         Ok(self.locate(digest)?.map(|l| match l {
             Located::Memory(d) => d.len() as u64,
             Located::Entry(_, f) => f.size,
+            Located::Plain(_, _, facts) => facts.size,
         }))
     }
 
@@ -155,6 +196,7 @@ impl ArchiveView {
         match self.locate(digest)? {
             Some(Located::Memory(d)) => Ok(d.clone()),
             Some(Located::Entry(path, f)) => self.tar.read(path, f, limit),
+            Some(Located::Plain(path, f, facts)) => self.read_plain(path, f, &facts, limit),
             None => Err(Error::MissingEntry {
                 entry: digest.blob_path(),
                 what: format!("blob `{digest}`"),
@@ -171,6 +213,11 @@ impl ArchiveView {
                 check_digest(path, &bytes, digest)?;
                 Ok(bytes)
             }
+            Some(Located::Plain(path, f, facts)) => {
+                let bytes = self.read_plain(path, f, &facts, limit)?;
+                check_digest(path, &bytes, digest)?;
+                Ok(bytes)
+            }
             None => Err(Error::MissingEntry {
                 entry: digest.blob_path(),
                 what: format!("blob `{digest}`"),
@@ -180,11 +227,31 @@ impl ArchiveView {
 
     /// A blob's exact bytes as a reader, after checking them against the digest (a layer of
     /// an uncompressed archive is hashed by offset first, then read again: a corrupt blob
-    /// never reaches the reader). A layer of a compressed archive cannot be read in place.
+    /// never reaches the reader; a layer stored decompressed is decompressed twice). A layer
+    /// of a compressed archive cannot be read in place.
     pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>> {
         let (path, f) = match self.locate(digest)? {
             Some(Located::Memory(d)) => return Ok(Box::new(&d[..])),
             Some(Located::Entry(path, f)) => (path, f),
+            Some(Located::Plain(path, f, _)) => {
+                let mut h = digest.algorithm().hasher();
+                let mut reader = self.tar.plain_reader(path, f)?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => h.update(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(undecodable(path, f, e)),
+                    }
+                }
+                drop(reader);
+                let found = h.finish();
+                if &found != digest {
+                    return Err(Error::DigestMismatch { entry: path.into(), found });
+                }
+                return self.tar.plain_reader(path, f);
+            }
             None => {
                 return Err(Error::MissingEntry {
                     entry: digest.blob_path(),
@@ -249,6 +316,21 @@ impl Store for ArchiveView {
     fn peek_blob(&self, digest: &Digest, n: usize) -> ocil_layout::Result<Vec<u8>> {
         let bytes = match self.locate(digest).map_err(to_layout)? {
             Some(Located::Memory(d)) => &d[..],
+            Some(Located::Plain(path, f, facts)) => {
+                // A streamed archive kept the first bytes only.
+                if self.tar.file.is_none() || n <= facts.head.len() {
+                    return Ok(facts.head[..n.min(facts.head.len())].to_vec());
+                }
+                let limit = (n as u64).min(facts.size);
+                let mut bytes = Vec::with_capacity(n);
+                self.tar
+                    .plain_reader(path, f)
+                    .map_err(to_layout)?
+                    .take(limit)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| to_layout(undecodable(path, f, e)))?;
+                return Ok(bytes);
+            }
             Some(Located::Entry(_, f)) => match &f.data {
                 Some(d) => &d[..],
                 // Not kept: a layer of a streamed archive, or any blob of a seekable one.
@@ -299,6 +381,7 @@ impl Store for ArchiveView {
     fn blob_digests(&self) -> ocil_layout::Result<Vec<Digest>> {
         let mut out: BTreeSet<Digest> = self.documents.keys().cloned().collect();
         out.extend(self.by_digest.keys().cloned());
+        out.extend(self.decompressed.keys().cloned());
         out.extend(self.tar.nodes.keys().filter_map(|p| blob_name(p)));
         Ok(out.into_iter().collect())
     }
@@ -326,4 +409,15 @@ fn to_layout(e: Error) -> ocil_layout::Error {
 enum Located<'a> {
     Memory(&'a Vec<u8>),
     Entry(&'a str, &'a tar_index::IndexedFile),
+    /// A layer whose blob is the entry's bytes decompressed.
+    Plain(&'a str, &'a tar_index::IndexedFile, FileFacts),
+}
+
+/// A decompressed layer that failed to read: the archive's bytes, or their compression.
+fn undecodable(path: &str, f: &tar_index::IndexedFile, e: std::io::Error) -> Error {
+    Error::Undecodable {
+        entry: path.into(),
+        format: ocil_codec::Format::sniff(&f.head).as_str(),
+        source: e,
+    }
 }

@@ -106,7 +106,7 @@ pub(crate) enum Command {
 
 const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gzip, zstd, xz or bzip2) into a layout.
 
-Formats: OCI archives (oci-layout, index.json, blobs/ at the root: skopeo's oci-archive), docker-save archives (manifest.json: each image becomes an OCI manifest over the unchanged config and layers; tags from RepoTags, full names in io.containerd.image.name), and Docker 25+ archives holding both (index.json wins). The pre-1.10 docker save format is refused.
+Formats: OCI archives (oci-layout, index.json, blobs/ at the root: skopeo's oci-archive), docker-save archives (manifest.json: each image becomes an OCI manifest over the unchanged config and layers, except that an xz or bzip2 layer, which no media type names, is stored as the plain tar it holds, checked against its diff_id; tags from RepoTags, full names in io.containerd.image.name), and Docker 25+ archives holding both (index.json wins). The pre-1.10 docker save format is refused.
 The archive is read once, as a stream; every file is hashed as it lands in a temp file in DIR's blob store, and nothing is visible in DIR until the end, when the blobs are renamed into place and index.json is replaced once, under DIR's lock. A failed import leaves DIR unchanged.
 DIR:TAG gives the imported image that tag instead of the archive's tags (`ocil import app.tar o1:app` creates `o1` with the image tagged `app`); the archive must then hold one image, or FILE:NAME (or --image NAME) must choose one. A chosen image comes alone: only the blobs it reaches are imported.
 A tag that already names a different image in DIR is an error unless --force.";

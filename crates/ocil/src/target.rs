@@ -4,6 +4,7 @@
 //! archive file, or standard input. Registries (`docker://`) parse, and are refused here
 //! for now.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use ocil_layout::image_ref::{self, ImageRef, PathKind, Role, Transport};
 use ocil_layout::{Index, Layout, Reference};
 
 /// A parsed target.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Target {
     /// What the library parsed.
     pub(crate) image: ImageRef,
@@ -22,6 +23,9 @@ pub(crate) struct Target {
     pub(crate) reference: Option<Reference>,
     /// The target as given, for messages.
     pub(crate) text: String,
+    /// The archive, when parsing already indexed it (to expand a short digest), for
+    /// [`Target::open_archive`] to hand out instead of indexing it again.
+    opened: RefCell<Option<ArchiveView>>,
 }
 
 /// What is at a path: the probe the grammar asks.
@@ -33,26 +37,39 @@ fn probe(path: &Path) -> PathKind {
     }
 }
 
+/// A short digest made whole.
+struct Expanded {
+    /// The target with the full digest.
+    text: String,
+    /// The archive file indexed to find it, when the target is one.
+    archive: Option<(PathBuf, ArchiveView)>,
+}
+
 /// `DIR@sha256:6ae4b4729c93` (a digest as `ocil ls` prints it) with the one full digest of
 /// DIR (or of an archive FILE) that starts so, as docker and git take a unique prefix;
 /// `None` when `s` has no such short digest.
-fn expand_short_digest(s: &str) -> Result<Option<String>> {
+fn expand_short_digest(s: &str) -> Result<Option<Expanded>> {
     let Some(i) = s.rfind('@') else { return Ok(None) };
     let (left, right) = (&s[..i], &s[i + 1..]);
     if left.is_empty() || !ocil_layout::store::is_digest_prefix(right) {
         return Ok(None);
     }
     let path = Path::new(left);
-    let found = match probe(path) {
-        PathKind::Dir => ocil_layout::store::expand_digest_prefix(&open_layout(path)?, right),
+    let (found, archive) = match probe(path) {
+        PathKind::Dir => {
+            (ocil_layout::store::expand_digest_prefix(&open_layout(path)?, right), None)
+        }
         PathKind::File => {
             let view = Target::parse(left)?.open_archive()?;
-            ocil_layout::store::expand_digest_prefix(&view, right)
+            (
+                ocil_layout::store::expand_digest_prefix(&view, right),
+                Some((path.to_path_buf(), view)),
+            )
         }
         PathKind::Missing => return Ok(None),
     };
     let digest = found.with_context(|| format!("cannot resolve `{s}`"))?;
-    Ok(Some(format!("{left}@{digest}")))
+    Ok(Some(Expanded { text: format!("{left}@{digest}"), archive }))
 }
 
 /// The refusal every command gives a registry, until one is implemented.
@@ -76,15 +93,22 @@ impl Target {
     }
 
     fn parse_as(s: &str, role: Role) -> Result<Target> {
-        let expanded = match role {
-            Role::Source => expand_short_digest(s)?,
-            _ => None,
+        let (expanded, opened) = match role {
+            Role::Source => match expand_short_digest(s)? {
+                Some(e) => (Some(e.text), e.archive),
+                None => (None, None),
+            },
+            _ => (None, None),
         };
         let image = ImageRef::parse(expanded.as_deref().unwrap_or(s), role, probe)?;
         no_registries(&image)?;
         let dir = image.path().map_or_else(|| PathBuf::from("-"), Path::to_path_buf);
         let reference = image.reference().cloned();
-        Ok(Target { image, dir, reference, text: s.to_owned() })
+        // The archive indexed to expand a short digest is this target's (no other split
+        // gives an existing file), and is kept only then.
+        let opened = opened.filter(|(path, _)| image.path() == Some(path.as_path()));
+        let opened = RefCell::new(opened.map(|(_, view)| view));
+        Ok(Target { image, dir, reference, text: s.to_owned(), opened })
     }
 
     /// The archive's name in messages: "archive `FILE`", or "the archive on standard input".
@@ -115,8 +139,12 @@ impl Target {
         Ok(())
     }
 
-    /// Open the archive file (or standard input) and index it in place.
+    /// Open the archive file (or standard input) and index it in place (or hand out the
+    /// view parsing made, once).
     pub(crate) fn open_archive(&self) -> Result<ArchiveView> {
+        if let Some(view) = self.opened.take() {
+            return Ok(view);
+        }
         let file = if self.is_stdin() {
             use std::os::fd::AsFd as _;
             let stdin = stdin_not_a_terminal("ocil ls -")?;

@@ -3,9 +3,10 @@
 //!
 //! Each exported image manifest becomes one `manifest.json` entry: `Config` and `Layers` are
 //! paths of blobs in the same archive (`blobs/sha256/<hex>`), `RepoTags` the `name:tag` of
-//! every archive entry naming it. The name is `--repo NAME` when given, else the entry's
-//! `io.containerd.image.name`, else its tag when that is a full name (`example.com/app:v1`);
-//! a bare tag without any of these is an error (docker-archive has no tag without a name).
+//! every archive entry naming it: the entry's full name (`io.containerd.image.name`), else
+//! its tag when that is a full name (`example.com/app:v1`), else `--repo NAME` and the tag;
+//! a bare tag without any of these is an error (docker-archive has no tag without a name),
+//! and so is a `name:tag` that would name two images (`docker load` would keep the last).
 //! An index entry gives the image of `--platform`, or its only image (attestation manifests,
 //! platform `unknown/unknown`, do not count). zstd layers are refused. Untagged entries that
 //! are not images (signatures, SBOMs listed in `index.json`) stay on the OCI side only.
@@ -51,6 +52,8 @@ pub(crate) fn plan(
     opts: &ExportOptions<'_>,
 ) -> Result<Vec<DockerEntry>> {
     let mut out: Vec<DockerEntry> = Vec::new();
+    // The source of each of `out`'s images, for messages.
+    let mut first_source: Vec<usize> = Vec::new();
     for e in entries {
         let src = &sources[e.source];
         let d = &e.descriptor;
@@ -67,6 +70,20 @@ pub(crate) fn plan(
             Err(e) => return Err(e),
         };
         let repo_tag = repo_tag(src, d, opts)?;
+        if let Some(t) = &repo_tag
+            && let Some((other, first)) = out.iter().zip(&first_source).find(|(x, _)| {
+                x.manifest != manifest_desc.digest
+                    && x.repo_tags.iter().any(|o| ocil_layout::image_ref::same_image_name(o, t))
+            })
+        {
+            return Err(Error::ExportTagConflict {
+                tag: t.clone(),
+                first: Box::new(other.manifest.clone()),
+                first_layout: sources[*first].name.clone(),
+                second: Box::new(manifest_desc.digest.clone()),
+                second_layout: src.name.clone(),
+            });
+        }
         match out.iter_mut().find(|x| x.manifest == manifest_desc.digest) {
             Some(x) => {
                 if let Some(t) = repo_tag
@@ -75,12 +92,15 @@ pub(crate) fn plan(
                     x.repo_tags.push(t);
                 }
             }
-            None => out.push(DockerEntry {
-                manifest: manifest_desc.digest.clone(),
-                config: manifest.config.digest.clone(),
-                repo_tags: repo_tag.into_iter().collect(),
-                layers: manifest.layers.iter().map(|l| l.digest.clone()).collect(),
-            }),
+            None => {
+                first_source.push(e.source);
+                out.push(DockerEntry {
+                    manifest: manifest_desc.digest.clone(),
+                    config: manifest.config.digest.clone(),
+                    repo_tags: repo_tag.into_iter().collect(),
+                    layers: manifest.layers.iter().map(|l| l.digest.clone()).collect(),
+                });
+            }
         }
     }
     Ok(out)
@@ -194,18 +214,19 @@ fn repo_tag(
 ) -> Result<Option<String>> {
     let tag = d.ref_name();
     let full = d.annotation(ANNOTATION_CONTAINERD_NAME);
-    Ok(match (tag, &opts.repo, full) {
-        (Some(t), Some(repo), _) if !t.contains('/') => Some(format!("{repo}:{t}")),
-        (_, _, Some(n)) if has_tag(n) => Some(n.to_owned()),
-        (Some(t), _, Some(n)) if !t.contains('/') => Some(format!("{n}:{t}")),
-        (Some(t), _, _) if t.contains('/') => {
+    // A full name is kept whatever --repo says: it is the image's name.
+    Ok(match (tag, full, &opts.repo) {
+        (_, Some(n), _) if has_tag(n) => Some(n.to_owned()),
+        (Some(t), Some(n), _) if !t.contains('/') => Some(format!("{n}:{t}")),
+        (_, Some(n), _) => Some(format!("{n}:latest")),
+        (Some(t), None, _) if t.contains('/') => {
             Some(if has_tag(t) { t.to_owned() } else { format!("{t}:latest") })
         }
-        (Some(t), _, _) => {
+        (Some(t), None, Some(repo)) => Some(format!("{repo}:{t}")),
+        (Some(t), None, None) => {
             return Err(Error::NoRepository { layout: src.name.clone(), tag: t.to_owned() });
         }
-        (None, _, Some(n)) => Some(if has_tag(n) { n.to_owned() } else { format!("{n}:latest") }),
-        (None, _, None) => None,
+        (None, None, _) => None,
     })
 }
 

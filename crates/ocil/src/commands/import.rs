@@ -23,6 +23,12 @@ struct JsonImage<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonDecompressed {
+    compression: &'static str,
+    digest: String,
+}
+
+#[derive(Serialize)]
 struct JsonReport<'a> {
     format: &'static str,
     compression: &'static str,
@@ -30,6 +36,8 @@ struct JsonReport<'a> {
     blobs_written: usize,
     bytes: u64,
     images: Vec<JsonImage<'a>>,
+    /// xz and bzip2 layers, stored as the plain tars they hold.
+    decompressed_layers: Vec<JsonDecompressed>,
 }
 
 /// `--image NAME`: a tag, a full name (`busybox:latest`, `example.com/a:v1`) or a digest.
@@ -140,7 +148,24 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
                     names: i.tags.iter().filter_map(|t| t.name.as_deref()).collect(),
                 })
                 .collect(),
+            decompressed_layers: r
+                .decompressed
+                .iter()
+                .map(|l| JsonDecompressed {
+                    compression: l.compression.as_str(),
+                    digest: l.digest.to_string(),
+                })
+                .collect(),
         });
+    }
+    if !r.decompressed.is_empty() {
+        let formats: std::collections::BTreeSet<&str> =
+            r.decompressed.iter().map(|l| l.compression.as_str()).collect();
+        output::note(&format!(
+            "{} layer(s) were {}-compressed, which no OCI or Docker media type names: they are stored decompressed, as plain tars (their digests are the config's diff_ids)",
+            r.decompressed.len(),
+            formats.into_iter().collect::<Vec<_>>().join("/"),
+        ));
     }
     let mut out = output::stdout();
     if a.report.quiet {

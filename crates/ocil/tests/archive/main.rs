@@ -13,7 +13,10 @@
 //!
 //! - crashes: `ocil import` killed at random moments (`crash.rs`);
 //! - a real Docker daemon as the oracle: `docker load` of our docker-format export and
-//!   `ocil import` of `docker save` (`docker.rs`).
+//!   `ocil import` of `docker save` (`docker.rs`);
+//! - docker-save archives whose layers are compressed with xz, bzip2, gzip or zstd by the
+//!   system tools: xz and bzip2 layers stored as the plain tars they hold, the others kept
+//!   (`layer_compression.rs`).
 //!
 //! A test that uses `shared/` a peer tool or the Docker daemon says so in its name (`needs_shared`,
 //! `needs_skopeo`, `needs_docker`); when one is missing it skips with a note, is left out (and counted as
@@ -27,6 +30,7 @@ mod docker;
 mod export;
 #[path = "../../../ocil-archive/tests/support/hostile.rs"]
 mod hostile;
+mod layer_compression;
 
 mod crash;
 #[path = "../common/crash.rs"]

@@ -206,3 +206,47 @@ fn cat_reads_verified_blobs_in_place_needs_shared() {
         t.ocil().args(["cat", &format!("bad.tar@sha256:{name}")])
     );
 }
+
+/// A short digest (`FILE@sha256:abc…`) is expanded and then read from one indexing of the
+/// archive: a FIFO gives its bytes once, so a second indexing would wait for a writer that
+/// never comes (the test unblocks it after a generous bound, and fails).
+#[test]
+fn a_short_digest_reads_the_archive_once_needs_shared() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let t = TestDir::new();
+    if archives(&t).is_none() {
+        return;
+    }
+    let config = "sha256:bec55cea057a214f1684143f30fa83e2c9097688d515d3b5e2617ef01ff76de3";
+    let fifo = t.join("pipe.tar");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo");
+    let bytes = fs_err::read(t.join("docker.tar")).unwrap();
+    let mut child = t
+        .ocil()
+        .args(["cat", &format!("pipe.tar@{}", &config[..19])])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        // Opening for writing waits for ocil to open it for reading.
+        std::thread::spawn(move || fs_err::File::create(&fifo).unwrap().write_all(&bytes))
+    };
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hung = child.try_wait().unwrap().is_none();
+    if hung {
+        // A second open of the FIFO waits for a writer: give it one that writes nothing.
+        drop(fs_err::File::create(&fifo).unwrap());
+    }
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(!hung, "ocil opened the archive a second time");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(crate::support::sha256(&out.stdout), config);
+}

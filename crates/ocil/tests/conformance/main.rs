@@ -5,7 +5,9 @@
 //!   other projects): the fsck verdict and errors, `ls` names, what gc removes (or refuses to);
 //! - `peer_made`: the layouts umoci, skopeo, buildah and docker-registry wrote
 //!   (`shared/fixtures/peer-made/*/layout`), checked against their `facts.json`;
-//! - `interop`: the peer tools as oracles of what ocil writes and of what its gc leaves.
+//! - `interop`: the peer tools as oracles of what ocil writes and of what its gc leaves;
+//! - `names`: every tag and full name of the shared layouts and archives, listed, selected,
+//!   ambiguous when several full names share a tag, and kept by copy, export and import.
 //!
 //! A test that uses `shared/` or a peer tool says so in its name (`needs_shared`,
 //! `needs_umoci`, ...); when one is missing it skips with a note, is left out (and counted as
@@ -16,6 +18,7 @@
 
 mod cases;
 mod interop;
+mod names;
 mod peer_made;
 #[path = "../common/peers.rs"]
 mod peers;
