@@ -8,7 +8,11 @@
 //!   tagged entries and the untagged referrers of live images).
 //! - **Mark**: the shared graph walk of `ocil-layout` (indexes, manifest lists, manifests,
 //!   configs, layers, subjects), by digest; blobs of unknown type that hold a manifest or
-//!   index are followed. Layers are never read.
+//!   index are followed. Layers are never read. `blobs/` is listed on a second thread while
+//!   the walk reads documents, and the leaves are checked against the listing afterwards.
+//! - **Probe**: every unmarked blob is opened once, by 16 threads (on a cold page cache each
+//!   probe waits on the disk): its size and mtime, and for a small JSON document whether it
+//!   has a `subject`.
 //! - **Referrers**: a manifest in the store whose `subject` is live is live too (signatures,
 //!   SBOMs), found by reading only small unmarked blobs that start with `{`.
 //! - **Fail closed**: if a reachable manifest or index cannot be parsed, or `index.json` is
@@ -40,7 +44,7 @@ mod mark;
 mod sweep;
 
 pub use mark::{Mark, mark};
-pub use sweep::{Garbage, Plan, Report, Young, plan};
+pub use sweep::{Garbage, Phases, Plan, Report, Young, plan};
 
 use std::time::Duration;
 

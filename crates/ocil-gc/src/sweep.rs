@@ -57,8 +57,23 @@ pub struct Plan {
     pub dropped_entries: Vec<Digest>,
     /// The grace period, seconds.
     pub grace_secs: u64,
+    /// How long each phase of the plan took (not in JSON: it differs on every run).
+    #[serde(skip)]
+    pub phases: Phases,
     #[serde(skip)]
     new_index: Option<ocil_layout::Index>,
+}
+
+/// Time spent in each phase of a gc, for `ocil gc --verbose` and the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phases {
+    /// Reading `index.json`, then listing `blobs/` (on its own thread, during the walk).
+    pub list: Duration,
+    /// Walking from `index.json` (reading every reachable index and manifest), with the
+    /// listing beside it.
+    pub walk: Duration,
+    /// Probing the unmarked blobs (size, mtime, referrer) and the referrer rounds.
+    pub probe: Duration,
 }
 
 /// A stray, for output.
@@ -119,6 +134,9 @@ pub struct Report {
     pub index_rewritten: bool,
     /// Temp files kept because a writer still holds them.
     pub busy_temps: usize,
+    /// How long the removals took (not in JSON: it differs on every run).
+    #[serde(skip)]
+    pub sweep_time: Duration,
 }
 
 /// Threads for removal. Unlinking is mostly waiting on the filesystem (on a volume mounted
@@ -162,10 +180,12 @@ fn age(now: SystemTime, modified: Option<SystemTime>) -> Duration {
 /// Mark and plan. The caller should hold the layout's lock (see [`Plan::apply`]).
 pub fn plan(layout: &Layout, opts: &Options) -> Result<Plan> {
     let now = SystemTime::now();
+    let started = std::time::Instant::now();
     let index = if opts.force { layout.read_index_lenient()?.0 } else { layout.read_index()? };
-    let mut listing = layout.list_blob_names()?;
-    let present = std::mem::take(&mut listing.digests);
-    let m = mark::mark(layout, &index, present, opts.tagged_only, !opts.drop_referrers);
+    let read_index = started.elapsed();
+    let m = mark::mark(layout, &index, opts.tagged_only, !opts.drop_referrers)?;
+    let listing = &m.listing;
+    let list = read_index + m.list_time;
     let blocking: Vec<Problem> = m.problems.iter().filter(|p| p.blocks_gc()).cloned().collect();
     if !blocking.is_empty() && !opts.force {
         return Err(Error::MarkFailed { problems: blocking });
@@ -193,6 +213,7 @@ pub fn plan(layout: &Layout, opts: &Options) -> Result<Plan> {
             .collect(),
         dropped_entries: m.dropped_entries.iter().map(|d| d.digest.clone()).collect(),
         grace_secs: opts.grace.as_secs(),
+        phases: Phases { list, walk: m.walk_time, probe: m.probe_time },
         new_index: m.new_index.clone(),
     };
     plan.reachable = m.live_present;
@@ -232,6 +253,7 @@ impl Plan {
     /// Remove what the plan lists. The lock guard proves the caller holds the layout's
     /// exclusive lock, taken before [`plan`]. A failed removal does not stop the sweep.
     pub fn apply(&self, layout: &Layout, lock: &LockGuard) -> Result<Report> {
+        let started = std::time::Instant::now();
         let mut report = Report::default();
         if let Some(idx) = &self.new_index {
             layout.write_index(idx, lock)?;
@@ -254,6 +276,7 @@ impl Plan {
                 Err(error) => failures.push(SweepFailure { path: t.clone(), error }),
             }
         }
+        report.sweep_time = started.elapsed();
         let mut failures = failures.into_iter();
         match failures.next() {
             None => Ok(report),

@@ -153,6 +153,9 @@ pub enum LeafCheck<'a> {
     Listing(&'a HashMap<Digest, u64>),
     /// Presence only, from the names in the store (sizes are not checked).
     Names(&'a DigestSet<'a>),
+    /// Presence only, checked after the walk by [`Walk::settle_leaves`] against the names
+    /// in the store, so that listing the store can run while the walk reads documents.
+    Deferred,
 }
 
 impl LeafCheck<'_> {
@@ -207,6 +210,9 @@ pub struct Walk {
     pub problems: Vec<Problem>,
     /// Labels of the roots (`[0] v1`, ...).
     pub root_labels: Vec<String>,
+    /// Leaves left for [`Walk::settle_leaves`] ([`LeafCheck::Deferred`]): the node's
+    /// position, how it was reached, and whether its descriptor embeds its data.
+    deferred: Vec<(u32, Role, bool)>,
 }
 
 impl Walk {
@@ -291,6 +297,54 @@ impl Walk {
     /// The reached digests.
     pub fn digests(&self) -> impl Iterator<Item = &Digest> {
         self.nodes.iter().map(|n| &n.digest)
+    }
+
+    /// Check the leaves a [`LeafCheck::Deferred`] walk left, against the names in the store:
+    /// the same presence and problems as [`LeafCheck::Names`] gives during the walk.
+    pub fn settle_leaves(&mut self, names: &DigestSet<'_>) {
+        for (i, role, embedded) in std::mem::take(&mut self.deferred) {
+            let node = &mut self.nodes[i as usize];
+            let present = names.contains(&node.digest);
+            node.present = Some(present);
+            if !present && !embedded {
+                let (digest, media_type) = (node.digest.clone(), node.media_type.clone());
+                self.missing(&digest, &media_type, role);
+            }
+        }
+    }
+
+    /// A problem at a reached digest, with the path to it.
+    fn push_problem(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        digest: &Digest,
+        message: String,
+    ) {
+        let path = self.path_to(digest);
+        self.problems.push(Problem { severity, code, digest: Some(digest.clone()), path, message });
+    }
+
+    /// The problem of a missing blob (none for a layer that may be absent).
+    fn missing(&mut self, digest: &Digest, media_type: &MediaType, role: Role) {
+        if let Kind::Layer { distributable: false, .. } = media_type.kind() {
+            return; // Nondistributable and foreign layers are allowed to be absent.
+        }
+        if role == Role::Subject {
+            self.push_problem(
+                Severity::Warning,
+                "SUBJECT_MISSING",
+                digest,
+                format!("subject `{digest}` is not in the layout"),
+            );
+            return;
+        }
+        self.push_problem(
+            Severity::Error,
+            "BLOB_MISSING",
+            digest,
+            format!("{} `{digest}` is missing", role.as_str()),
+        );
     }
 }
 
@@ -415,14 +469,7 @@ impl<S: Store + ?Sized> Walker<'_, S> {
         digest: &Digest,
         message: String,
     ) {
-        let path = self.walk.path_to(digest);
-        self.walk.problems.push(Problem {
-            severity,
-            code,
-            digest: Some(digest.clone()),
-            path,
-            message,
-        });
+        self.walk.push_problem(severity, code, digest, message);
     }
 
     /// A digest reached again through another descriptor: the first visit checked the size
@@ -434,7 +481,7 @@ impl<S: Store + ?Sized> Walker<'_, S> {
             return;
         }
         let found = match self.opts.leaves {
-            LeafCheck::None | LeafCheck::Names(_) => return,
+            LeafCheck::None | LeafCheck::Names(_) | LeafCheck::Deferred => return,
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
             LeafCheck::Stat => self.store.stat_blob(&desc.digest).ok().flatten(),
         };
@@ -527,29 +574,19 @@ impl<S: Store + ?Sized> Walker<'_, S> {
 
     fn missing(&mut self, desc: &Descriptor, role: Role) {
         self.set_present(&desc.digest, false);
-        if let Kind::Layer { distributable: false, .. } = desc.media_type.kind() {
-            return; // Nondistributable and foreign layers are allowed to be absent.
-        }
-        if role == Role::Subject {
-            self.problem(
-                Severity::Warning,
-                "SUBJECT_MISSING",
-                &desc.digest,
-                format!("subject `{}` is not in the layout", desc.digest),
-            );
-            return;
-        }
-        self.problem(
-            Severity::Error,
-            "BLOB_MISSING",
-            &desc.digest,
-            format!("{} `{}` is missing", role.as_str(), desc.digest),
-        );
+        self.walk.missing(&desc.digest, &desc.media_type, role);
     }
 
     fn check_leaf(&mut self, desc: &Descriptor, role: Role) {
         let size = match self.opts.leaves {
             LeafCheck::None => return,
+            LeafCheck::Deferred => {
+                if let Some(&i) = self.walk.index.get(&desc.digest) {
+                    let embedded = desc.embedded_data().is_some_and(|r| r.is_ok());
+                    self.walk.deferred.push((i, role, embedded));
+                }
+                return;
+            }
             LeafCheck::Listing(map) => map.get(&desc.digest).copied(),
             LeafCheck::Names(names) => {
                 // Presence only: pretend the size matches.

@@ -262,6 +262,9 @@ pub(crate) struct GcArgs {
     /// Exit 1 when referenced blobs are missing
     #[arg(long)]
     pub(crate) strict: bool,
+    /// Print how long each phase took (walk and listing, probe, sweep) on stderr
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 }

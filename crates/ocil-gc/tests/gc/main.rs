@@ -3,12 +3,14 @@
 //!
 //! - `property.rs`: seeded random layouts; gc removes exactly the garbage the generator
 //!   computed, keeps everything live, leaves fsck clean, and a second gc removes nothing;
+//! - `dangling.rs`: a missing reachable blob is reported with its path, and only it;
 //! - `fail_closed.rs`: an unreadable reachable document or a broken `index.json` stops gc
 //!   before anything is deleted, and `force` overrides;
 //! - `sweep.rs`: strays (directories, other tools' files, symlinks) are reported and never
 //!   deleted, the grace period, our stale temp files;
 //! - `tagged_only.rs`: untagged entries are dropped unless they are referrers of live images.
 
+mod dangling;
 mod fail_closed;
 mod model;
 mod property;

@@ -54,6 +54,17 @@ pub(crate) fn run(a: GcArgs) -> Result<Outcome> {
         Some(plan.apply(&layout, &lock).with_context(|| format!("gc of `{}` incomplete", dir))?)
     };
     drop(lock);
+    if a.verbose {
+        let p = plan.phases;
+        let sweep = report.as_ref().map(|r| r.sweep_time).unwrap_or_default();
+        output::note(&format!(
+            "phases: walk {:.3}s (listing blobs/ beside it: {:.3}s), probe {:.3}s, sweep {:.3}s",
+            p.walk.as_secs_f64(),
+            p.list.as_secs_f64(),
+            p.probe.as_secs_f64(),
+            sweep.as_secs_f64()
+        ));
+    }
     if a.report.json {
         output::json(&JsonOut { dry_run: a.dry_run, plan: &plan, report: report.as_ref() })?;
     } else if a.report.quiet {

@@ -322,6 +322,28 @@ fn gc() {
     // A second gc removes nothing, and the layout stays clean.
     snap!(t, "gc_again_json", t.ocil().args(["gc", "--json", "--prune=now", "img"]));
     t.run(&["fsck", "img"]);
+    // --verbose adds the phase times on stderr (they differ on every run: matched, not
+    // snapshotted), and changes nothing on stdout.
+    let out = t.ocil().args(["gc", "-v", "--prune=now", "img"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let fields: Vec<&str> = stderr
+        .strip_prefix("note: phases: walk ")
+        .and_then(|r| r.strip_suffix("s\n"))
+        .map(|r| {
+            r.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .filter(|f| f.contains('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        stderr.contains("(listing blobs/ beside it: ") && stderr.contains(", sweep "),
+        "{stderr}"
+    );
+    assert_eq!(fields.len(), 4, "four times: {stderr}");
+    assert!(fields.iter().all(|f| f.parse::<f64>().is_ok()), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    let quiet = t.ocil().args(["gc", "--prune=now", "img"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&quiet.stdout));
 }
 
 #[test]
