@@ -64,6 +64,12 @@ pub trait Store {
     fn as_layout(&self) -> Option<&Layout> {
         None
     }
+
+    /// The store as one several threads may read at once, when it is one (a layout, a
+    /// registry): the copy engine then transfers several blobs at a time.
+    fn as_sync(&self) -> Option<&(dyn Store + Sync)> {
+        None
+    }
 }
 
 /// Write access to a store: a blob lands *staged* (written and checked against the
@@ -131,6 +137,10 @@ impl Store for Layout {
     }
 
     fn as_layout(&self) -> Option<&Layout> {
+        Some(self)
+    }
+
+    fn as_sync(&self) -> Option<&(dyn Store + Sync)> {
         Some(self)
     }
 }
