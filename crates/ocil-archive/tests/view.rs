@@ -146,6 +146,8 @@ fn every_image() -> ocil_transfer::CopyOptions<'static> {
         reference: None,
         tag: None,
         platform: None,
+        platforms: &[],
+        foreign: true,
         link: false,
         force: false,
         progress: &ocil_layout::progress::Silent,

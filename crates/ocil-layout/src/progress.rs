@@ -15,6 +15,13 @@ pub trait Progress: Sync {
     fn advance(&self, _bytes: u64) {}
     /// The phase ended (successfully or not).
     fn end(&self) {}
+    /// One item of the phase (a blob of a copy) starts: its name (a digest) and size.
+    /// Items may run at once on several threads.
+    fn item_begin(&self, _name: &str, _size: u64) {}
+    /// `bytes` more bytes of an item were handled (they are also given to `advance`).
+    fn item_advance(&self, _name: &str, _bytes: u64) {}
+    /// An item ended: done (`ok`) or failed.
+    fn item_end(&self, _name: &str, _size: u64, _ok: bool) {}
 }
 
 /// Reports nothing.

@@ -6,7 +6,7 @@
 //! referrer in one source of an image from another comes along too, and a blob that two
 //! sources hold is taken from the first.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ocil_layout::referrer::{Referrers, StoredReferrer};
 use ocil_layout::walk::{self, LeafCheck, Role, Severity, WalkOptions};
@@ -56,6 +56,12 @@ pub struct ClosureBlob {
     pub media_type: MediaType,
     /// A manifest, index or config (a JSON document an archive puts before its layers).
     pub document: bool,
+    /// Its height in the graph: 0 for a blob that names nothing (a layer, a config), else
+    /// one more than the highest blob of the closure it names (a manifest over its layers
+    /// is 1, an index over manifests 2, a referrer one above its subject). A blob lands
+    /// only after every blob of a lower level: a copy that stops leaves no document naming
+    /// a blob that did not land.
+    pub level: u32,
 }
 
 /// A closure: blobs in walk order (each once), and the referrers that joined it.
@@ -66,6 +72,7 @@ pub struct Closure {
     /// The referrers found in the stores, with the source holding each.
     pub referrers: Vec<(usize, StoredReferrer)>,
     members: HashSet<Digest>,
+    levels: HashMap<Digest, u32>,
 }
 
 impl Closure {
@@ -92,7 +99,8 @@ impl Closure {
             sniff_unknown: true,
             leaves: LeafCheck::Stat,
             keep_bytes: false,
-            keep_documents: false,
+            // The children of each document, for the levels.
+            keep_documents: true,
         };
         let src = &sources[i];
         let w = walk::walk(src.store, roots, walk_opts);
@@ -104,6 +112,11 @@ impl Closure {
                 message: p.message.clone(),
             });
         }
+        let children: HashMap<&Digest, Vec<&Digest>> = w
+            .documents
+            .iter()
+            .map(|d| (&d.digest, d.children.iter().map(|(_, c)| &c.digest).collect()))
+            .collect();
         for node in w.nodes() {
             if self.members.contains(&node.digest) {
                 continue;
@@ -127,6 +140,7 @@ impl Closure {
                 });
             }
             self.members.insert(node.digest.clone());
+            let level = self.level_of(&node.digest, &children, 0);
             let document = node.doc.is_some()
                 || matches!(node.media_type.kind(), Kind::Config | Kind::Index | Kind::Manifest)
                 || node.role == Role::Config;
@@ -136,9 +150,33 @@ impl Closure {
                 size: node.size,
                 media_type: node.media_type.clone(),
                 document,
+                level,
             });
         }
         Ok(())
+    }
+
+    /// The level of `digest` (see [`ClosureBlob::level`]): known from an earlier walk, or
+    /// one above its highest child in the closure (children the closure leaves out, absent
+    /// ones, do not count).
+    fn level_of(
+        &mut self,
+        digest: &Digest,
+        children: &HashMap<&Digest, Vec<&Digest>>,
+        depth: u32,
+    ) -> u32 {
+        if let Some(&l) = self.levels.get(digest) {
+            return l;
+        }
+        // Content addressing rules out cycles; the cap only bounds a hostile nesting.
+        let level = match children.get(digest) {
+            Some(kids) if depth < 64 => {
+                kids.iter().map(|k| self.level_of(k, children, depth + 1) + 1).max().unwrap_or(0)
+            }
+            _ => 0,
+        };
+        self.levels.insert(digest.clone(), level);
+        level
     }
 }
 

@@ -30,11 +30,13 @@
 //! could remove blobs this copy landed but has not yet named (with `--prune=now`): the
 //! check under DST's lock in step 4 catches it, and the copy fails without naming them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use cap_std::fs::{Dir, File};
-use ocil_layout::progress::{Progress, ProgressReader};
+use ocil_layout::progress::Progress;
 use ocil_layout::{
     ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
     StoreWriter,
@@ -54,6 +56,14 @@ pub struct CopyOptions<'a> {
     /// Copy only this platform's manifest (`os/arch[/variant]`) of the index `reference`
     /// names.
     pub platform: Option<&'a str>,
+    /// Keep only these platforms' manifests (`os/arch[/variant]`, each matching at least
+    /// one) of the index `reference` names, in a new index written to DST (its digest
+    /// changes: [`CopyReport::filtered`]); attestations of kept manifests stay. Empty: the
+    /// index is copied whole.
+    pub platforms: &'a [String],
+    /// Copy nondistributable (foreign) layers SRC holds; `false` leaves them out (DST's
+    /// manifests then name layers it lacks, which the image spec allows for them).
+    pub foreign: bool,
     /// Hard-link blobs instead of copying them, when both layouts are on one filesystem.
     pub link: bool,
     /// Move tags of DST that name a different image.
@@ -68,6 +78,8 @@ impl std::fmt::Debug for CopyOptions<'_> {
             .field("reference", &self.reference)
             .field("tag", &self.tag)
             .field("platform", &self.platform)
+            .field("platforms", &self.platforms)
+            .field("foreign", &self.foreign)
             .field("link", &self.link)
             .field("force", &self.force)
             .finish_non_exhaustive()
@@ -102,6 +114,10 @@ pub struct CopyReport {
     pub present: usize,
     /// Blobs that could not be linked (another filesystem) and were copied instead.
     pub link_fallbacks: usize,
+    /// Nondistributable layers left out ([`CopyOptions::foreign`] off).
+    pub foreign_skipped: usize,
+    /// Indexes rewritten by [`CopyOptions::platforms`]: the source's digest, the new one.
+    pub filtered: Vec<(Digest, Digest)>,
 }
 
 /// A root: a descriptor to copy, and what `index.json` entry it becomes (if any).
@@ -111,6 +127,16 @@ struct Root {
     tag: Option<String>,
     /// The full name (`io.containerd.image.name`) the entry is known by, when it has one.
     full: Option<String>,
+    /// For a platform-filtered index: its new bytes and the children kept (what the closure
+    /// starts from); `desc` and `entry` are the new index's.
+    filtered: Option<Filtered>,
+}
+
+/// An index with only some platforms' manifests, to be written to DST.
+struct Filtered {
+    bytes: Vec<u8>,
+    children: Vec<Descriptor>,
+    from: Digest,
 }
 
 impl Root {
@@ -121,7 +147,7 @@ impl Root {
             .ref_name()
             .map(str::to_owned)
             .or_else(|| full.as_deref().map(|f| ocil_layout::tags::split_name(f).0));
-        Root { desc: d.clone(), entry: Some(d.clone()), tag, full }
+        Root { desc: d.clone(), entry: Some(d.clone()), tag, full, filtered: None }
     }
 
     /// The name the copy is known by in DST: its full name, else its tag.
@@ -163,8 +189,14 @@ fn copy_once(
     let roots = choose_roots(src, index, opts)?;
 
     // The closure, with referrers.
-    let sources =
-        [ClosureSource { store: src, roots: roots.iter().map(|r| r.desc.clone()).collect() }];
+    let starts = roots
+        .iter()
+        .flat_map(|r| match &r.filtered {
+            Some(f) => f.children.clone(),
+            None => vec![r.desc.clone()],
+        })
+        .collect();
+    let sources = [ClosureSource { store: src, roots: starts }];
     let opts_closure = ClosureOptions { follow_subject: true, referrers: true, absent_ok: true };
     let closure = closure(&sources, opts_closure).map_err(|e| match e {
         Error::Broken { path, message, .. } => Error::Source { path, message },
@@ -185,46 +217,60 @@ fn copy_once(
         }
     }
 
-    // Blobs.
-    let mut report = CopyReport { blobs: closure.blobs.len(), referrers, ..CopyReport::default() };
-    // Children before parents (the walk's order reversed): a manifest lands only after
+    // Blobs, level by level (layers and configs, then manifests, then indexes: see
+    // `ClosureBlob::level`), several at a time when SRC allows: a manifest lands only after
     // its config and layers did, so a failure leaves no document naming a missing blob.
-    let mut todo = Vec::new();
+    let mut report = CopyReport { blobs: closure.blobs.len(), referrers, ..CopyReport::default() };
+    let mut todo: Vec<(u32, Digest, u64)> = Vec::new();
+    let mut skipped: HashSet<&Digest> = HashSet::new();
     for b in closure.blobs.iter().rev() {
+        if !opts.foreign && matches!(b.media_type.kind(), Kind::Layer { distributable: false, .. })
+        {
+            skipped.insert(&b.digest);
+            continue;
+        }
         match dst.stat_blob(&b.digest)? {
             Some(s) if s == b.size => {}
-            _ => todo.push((b.digest.clone(), b.size)),
+            _ => todo.push((b.level, b.digest.clone(), b.size)),
         }
     }
-    let total: u64 = todo.iter().map(|(_, s)| s).sum();
+    // Stable: within a level, the walk's order reversed, as before.
+    todo.sort_by_key(|(level, _, _)| *level);
+    let total: u64 = todo.iter().map(|(_, _, s)| s).sum();
     opts.progress.begin("copy", Some(total));
-    let mut blobs = BlobCopier { src, dst, dirs: HashMap::new(), progress: opts.progress };
-    let result = (|| {
-        for (digest, size) in &todo {
-            match blobs.transfer(digest, *size, opts.link)? {
-                How::Copied => landed.copied += 1,
-                How::Linked => landed.linked += 1,
-                How::FellBack => {
-                    landed.copied += 1;
-                    landed.link_fallbacks += 1;
-                }
-            }
-            landed.bytes += size;
-        }
-        Ok::<(), Error>(())
-    })();
+    let (done, result) = transfer_all(src, dst, &todo, opts);
     opts.progress.end();
+    for (how, size) in done {
+        match how {
+            How::Copied => landed.copied += 1,
+            How::Linked => landed.linked += 1,
+            How::FellBack => {
+                landed.copied += 1;
+                landed.link_fallbacks += 1;
+            }
+        }
+        landed.bytes += size;
+    }
     result?;
+    // Indexes rewritten for --platform, after the manifests they keep.
+    for root in &roots {
+        if let Some(f) = &root.filtered {
+            dst.put_blob_verified(&f.bytes[..], &root.desc)?;
+            report.filtered.push((f.from.clone(), root.desc.digest.clone()));
+        }
+    }
+    report.foreign_skipped = skipped.len();
     report.copied = landed.copied;
     report.linked = landed.linked;
     report.link_fallbacks = landed.link_fallbacks;
     report.bytes = landed.bytes;
     // Blobs that landed in an earlier attempt and left the closure since are not counted.
-    report.present = report.blobs.saturating_sub(report.copied + report.linked);
+    report.present =
+        report.blobs.saturating_sub(report.copied + report.linked + report.foreign_skipped);
 
     // index.json, once, under DST's lock.
     let lock = dst.lock()?;
-    for b in &closure.blobs {
+    for b in closure.blobs.iter().filter(|b| !skipped.contains(&b.digest)) {
         if dst.stat_blob(&b.digest)? != Some(b.size) {
             return Err(Error::VanishedFromDestination { digest: b.digest.clone() });
         }
@@ -308,6 +354,14 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Resul
     if let Some(t) = &tag {
         ocil_layout::reference::validate_tag(t)?;
     }
+    if !opts.platforms.is_empty() {
+        if opts.platform.is_some() {
+            return Err(Error::Usage(
+                "one platform to take, or platforms to keep: not both".into(),
+            ));
+        }
+        return Ok(vec![filter_index(src, found, tag, full, reference, opts.platforms)?]);
+    }
     let Some(platform) = opts.platform else {
         let entry = found.clone();
         return Ok(vec![Root {
@@ -315,6 +369,7 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Resul
             entry: Some(entry),
             tag: tag.take(),
             full: full.take(),
+            filtered: None,
         }]);
     };
     if found.media_type.kind() != Kind::Index {
@@ -346,13 +401,183 @@ fn choose_roots(src: &dyn Store, index: &Index, opts: &CopyOptions<'_>) -> Resul
     };
     let mut entry = child.clone();
     entry.annotations = None;
-    Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag, full }])
+    Ok(vec![Root { desc: child.clone(), entry: Some(entry), tag, full, filtered: None }])
+}
+
+/// The annotation BuildKit gives an attestation manifest: the image it describes.
+const ATTESTATION_OF: &str = "vnd.docker.reference.digest";
+
+/// The index `found` with only the manifests of `platforms` (and their attestations), as a
+/// new document: unknown fields and the kept descriptors keep their JSON.
+fn filter_index(
+    src: &dyn Store,
+    found: Descriptor,
+    tag: Option<String>,
+    full: Option<String>,
+    reference: &Reference,
+    platforms: &[String],
+) -> Result<Root> {
+    if found.media_type.kind() != Kind::Index {
+        return Err(Error::Usage(format!(
+            "--platform: `{reference}` is not an index (it is a `{}`)",
+            found.media_type.short()
+        )));
+    }
+    let bytes = src.read_blob(&found.digest, ocil_layout::JSON_LIMIT)?;
+    let invalid = |e: serde_json::Error| Error::Source {
+        path: found.digest.blob_path(),
+        message: format!("not a valid index: {e}"),
+    };
+    let index: Index = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let matches = |d: &Descriptor, spec: &str| d.platform.as_ref().is_some_and(|p| p.matches(spec));
+    for spec in platforms {
+        if !index.manifests.iter().any(|d| matches(d, spec)) {
+            let available: Vec<String> = index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.display()))
+                .collect();
+            return Err(Error::NoSuchPlatform {
+                reference: reference.to_string(),
+                platform: spec.clone(),
+                available: if available.is_empty() { "none".into() } else { available.join(", ") },
+            });
+        }
+    }
+    let mut keep: Vec<bool> =
+        index.manifests.iter().map(|d| platforms.iter().any(|p| matches(d, p))).collect();
+    let kept: Vec<String> = index
+        .manifests
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(d, _)| d.digest.to_string())
+        .collect();
+    for (d, k) in index.manifests.iter().zip(keep.iter_mut()) {
+        if d.annotation(ATTESTATION_OF).is_some_and(|of| kept.iter().any(|x| x == of)) {
+            *k = true;
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        // Every platform kept: the index as it is.
+        let entry = found.clone();
+        return Ok(Root { desc: found, entry: Some(entry), tag, full, filtered: None });
+    }
+    if let Some(list) = doc.get_mut("manifests").and_then(serde_json::Value::as_array_mut) {
+        let mut i = 0;
+        list.retain(|_| {
+            i += 1;
+            keep.get(i - 1).copied().unwrap_or(false)
+        });
+    }
+    let new = serde_json::to_vec(&doc).map_err(invalid)?;
+    let mut desc = found.clone();
+    desc.digest = found.digest.algorithm().digest_of(&new);
+    desc.size = new.len() as u64;
+    let children =
+        index.manifests.into_iter().zip(keep).filter(|(_, k)| *k).map(|(d, _)| d).collect();
+    Ok(Root {
+        desc: desc.clone(),
+        entry: Some(desc),
+        tag,
+        full,
+        filtered: Some(Filtered { bytes: new, children, from: found.digest }),
+    })
 }
 
 enum How {
     Copied,
     Linked,
     FellBack,
+}
+
+/// How many blobs are transferred at once from a store several threads may read.
+const THREADS: usize = 4;
+
+/// Transfer `todo` (sorted by level) into DST: each level waits for the one below; within
+/// a level, [`THREADS`] at a time when SRC is `Sync`, else one by one. The first failure
+/// stops the rest (blobs in flight finish or fail; what landed stays, unnamed by
+/// `index.json`).
+fn transfer_all(
+    src: &dyn Store,
+    dst: &Layout,
+    todo: &[(u32, Digest, u64)],
+    opts: &CopyOptions<'_>,
+) -> (Vec<(How, u64)>, Result<()>) {
+    let mut out = Vec::with_capacity(todo.len());
+    let Some(shared) = src.as_sync().filter(|_| todo.len() > 1) else {
+        let mut blobs = BlobCopier { src, dst, dirs: HashMap::new(), progress: opts.progress };
+        for (_, digest, size) in todo {
+            match blobs.transfer(digest, *size, opts.link) {
+                Ok(how) => out.push((how, *size)),
+                Err(e) => return (out, Err(e)),
+            }
+        }
+        return (out, Ok(()));
+    };
+    let mut start = 0;
+    while start < todo.len() {
+        let level = todo[start].0;
+        let end = todo[start..].iter().position(|t| t.0 != level).map_or(todo.len(), |n| start + n);
+        let batch = &todo[start..end];
+        start = end;
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<Error>> = Mutex::new(None);
+        let done: Mutex<Vec<(How, u64)>> = Mutex::new(Vec::with_capacity(batch.len()));
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS.min(batch.len()) {
+                scope.spawn(|| {
+                    let mut blobs = BlobCopier {
+                        src: shared,
+                        dst,
+                        dirs: HashMap::new(),
+                        progress: opts.progress,
+                    };
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, digest, size)) = batch.get(i) else { break };
+                        match blobs.transfer(digest, *size, opts.link) {
+                            Ok(how) => {
+                                if let Ok(mut d) = done.lock() {
+                                    d.push((how, *size));
+                                }
+                            }
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                if let Ok(mut first) = first_error.lock() {
+                                    first.get_or_insert(e);
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        out.extend(done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if let Some(e) = first_error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            return (out, Err(e));
+        }
+    }
+    (out, Ok(()))
+}
+
+/// A reader that reports its bytes as the phase's and as the item's.
+struct ItemReader<'a, R> {
+    inner: R,
+    name: &'a str,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for ItemReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        self.progress.item_advance(self.name, n as u64);
+        Ok(n)
+    }
 }
 
 /// A temp file in DST's store: removed when dropped unless published.
@@ -405,15 +630,19 @@ impl BlobCopier<'_> {
     }
 
     fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> Result<How> {
-        match self.src.as_layout() {
+        let name = digest.to_string();
+        self.progress.item_begin(&name, size);
+        let result = match self.src.as_layout() {
             Some(src) => self.transfer_file(src, digest, size, link),
-            None => self.transfer_stream(digest, size),
-        }
+            None => self.transfer_stream(digest, size, &name),
+        };
+        self.progress.item_end(&name, size, result.is_ok());
+        result
     }
 
     /// From a store that is not a directory: stream the blob, checked as it is read, into
     /// DST's blob writer, which checks digest and size again before it names the blob.
-    fn transfer_stream(&mut self, digest: &Digest, size: u64) -> Result<How> {
+    fn transfer_stream(&mut self, digest: &Digest, size: u64, name: &str) -> Result<How> {
         let reader = match self.src.open_blob_verified(digest, Some(size)) {
             Ok(r) => r,
             Err(e) if e.is_not_found() => {
@@ -422,7 +651,7 @@ impl BlobCopier<'_> {
             Err(e) => return Err(e.into()),
         };
         let desc = Descriptor::new(ocil_layout::MediaType::OciEmpty, digest.clone(), size);
-        let mut reader = ProgressReader::new(reader, self.progress);
+        let mut reader = ItemReader { inner: reader, name, progress: self.progress };
         let staged = StoreWriter::stage_blob(self.dst, &mut reader, &desc)?;
         self.dst.commit_blob(staged)?;
         Ok(How::Copied)
@@ -439,6 +668,7 @@ impl BlobCopier<'_> {
         let progress = self.progress;
         let (sdir, ddir) = self.dirs(src, digest.algorithm())?;
         let name = digest.encoded();
+        let name_str = digest.to_string();
         let src_path = digest.blob_path();
         // Errors about the temp file name the blob it becomes.
         let io_err = |op: &'static str| {
@@ -477,6 +707,7 @@ impl BlobCopier<'_> {
                 let found = hash(&f, digest.algorithm()).map_err(io_err("read back"))?;
                 check(found, digest, size, &src_path)?;
                 progress.advance(size);
+                progress.item_advance(&digest.to_string(), size);
                 f
             }
             None => {
@@ -505,6 +736,7 @@ impl BlobCopier<'_> {
                         break;
                     }
                     progress.advance(n);
+                    progress.item_advance(&name_str, n);
                 }
                 to.rewind().map_err(io_err("seek in"))?;
                 let to = File::from_std(to);

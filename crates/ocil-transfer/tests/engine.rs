@@ -170,6 +170,8 @@ fn opts(reference: Option<&Reference>) -> CopyOptions<'_> {
         reference,
         tag: None,
         platform: None,
+        platforms: &[],
+        foreign: true,
         link: false,
         force: false,
         progress: &Silent,

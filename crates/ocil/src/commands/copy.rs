@@ -87,6 +87,8 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         reference: source.reference.as_ref(),
         tag: tag.as_deref(),
         platform: a.platform.as_deref(),
+        platforms: &[],
+        foreign: true,
         link: a.link,
         force: a.force,
         progress: &bars,
