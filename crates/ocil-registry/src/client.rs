@@ -114,13 +114,21 @@ impl Client {
         if opts.plain_http {
             return Client::try_scheme(domain, &host, "http", opts);
         }
-        match Client::try_scheme(domain, &host, "https", opts.clone()) {
-            Ok(c) => Ok(c),
+        // Where plain http may follow, https is tried once (no retries): a plain http
+        // registry answers a TLS handshake with an error at once.
+        let mut probe = opts.clone();
+        if fallback_ok {
+            probe.retries = 0;
+        }
+        match Client::try_scheme(domain, &host, "https", probe) {
+            Ok(mut c) => {
+                c.opts = opts;
+                Ok(c)
+            }
             Err(e @ Error::Connect { .. }) => {
                 if !fallback_ok {
                     return Err(e);
                 }
-                // A plain http registry answers a TLS handshake with an error; try http.
                 Client::try_scheme(domain, &host, "http", opts).map_err(|_| e)
             }
             Err(e) => Err(e),

@@ -8,7 +8,7 @@ use crate::progress::ReportArgs;
 #[derive(Debug, Parser)]
 #[command(name = "ocil", version, about, long_about = None)]
 #[command(
-    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME parses but registries are not supported yet. A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`.
+    after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME is an image in a registry (copy, pull, ls, inspect and cat read it). A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`.
 
 Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import` and `copy`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc` and `export`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
 )]
@@ -33,6 +33,7 @@ impl Cli {
             // With `-o -`, stdout is the archive's.
             Command::Export(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Copy(a) => a.report.json,
+            Command::Pull(a) => a.report.json,
             Command::Convert(a) => a.report.json,
             Command::Init(a) => a.report.json,
             Command::Rm(a) => a.report.json,
@@ -90,9 +91,12 @@ pub(crate) enum Command {
     /// Export images of one or more layouts into one archive (OCI or docker load)
     #[command(long_about = crate::commands::export::HELP)]
     Export(crate::commands::export::ExportArgs),
-    /// Copy images between layouts (only missing blobs; --link hard-links)
+    /// Copy images between layouts, or from a registry (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
+    /// Pull an image from a registry into a layout (docker://REF as docker names it)
+    #[command(long_about = crate::commands::pull::HELP)]
+    Pull(crate::commands::pull::PullArgs),
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),

@@ -14,6 +14,7 @@ mod destination;
 mod epoch;
 mod output;
 mod progress;
+mod registry;
 mod target;
 
 use std::process::ExitCode;

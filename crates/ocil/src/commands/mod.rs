@@ -18,6 +18,7 @@ mod inspect;
 mod ls;
 pub(crate) mod man;
 mod new;
+pub(crate) mod pull;
 pub(crate) mod referrers;
 pub(crate) mod rm;
 pub(crate) mod tag;
@@ -41,6 +42,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rm(a) => rm::run(a),
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
+        Command::Pull(a) => pull::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),
