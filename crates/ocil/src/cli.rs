@@ -189,7 +189,8 @@ pub(crate) struct InitArgs {
 pub(crate) struct LsArgs {
     /// The layout directory, or an archive (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) read in place: an
     /// uncompressed tar by offset, a compressed one in one pass keeping only its JSON
-    /// documents; `-` reads an archive from standard input
+    /// documents; `-` reads an archive from standard input; docker://NAME lists a
+    /// repository's tags
     pub(crate) dir: String,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
@@ -197,6 +198,8 @@ pub(crate) struct LsArgs {
     /// digest is, when it is unique)
     #[arg(long)]
     pub(crate) no_trunc: bool,
+    #[command(flatten)]
+    pub(crate) registry: crate::registry::RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +207,8 @@ pub(crate) struct InspectArgs {
     /// DIR, DIR:TAG or DIR@DIGEST (DIR alone when it holds one entry); or the same with an
     /// archive FILE (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) read in place, without extracting it (a
     /// compressed archive is read in one pass keeping only its JSON documents); `-` reads an
-    /// archive from standard input (`-- -:TAG` names an entry of it)
+    /// archive from standard input (`-- -:TAG` names an entry of it); docker://NAME[:TAG|@DIGEST]
+    /// reads a registry
     pub(crate) target: String,
     /// Print the manifest's (or index's) exact bytes
     #[arg(long, conflicts_with = "json")]
@@ -218,6 +222,8 @@ pub(crate) struct InspectArgs {
     /// For an index: show this platform's image (os/arch[/variant])
     #[arg(long)]
     pub(crate) platform: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: crate::registry::RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +232,8 @@ pub(crate) struct CatArgs {
     /// read in place (a compressed archive gives only its JSON documents); `-- -:REF` reads
     /// an archive from standard input
     pub(crate) target: String,
+    #[command(flatten)]
+    pub(crate) registry: crate::registry::RegistryArgs,
 }
 
 #[derive(Debug, Args)]

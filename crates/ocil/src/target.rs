@@ -1,8 +1,9 @@
 //! Targets on the command line, for every command: [`ocil_layout::image_ref`] parses them
 //! (the grammar, the transports, the split rules, in one place), this module asks it with a
 //! probe of the real filesystem and opens what a target names: a layout directory, an
-//! archive file, or standard input. Registries (`docker://`) parse, and are refused here
-//! for now.
+//! archive file, or standard input. Registries (`docker://`) parse, and are refused here:
+//! the commands that read them (`copy`, `pull`, `ls`, `inspect`, `cat`) open them through
+//! `crate::registry` first.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -75,7 +76,9 @@ fn expand_short_digest(s: &str) -> Result<Option<Expanded>> {
 /// The refusal every command gives a registry, until one is implemented.
 fn no_registries(image: &ImageRef) -> Result<()> {
     if let ImageRef::Registry(r) = image {
-        anyhow::bail!("registries are not supported yet (`docker://{r}`)");
+        anyhow::bail!(
+            "this command does not read registries (`docker://{r}`): `ocil pull` copies an image into a layout"
+        );
     }
     Ok(())
 }
@@ -109,6 +112,23 @@ impl Target {
         let opened = opened.filter(|(path, _)| image.path() == Some(path.as_path()));
         let opened = RefCell::new(opened.map(|(_, view)| view));
         Ok(Target { image, dir, reference, text: s.to_owned(), opened })
+    }
+
+    /// A registry target (`docker://REF`), already resolved by its store: for the commands
+    /// that share their printing with layouts and archives.
+    pub(crate) fn registry(text: &str, reference: Reference) -> Target {
+        let image = ImageRef::Layout {
+            transport: Transport::Docker,
+            dir: PathBuf::from(text),
+            reference: Some(reference.clone()),
+        };
+        Target {
+            image,
+            dir: PathBuf::from(text),
+            reference: Some(reference),
+            text: text.to_owned(),
+            opened: RefCell::new(None),
+        }
     }
 
     /// The archive's name in messages: "archive `FILE`", or "the archive on standard input".

@@ -11,6 +11,9 @@ use crate::target::Target;
 use crate::{Outcome, output};
 
 pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
+    if let Some(r) = crate::registry::docker_target(&a.target)? {
+        return cat_registry(&a, &r).with_context(|| format!("cannot read `docker://{r}`"));
+    }
     let target = Target::parse(&a.target)?;
     let Some(reference) = &target.reference else {
         anyhow::bail!("`ocil cat` needs DIR@DIGEST or DIR:TAG, got `{}`", a.target);
@@ -56,6 +59,27 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
         }
         out.write_all(&buf[..n])?;
     }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// `ocil cat docker://NAME@DIGEST` (a manifest or a blob) or `docker://NAME:TAG` (its
+/// manifest): a manifest is checked before it is written; a blob as it streams, failing at
+/// its end on a mismatch.
+fn cat_registry(a: &CatArgs, r: &ocil_layout::image_ref::RegistryRef) -> Result<Outcome> {
+    let store = crate::registry::open(r, &a.registry, None)?;
+    let index = store.read_index()?;
+    let reference = match (r.digest(), store.root()) {
+        (Some(d), _) => ocil_layout::Reference::Digest(d.clone()),
+        (None, Some(root)) => ocil_layout::Reference::Digest(root.digest.clone()),
+        (None, None) => anyhow::bail!("`{}` names nothing", a.target),
+    };
+    let desc = ocil_layout::store::resolve(&store, &index, Some(&reference))?;
+    refuse_binary_on_a_terminal(&store, &desc.digest)?;
+    let mut reader = store.open_blob_verified(&desc.digest, Some(desc.size))?;
+    let mut out = output::stdout();
+    std::io::copy(&mut reader, &mut out)
+        .with_context(|| format!("cannot read `{}`", desc.digest))?;
     out.flush()?;
     Ok(Outcome::Ok)
 }

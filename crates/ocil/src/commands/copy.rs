@@ -1,5 +1,5 @@
-//! `ocil copy SRC[:REF] DST[:TAG]`: copy images from a layout (or an archive read in place)
-//! into a layout.
+//! `ocil copy SRC[:REF] DST[:TAG]`: copy images from a layout (or an archive read in place,
+//! or a registry: `docker://REF`) into a layout.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,10 +13,11 @@ use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, destination, output};
 
-pub(crate) const HELP: &str = "Copy images from a layout, or an archive read in place, into a layout.
+pub(crate) const HELP: &str = "Copy images from a layout, an archive read in place, or a registry, into a layout.
 
 SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist (`DST:TAG` splits when TAG is a valid tag and DST's parent exists; end DST with `/` for a directory whose name holds `:`). SRC and DST may also be written `oci:DIR[:REF]`. SRC may be an archive (`FILE[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`): an uncompressed archive file gives its layers in place; a compressed one (or `-`) keeps only its documents, so copying from it fails on the first layer (use `ocil import`, which reads it in one pass).
 Only blobs DST lacks are copied; each lands in a temp file in DST's store and is hashed and checked against its digest and size before it is renamed into place. Copies use copy_file_range (a reflink where the filesystem can); --link hard-links blobs instead (the linked file is hashed before it is published), falling back to a copy across filesystems.
+SRC may be a registry, `docker://NAME[:TAG|@DIGEST]` (as `ocil pull`, which says more: --creds, --tls-verify, --plain-http, --include-foreign); --platform then takes that platform's image of the index.
 Referrers of the copied images found in SRC's store (signatures, SBOMs: documents whose `subject` names a copied manifest) come along.
 DST's index.json is replaced once, under DST's lock, after every blob has landed. A tag that already names a different image in DST is an error unless --force.
 SRC is not locked: if a gc on SRC removes a blob being copied, the copy fails and DST's index.json is untouched (retry).";
@@ -36,6 +37,11 @@ pub(crate) struct CopyArgs {
     /// Move tags that already name a different image in DST
     #[arg(long)]
     pub(crate) force: bool,
+    /// From a registry: also copy nondistributable (foreign) layers
+    #[arg(long)]
+    pub(crate) include_foreign: bool,
+    #[command(flatten)]
+    pub(crate) registry: crate::registry::RegistryArgs,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 }
@@ -61,6 +67,9 @@ struct JsonReport<'a> {
 }
 
 pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
+    if let Some(r) = crate::registry::docker_target(&a.source)? {
+        return from_registry(&a, &r);
+    }
     let source = Target::parse(&a.source)?;
     // A layout, or an archive read in place (an uncompressed archive file gives its layers
     // by offset; a compressed one or a pipe keeps only its documents: import it instead).
@@ -103,6 +112,54 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         }
     };
     print_report(&a, &dst_dir, &report)?;
+    Ok(Outcome::Ok)
+}
+
+/// `ocil copy docker://REF DST[:TAG]`: as `ocil pull`, with `--platform` taking one
+/// platform's image as it does for a layout.
+fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Result<Outcome> {
+    if a.link {
+        anyhow::bail!("--link needs a layout as SRC: a registry's blobs are downloaded");
+    }
+    let dest = Target::parse_destination(&a.destination)?;
+    let dst_dir = dest.layout_dir("`ocil export` writes archives")?.to_path_buf();
+    let tag = match &dest.reference {
+        None => None,
+        Some(Reference::Tag(t)) => Some(t.clone()),
+        Some(Reference::Digest(_)) => {
+            anyhow::bail!("`{}`: a copy is given a tag (`DST:TAG`), not a digest", a.destination)
+        }
+    };
+    let (dst, made) = destination::open_or_create(&dst_dir)?;
+    let started = std::time::Instant::now();
+    let result = (|| {
+        let local = ocil_layout::Layout::open_ambient(&dst_dir).ok();
+        let store = crate::registry::open(r, &a.registry, local)?;
+        let reference = crate::commands::pull::engine_reference(&store)?;
+        let bars = a.report.bars().per_blob(a.report.quiet || a.report.json);
+        let opts = CopyOptions {
+            reference: Some(&reference),
+            tag: tag.as_deref(),
+            platform: a.platform.as_deref(),
+            platforms: &[],
+            foreign: a.include_foreign,
+            link: false,
+            force: a.force,
+            progress: &bars,
+        };
+        ocil_transfer::copy(&store, &dst, &opts).map_err(anyhow::Error::new)
+    })();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            drop(dst);
+            made.undo();
+            return Err(e)
+                .with_context(|| format!("cannot copy `{}` to `{}`", a.source, a.destination));
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    crate::commands::pull::print_report(r, &dst_dir, &report, seconds, &a.report, "copied")?;
     Ok(Outcome::Ok)
 }
 

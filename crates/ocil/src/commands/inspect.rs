@@ -16,6 +16,7 @@ use crate::{Outcome, output};
 enum Store {
     Dir(Layout),
     Archive(Box<ArchiveView>),
+    Registry(Box<ocil_registry::RegistryStore>),
 }
 
 impl Store {
@@ -23,6 +24,7 @@ impl Store {
         Ok(match self {
             Store::Dir(layout) => layout.resolve(index, reference)?,
             Store::Archive(view) => view.resolve(reference)?,
+            Store::Registry(r) => ocil_layout::store::resolve(r.as_ref(), index, reference)?,
         })
     }
 
@@ -30,6 +32,7 @@ impl Store {
         Ok(match self {
             Store::Dir(layout) => inspect(layout, desc)?,
             Store::Archive(view) => inspect(view.as_ref(), desc)?,
+            Store::Registry(r) => inspect(r.as_ref(), desc)?,
         })
     }
 
@@ -37,11 +40,22 @@ impl Store {
         Ok(match self {
             Store::Dir(layout) => layout.read_blob(digest, ocil_layout::JSON_LIMIT)?,
             Store::Archive(view) => view.read_blob(digest, ocil_layout::JSON_LIMIT)?,
+            Store::Registry(r) => {
+                ocil_layout::Store::read_blob(r.as_ref(), digest, ocil_layout::JSON_LIMIT)?
+            }
         })
     }
 }
 
 pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
+    if let Some(r) = crate::registry::docker_target(&a.target)? {
+        let store = crate::registry::open(&r, &a.registry, None)?;
+        let reference = crate::commands::pull::engine_reference(&store)?;
+        let index = ocil_layout::Store::read_index(&store)?;
+        let target = Target::registry(&a.target, reference);
+        return run_on(&a, &target, &Store::Registry(Box::new(store)), &index)
+            .with_context(|| format!("cannot read `docker://{r}`"));
+    }
     let target = Target::parse(&a.target)?;
     let (store, index) = if target.is_archive() {
         let view = target.open_archive()?;

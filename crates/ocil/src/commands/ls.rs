@@ -10,6 +10,9 @@ use crate::target::Target;
 use crate::{Outcome, output};
 
 pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
+    if let Some(r) = crate::registry::docker_target(&a.dir)? {
+        return tags(&a, &r);
+    }
     let target = Target::parse(&a.dir)?;
     if target.reference.is_some() {
         let what = if target.is_archive() { "an archive" } else { "a layout directory" };
@@ -26,6 +29,28 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         summarize_entries(&layout, &index)
     };
     print(&rows, a.report.json, a.no_trunc, a.report.quiet)
+}
+
+/// `ocil ls docker://NAME`: the repository's tags, one a line (every page of the list).
+fn tags(a: &LsArgs, r: &ocil_layout::image_ref::RegistryRef) -> Result<Outcome> {
+    let last = a.dir.trim_start_matches("docker://").rsplit('/').next().unwrap_or_default();
+    if last.contains([':', '@']) {
+        anyhow::bail!("`ocil ls` takes a repository (docker://NAME), not a reference: `{}`", a.dir);
+    }
+    let client = crate::registry::connect(r, &a.registry)?;
+    let repo = ocil_registry::Repository::new(client, r.repository());
+    let tags =
+        repo.tags().with_context(|| format!("cannot list the tags of `docker://{}`", r.name()))?;
+    if a.report.json {
+        output::json(&serde_json::json!({ "repository": r.name(), "tags": tags }))?;
+        return Ok(Outcome::Ok);
+    }
+    let mut out = output::stdout();
+    for t in &tags {
+        writeln!(out, "{t}")?;
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
 }
 
 /// The table (or JSON) of `ocil ls`, the same for a directory and an archive.
