@@ -17,6 +17,9 @@ use std::process::Command;
 enum Probe {
     /// A program on `PATH` (a file of that name in one of its directories).
     Tool,
+    /// A program on `PATH` whose name is not the resource's (`registry` is
+    /// `docker-registry`, whose segment would have `needs_docker` as a prefix).
+    Program(&'static str),
     /// A Docker daemon that answers `docker version` (the one `$DOCKER_HOST` names).
     Docker,
     /// The `shared/` folder: `$OCIL_SHARED`, or beside the checkout.
@@ -32,7 +35,7 @@ pub(crate) struct Resource {
 }
 
 /// Every resource a test may declare with `needs_<resource>`.
-pub(crate) const RESOURCES: [Resource; 9] = [
+pub(crate) const RESOURCES: [Resource; 11] = [
     Resource { name: "shared", probe: Probe::Shared },
     Resource { name: "docker", probe: Probe::Docker },
     Resource { name: "umoci", probe: Probe::Tool },
@@ -42,6 +45,8 @@ pub(crate) const RESOURCES: [Resource; 9] = [
     Resource { name: "script", probe: Probe::Tool },
     Resource { name: "xz", probe: Probe::Tool },
     Resource { name: "bzip2", probe: Probe::Tool },
+    Resource { name: "registry", probe: Probe::Program("docker-registry") },
+    Resource { name: "htpasswd", probe: Probe::Tool },
 ];
 
 /// The prefix of every resource segment in a test name.
@@ -59,6 +64,9 @@ impl Resource {
             Probe::Tool => on_path(self.name, std::env::var_os("PATH").as_deref())
                 .then_some(())
                 .ok_or_else(|| "not on PATH".to_owned()),
+            Probe::Program(program) => on_path(program, std::env::var_os("PATH").as_deref())
+                .then_some(())
+                .ok_or_else(|| format!("`{program}` is not on PATH")),
             Probe::Docker => Command::new("docker")
                 .args(["version", "--format", "{{.Server.Version}}"])
                 .output()

@@ -69,6 +69,14 @@ pub(crate) fn require_tool(name: &str) -> bool {
     available(name, found, "not on PATH")
 }
 
+/// Whether Debian's `docker-registry` (distribution 2.8) is on `PATH`: the resource
+/// `registry` (the test's name must contain `needs_registry`).
+pub(crate) fn registry_tool() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("docker-registry").is_file()));
+    available("registry", found, "`docker-registry` is not on PATH")
+}
+
 /// Whether a Docker daemon answers `docker version` (the one `$DOCKER_HOST` names, or the
 /// default socket; `.ci/run` starts one). The test's name must contain `needs_docker`.
 pub(crate) fn docker_daemon() -> bool {

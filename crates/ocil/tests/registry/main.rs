@@ -1,0 +1,22 @@
+//! Registries: `ocil pull`, and `docker://` for `copy`, `ls`, `inspect` and `cat`, against
+//! real components started by the tests on 127.0.0.1 (random ports, bounded waits).
+//!
+//! - `interop`: Debian's `docker-registry` (distribution 2.8) started per test; skopeo (the
+//!   oracle) pushes the shared conformance layouts and peer-made fixtures into it, and
+//!   `ocil pull` must give the same digests and tags, fsck-clean; Basic auth with an
+//!   htpasswd file; `--platform`; `ls` of tags, `inspect`, `cat`, `copy docker://`;
+//! - `faults`: a scripted registry of the tests' own (`fake.rs`, a `TcpListener` answering
+//!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
+//!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection
+//!   resumed with `Range`, a 200 answer to a `Range` request. Each leaves the destination
+//!   fsck-clean, with no bad blob stored.
+//!
+//! Tests that need `docker-registry` carry `needs_registry` in their names (see
+//! `../common/peers.rs`).
+
+mod fake;
+mod faults;
+mod interop;
+#[path = "../common/peers.rs"]
+mod peers;
+mod support;
