@@ -487,8 +487,14 @@ fn retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status) && status != 501
 }
 
-/// A connection error worth another try (not a bad URL or TLS refusal).
+/// A connection error worth another try (not a bad URL, a TLS refusal, or a port nothing
+/// listens on).
 fn retryable(e: &ureq::Error) -> bool {
+    if let ureq::Error::Io(io) = e
+        && io.kind() == std::io::ErrorKind::ConnectionRefused
+    {
+        return false;
+    }
     matches!(
         e,
         ureq::Error::Io(_)

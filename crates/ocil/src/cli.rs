@@ -10,7 +10,7 @@ use crate::progress::ReportArgs;
 #[command(
     after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME is an image in a registry (copy, pull, ls, inspect and cat read it). A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`.
 
-Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import` and `copy`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc` and `export`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
+Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import`, `copy` and `pull`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc` and `export`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -230,7 +230,8 @@ pub(crate) struct InspectArgs {
 pub(crate) struct CatArgs {
     /// DIR@DIGEST, or DIR:TAG for the entry's manifest; or the same with an archive FILE
     /// read in place (a compressed archive gives only its JSON documents); `-- -:REF` reads
-    /// an archive from standard input
+    /// an archive from standard input; docker://NAME@DIGEST (or :TAG) reads a registry (a
+    /// blob is checked as it streams: a mismatch fails at its end)
     pub(crate) target: String,
     #[command(flatten)]
     pub(crate) registry: crate::registry::RegistryArgs,
