@@ -276,3 +276,49 @@ fn a_corrupt_source_blob_fails_the_copy_and_names_nothing() {
     // Children land before parents: the manifest that names the layer did not land.
     assert_eq!(dst.stat_blob(&img.manifest.digest).unwrap(), None);
 }
+
+#[test]
+fn levels_put_children_below_parents_even_when_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = layout(&tmp, "src");
+    // Two images sharing a layer, under one index, and a referrer of the first.
+    let a = image(&src, "shared layer", "a");
+    let b_manifest = put_json(
+        &src,
+        MediaType::OciManifest,
+        json!({"schemaVersion":2,"mediaType":MediaType::OciManifest.as_str(),
+               "config":desc_json(&a.config),"layers":[desc_json(&a.layer)],
+               "annotations":{"which":"b"}}),
+    );
+    assert_ne!(a.manifest, b_manifest);
+    let index = put_json(
+        &src,
+        MediaType::OciIndex,
+        json!({"schemaVersion":2,"mediaType":MediaType::OciIndex.as_str(),
+               "manifests":[desc_json(&a.manifest), desc_json(&b_manifest)]}),
+    );
+    let (sig, _) = referrer(&src, &a.manifest, "signature");
+    let sources = [ClosureSource { store: &src, roots: vec![index.clone()] }];
+    let c = closure(&sources, ClosureOptions { referrers: true, ..PLAIN }).unwrap();
+    let level = |d: &Digest| c.blobs.iter().find(|x| &x.digest == d).map(|x| x.level);
+    assert_eq!(level(&a.layer.digest), Some(0));
+    assert_eq!(level(&a.config.digest), Some(0));
+    assert_eq!(level(&a.manifest.digest), Some(1));
+    assert_eq!(level(&b_manifest.digest), Some(1));
+    assert_eq!(level(&index.digest), Some(2));
+    assert_eq!(level(&sig.digest), Some(2), "a referrer is one above its subject");
+
+    // The copy lands them all (several at a time between layouts).
+    let dst = layout(&tmp, "dst");
+    let lock = src.lock().unwrap();
+    let mut idx = src.read_index().unwrap();
+    ocil_layout::tags::set_tag(&mut idx, &index, "both").unwrap();
+    src.write_index(&idx, &lock).unwrap();
+    drop(lock);
+    let r = Reference::Tag("both".into());
+    let report = copy(&src, &dst, &opts(Some(&r))).unwrap();
+    assert_eq!(report.copied, report.blobs);
+    for b in &c.blobs {
+        assert_eq!(dst.stat_blob(&b.digest).unwrap(), Some(b.size));
+    }
+}
