@@ -37,11 +37,14 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
     /// Send only this many bytes of the body (its whole length announced), then close.
     pub(crate) cut_after: Option<usize>,
+    /// After `cut_after` bytes, hold the connection open this long before closing (a
+    /// stalled peer).
+    pub(crate) stall: Option<std::time::Duration>,
 }
 
 impl Reply {
     pub(crate) fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, headers: Vec::new(), body: body.into(), cut_after: None }
+        Reply { status, headers: Vec::new(), body: body.into(), cut_after: None, stall: None }
     }
 
     pub(crate) fn header(mut self, k: &str, v: impl Into<String>) -> Reply {
@@ -137,6 +140,10 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Req>>) {
     if req.method != "HEAD" {
         let n = reply.cut_after.unwrap_or(reply.body.len()).min(reply.body.len());
         let _ = out.write_all(&reply.body[..n]);
+        let _ = out.flush();
+        if let Some(d) = reply.stall {
+            std::thread::sleep(d);
+        }
     }
     let _ = out.flush();
     let _ = out.shutdown(std::net::Shutdown::Both);

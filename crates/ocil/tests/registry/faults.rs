@@ -202,3 +202,51 @@ fn tags_follow_link_pages() {
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["tags"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn a_pull_killed_mid_blob_leaves_the_layout_valid() {
+    let img = Image::new(256 * 1024);
+    let layer = img.layer_digest.clone();
+    let path = format!("/v2/t/blobs/{layer}");
+    let fake = Fake::start(move |r| {
+        if r.path == path && r.method == "GET" {
+            let bytes = &img.blobs[&img.layer_digest];
+            let mut reply = Reply::new(200, bytes.clone());
+            reply.cut_after = Some(bytes.len() / 3);
+            reply.stall = Some(std::time::Duration::from_secs(20));
+            return reply;
+        }
+        img.serve(r)
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = layout(tmp.path());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocil"))
+        .args(["pull".to_owned(), format!("{}/t:v1", fake.host()), format!("{}:v1", dir.display())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the layer streams (its request seen, its body stalled).
+    let layer_path = format!("/v2/t/blobs/{layer}");
+    for _ in 0..200 {
+        if fake.requests().iter().any(|r| r.path == layer_path) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(tags(&dir).is_empty(), "no tag names what did not land");
+    let out = ocil(["fsck".as_ref(), dir.as_os_str()]);
+    assert!(out.ok(), "{}{}", out.stdout, out.stderr);
+    // What landed is whole; the killed writer's temp file is gc's to remove.
+    for e in fs_err::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        if name.starts_with(".ocil-tmp") {
+            continue;
+        }
+        assert_eq!(digest(&fs_err::read(e.path()).unwrap()), format!("sha256:{name}"));
+    }
+}

@@ -8,8 +8,8 @@
 //! - `faults`: a scripted registry of the tests' own (`fake.rs`, a `TcpListener` answering
 //!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
 //!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection
-//!   resumed with `Range`, a 200 answer to a `Range` request. Each leaves the destination
-//!   fsck-clean, with no bad blob stored.
+//!   resumed with `Range`, a 200 answer to a `Range` request, a pull killed mid-blob. Each
+//!   leaves the destination fsck-clean, with no bad blob stored.
 //!
 //! Tests that need `docker-registry` carry `needs_registry` in their names (see
 //! `../common/peers.rs`).
