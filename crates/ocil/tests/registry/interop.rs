@@ -128,7 +128,9 @@ fn basic_auth_with_htpasswd_needs_registry_needs_htpasswd_needs_skopeo() {
     assert!(out.ok(), "{}", out.stderr);
     assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
     assert_eq!(tags(&dst), vec![("v1".to_owned(), digest)]);
-    assert_clean(&dst);
+    // Every blob whole. (Not `fsck`: docker 20.10 writes `"Env": null` in the config's
+    // `container_config`, which fsck reports as INVALID_CONFIG.)
+    crate::support::assert_blobs_whole(&dst);
 }
 
 #[test]
@@ -204,4 +206,48 @@ fn platforms_and_registry_reads_needs_registry_needs_skopeo_needs_shared() {
     ]);
     assert_eq!(tags(&from_layout), tags(&from_registry));
     assert_clean(&from_registry);
+}
+
+#[test]
+fn pull_gives_what_docker_pushed_needs_docker_needs_registry() {
+    if !(crate::peers::docker_daemon() && registry_tool()) {
+        return;
+    }
+    let reg = Registry::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    // A one-file image made by the daemon itself (`docker import`), pushed by `docker push`.
+    let file = tmp.path().join("hello.txt");
+    fs_err::write(&file, "hello from docker\n").unwrap();
+    let tar = tmp.path().join("rootfs.tar");
+    let made = crate::support::run(
+        "tar",
+        [
+            "-C".as_ref(),
+            tmp.path().as_os_str(),
+            "-cf".as_ref(),
+            tar.as_os_str(),
+            "hello.txt".as_ref(),
+        ],
+    );
+    assert!(made.ok(), "{}", made.stderr);
+    let name = format!("{}/ocil-i14-docker-push:v1", reg.host());
+    let imported =
+        crate::support::run("docker", ["import".as_ref(), tar.as_os_str(), name.as_ref()]);
+    assert!(imported.ok(), "{}", imported.stderr);
+    let pushed = crate::support::run("docker", ["push", &name]);
+    let _ = crate::support::run("docker", ["rmi", &name]);
+    assert!(pushed.ok(), "docker push: {}{}", pushed.stdout, pushed.stderr);
+    // `v1: digest: sha256:... size: N`
+    let digest = pushed
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("docker push prints the digest")
+        .to_owned();
+    let dst = tmp.path().join("dst");
+    ocil_ok(["pull".to_owned(), name, dst.display().to_string()]);
+    assert_eq!(tags(&dst), vec![("v1".to_owned(), digest)]);
+    // Every blob whole. (Not `fsck`: docker 20.10 writes `"Env": null` in the config's
+    // `container_config`, which fsck reports as INVALID_CONFIG.)
+    crate::support::assert_blobs_whole(&dst);
 }

@@ -4,7 +4,8 @@
 //! - `interop`: Debian's `docker-registry` (distribution 2.8) started per test; skopeo (the
 //!   oracle) pushes the shared conformance layouts and peer-made fixtures into it, and
 //!   `ocil pull` must give the same digests and tags, fsck-clean; Basic auth with an
-//!   htpasswd file; `--platform`; `ls` of tags, `inspect`, `cat`, `copy docker://`;
+//!   htpasswd file; `--platform`; `ls` of tags, `inspect`, `cat`, `copy docker://`; what the
+//!   Docker daemon pushed (`docker push`) pulled with the same digest;
 //! - `faults`: a scripted registry of the tests' own (`fake.rs`, a `TcpListener` answering
 //!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
 //!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection

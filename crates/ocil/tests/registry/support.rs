@@ -69,6 +69,11 @@ where
 pub(crate) fn assert_clean(dir: &Path) {
     let out = ocil(["fsck".as_ref(), dir.as_os_str()]);
     assert!(out.ok(), "fsck {}: {}{}", dir.display(), out.stdout, out.stderr);
+    assert_blobs_whole(dir);
+}
+
+/// Every file under `blobs/sha256` hashes to its name (no temp file, no bad blob).
+pub(crate) fn assert_blobs_whole(dir: &Path) {
     let blobs = dir.join("blobs/sha256");
     if !blobs.is_dir() {
         return;
