@@ -328,7 +328,8 @@ fn config(v: &Value, f: &mut Findings) {
         for key in ["User", "WorkingDir", "StopSignal"] {
             string_field(c, key, "config", f);
         }
-        let env = string_array(c.get("Env"), "config.Env", f);
+        // Docker writes `null` for an empty Env too (`docker import` does).
+        let env = string_array(c.get("Env").filter(|v| !v.is_null()), "config.Env", f);
         for (i, e) in env.iter().enumerate() {
             if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 f.err(&format!("config.Env[{i}]"), format!("`{e}` is not KEY=value"));
@@ -402,6 +403,16 @@ mod tests {
                 .is_valid()
         );
         assert!(!validate_bytes(Schema::Config, b"not json").is_valid());
+    }
+
+    #[test]
+    fn docker_nulls_in_a_config_are_empty_values() {
+        // What `docker import` (Docker 20.10) writes: null for every empty list and map.
+        let c = br#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":null,"Entrypoint":null,"Volumes":null,"Labels":null,"OnBuild":null},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let f = validate_bytes(Schema::Config, c);
+        assert!(f.is_valid(), "{f:?}");
+        let bad = br#"{"architecture":"amd64","os":"linux","config":{"Env":"A=B"},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        assert!(!validate_bytes(Schema::Config, bad).is_valid());
     }
 
     #[test]
