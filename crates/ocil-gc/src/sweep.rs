@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use ocil_layout::progress::Progress;
 use ocil_layout::walk::Problem;
 use ocil_layout::{Digest, Layout, LockGuard, Stray};
 use serde::Serialize;
@@ -145,12 +146,21 @@ pub struct Report {
 /// 64 (xargs rm) on this machine.
 const REMOVE_THREADS: usize = 64;
 
-/// Remove every blob of `garbage`, in parallel. Returns the failures: position and error.
-fn remove_all(layout: &Layout, garbage: &[Garbage]) -> Vec<(usize, ocil_layout::Error)> {
+/// Remove every blob of `garbage`, in parallel, reporting each blob's bytes to `progress`.
+/// Returns the failures: position and error.
+fn remove_all(
+    layout: &Layout,
+    garbage: &[Garbage],
+    progress: &dyn Progress,
+) -> Vec<(usize, ocil_layout::Error)> {
     let remove_part = |offset: usize, part: &[Garbage]| -> Vec<(usize, ocil_layout::Error)> {
         part.iter()
             .enumerate()
-            .filter_map(|(i, g)| layout.remove_blob(&g.digest).err().map(|e| (offset + i, e)))
+            .filter_map(|(i, g)| {
+                let result = layout.remove_blob(&g.digest);
+                progress.advance(g.size);
+                result.err().map(|e| (offset + i, e))
+            })
             .collect()
     };
     if garbage.len() < 64 {
@@ -253,13 +263,26 @@ impl Plan {
     /// Remove what the plan lists. The lock guard proves the caller holds the layout's
     /// exclusive lock, taken before [`plan`]. A failed removal does not stop the sweep.
     pub fn apply(&self, layout: &Layout, lock: &LockGuard) -> Result<Report> {
+        self.apply_with(layout, lock, &ocil_layout::progress::Silent)
+    }
+
+    /// [`Plan::apply`], reporting to `progress`: one phase, `remove`, over the bytes of the
+    /// blobs to remove.
+    pub fn apply_with(
+        &self,
+        layout: &Layout,
+        lock: &LockGuard,
+        progress: &dyn Progress,
+    ) -> Result<Report> {
         let started = std::time::Instant::now();
         let mut report = Report::default();
         if let Some(idx) = &self.new_index {
             layout.write_index(idx, lock)?;
             report.index_rewritten = true;
         }
-        let mut failed = remove_all(layout, &self.remove);
+        progress.begin("remove", Some(self.remove_bytes()));
+        let mut failed = remove_all(layout, &self.remove, progress);
+        progress.end();
         failed.sort_by_key(|(i, _)| *i);
         report.removed_blobs = self.remove.len() - failed.len();
         report.removed_bytes =

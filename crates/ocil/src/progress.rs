@@ -58,6 +58,35 @@ impl Bars {
         }
     }
 
+    /// A spinner with `label` and the time elapsed, for a phase whose size is not known
+    /// (gc's marking), until the next `begin` or `end`.
+    pub(crate) fn spinner(&self, label: &str) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{prefix:>8} {spinner} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut guard) = self.bar.lock() {
+            if let Some(old) = guard.take() {
+                old.finish_and_clear();
+            }
+            *guard = Some(bar);
+        }
+    }
+
+    /// Take the spinner or bar off the screen, leaving nothing behind.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut guard) = self.bar.lock()
+            && let Some(bar) = guard.take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Also show each blob: its own bar on a terminal, a line on stderr when it is done
     /// otherwise (unless quiet).
     pub(crate) fn per_blob(mut self, quiet: bool) -> Bars {

@@ -47,11 +47,16 @@ pub(crate) fn run(a: GcArgs) -> Result<Outcome> {
         force: a.force,
     };
     let lock = layout.lock().with_context(|| format!("cannot lock `{}`", dir))?;
-    let plan = ocil_gc::plan(&layout, &opts).with_context(|| format!("gc of `{}` stopped", dir))?;
+    let bars = a.report.bars();
+    bars.spinner("mark");
+    let plan = ocil_gc::plan(&layout, &opts);
+    bars.clear();
+    let plan = plan.with_context(|| format!("gc of `{}` stopped", dir))?;
     let report = if a.dry_run {
         None
     } else {
-        Some(plan.apply(&layout, &lock).with_context(|| format!("gc of `{}` incomplete", dir))?)
+        let report = plan.apply_with(&layout, &lock, &bars);
+        Some(report.with_context(|| format!("gc of `{}` incomplete", dir))?)
     };
     drop(lock);
     if a.verbose {

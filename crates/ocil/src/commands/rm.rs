@@ -86,11 +86,15 @@ pub(crate) fn run(a: RmArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot update `{}`", target.dir.display()))?;
     let gc = if a.gc {
         let opts = ocil_gc::Options { grace, ..Default::default() };
-        let plan = ocil_gc::plan(&layout, &opts).with_context(|| {
+        let bars = a.report.bars();
+        bars.spinner("mark");
+        let plan = ocil_gc::plan(&layout, &opts);
+        bars.clear();
+        let plan = plan.with_context(|| {
             format!("gc of `{}` stopped (the entries are removed)", target.dir.display())
         })?;
         let report = plan
-            .apply(&layout, &lock)
+            .apply_with(&layout, &lock, &bars)
             .with_context(|| format!("gc of `{}` incomplete", target.dir.display()))?;
         Some((plan, report))
     } else {

@@ -62,6 +62,13 @@ fn bars_only_on_a_terminal_needs_script() {
         // The normal output is there too.
         assert!(shown.lines().count() >= 2, "{shown}");
     }
+    // gc and rm --gc: a bar over the bytes removed.
+    ocil(["untag".to_owned(), format!("{}:a1", t.join("app").display())]);
+    let shown = under_pty(t, "gc --prune=now app");
+    assert!(shown.contains("remove [") && shown.contains("B/s"), "no bar for gc:\n{shown}");
+    assert!(shown.contains("removed: "), "{shown}");
+    let shown = under_pty(t, "rm --gc --prune=now app:a2");
+    assert!(shown.contains("remove [") && shown.contains("B/s"), "no bar for rm --gc:\n{shown}");
     // --quiet: no bar on the terminal either.
     let shown = under_pty(t, "copy --quiet src dst2");
     assert!(!shown.contains("B/s"), "a bar despite --quiet:\n{shown}");
