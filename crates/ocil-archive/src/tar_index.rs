@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use cap_std::fs::File;
+use ocil_layout::progress::{Progress, ProgressReader};
 use ocil_layout::{Algorithm, Digest, JSON_LIMIT};
 
 use ocil_codec::Format;
@@ -51,7 +52,7 @@ pub(crate) struct TarIndex {
 
 /// Index an archive file: by offset when it is an uncompressed regular file, else in one
 /// streaming pass.
-pub(crate) fn index(mut file: File) -> Result<TarIndex> {
+pub(crate) fn index(mut file: File, progress: &dyn Progress) -> Result<TarIndex> {
     let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
     if regular {
         let mut head = [0u8; 6];
@@ -61,7 +62,7 @@ pub(crate) fn index(mut file: File) -> Result<TarIndex> {
             return index_seekable(file);
         }
     }
-    index_stream(file)
+    index_stream(file, progress)
 }
 
 fn index_seekable(file: File) -> Result<TarIndex> {
@@ -100,8 +101,15 @@ fn index_seekable(file: File) -> Result<TarIndex> {
     })
 }
 
-fn index_stream(file: File) -> Result<TarIndex> {
+fn index_stream(file: File, progress: &dyn Progress) -> Result<TarIndex> {
     let (compression, stream) = decompress(file)?;
+    progress.begin("read", None);
+    let result = index_stream_from(compression, ProgressReader::new(stream, progress));
+    progress.end();
+    result
+}
+
+fn index_stream_from(compression: Format, stream: impl Read) -> Result<TarIndex> {
     let (counting, consumed) = Counting::new(stream, None);
     let mut archive = tar::Archive::new(TarInput::new(counting));
     let mut buf = vec![0u8; 256 * 1024];

@@ -87,7 +87,16 @@ impl ArchiveView {
     /// blob is checked against its digest only when it is read (documents always are; the
     /// layers of an OCI archive are not read, a docker-save archive's are hashed).
     pub fn open(file: File) -> Result<ArchiveView> {
-        let tar = tar_index::index(file)?;
+        ArchiveView::open_with(file, &ocil_layout::progress::Silent)
+    }
+
+    /// [`ArchiveView::open`], reporting the one pass over a compressed archive (or a pipe)
+    /// to `progress`: a phase `read` over the uncompressed bytes, whose total is not known.
+    pub fn open_with(
+        file: File,
+        progress: &dyn ocil_layout::progress::Progress,
+    ) -> Result<ArchiveView> {
+        let tar = tar_index::index(file, progress)?;
         let planned = crate::plan(&tar)?;
         let mut images = planned.images;
         commit::resolve_archive_tags(&mut images, false)?;

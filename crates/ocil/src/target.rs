@@ -61,7 +61,8 @@ fn expand_short_digest(s: &str) -> Result<Option<Expanded>> {
             (ocil_layout::store::expand_digest_prefix(&open_layout(path)?, right), None)
         }
         PathKind::File => {
-            let view = Target::parse(left)?.open_archive()?;
+            // Parsing knows no -q or --json: no spinner here.
+            let view = Target::parse(left)?.open_archive(true)?;
             (
                 ocil_layout::store::expand_digest_prefix(&view, right),
                 Some((path.to_path_buf(), view)),
@@ -160,8 +161,9 @@ impl Target {
     }
 
     /// Open the archive file (or standard input) and index it in place (or hand out the
-    /// view parsing made, once).
-    pub(crate) fn open_archive(&self) -> Result<ArchiveView> {
+    /// view parsing made, once). A compressed archive (or a pipe) is read whole: a spinner
+    /// shows it on a terminal, unless `quiet` (`-q` or `--json`).
+    pub(crate) fn open_archive(&self, quiet: bool) -> Result<ArchiveView> {
         if let Some(view) = self.opened.take() {
             return Ok(view);
         }
@@ -176,7 +178,8 @@ impl Target {
         };
         let path = self.dir.display();
         let file = cap_std::fs::File::from_std(file);
-        match ArchiveView::open(file) {
+        let bars = crate::progress::Bars::new(quiet);
+        match ArchiveView::open_with(file, &bars) {
             Ok(view) => Ok(view),
             Err(e) if self.is_stdin() => {
                 Err(e).context("cannot read an image archive from standard input")

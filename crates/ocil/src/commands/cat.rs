@@ -19,7 +19,7 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
         anyhow::bail!("`ocil cat` needs DIR@DIGEST or DIR:TAG, got `{}`", a.target);
     };
     if target.is_archive() {
-        let view = target.open_archive()?;
+        let view = target.open_archive(false)?;
         let file = target.archive_name();
         let desc = view.resolve(Some(reference)).with_context(|| format!("cannot read {file}"))?;
         refuse_binary_on_a_terminal(&view, &desc.digest)?;

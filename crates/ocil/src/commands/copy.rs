@@ -75,7 +75,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
     // by offset; a compressed one or a pipe keeps only its documents: import it instead).
     let (view, layout);
     let src: &dyn ocil_layout::Store = if source.is_archive() {
-        view = source.open_archive()?;
+        view = source.open_archive(a.report.quiet || a.report.json)?;
         &view
     } else {
         layout = source.open()?;

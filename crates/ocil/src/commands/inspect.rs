@@ -58,7 +58,7 @@ pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     }
     let target = Target::parse(&a.target)?;
     let (store, index) = if target.is_archive() {
-        let view = target.open_archive()?;
+        let view = target.open_archive(a.json)?;
         let index = view.index().clone();
         (Store::Archive(Box::new(view)), index)
     } else {

@@ -19,7 +19,7 @@ pub(crate) fn run(a: LsArgs) -> Result<Outcome> {
         anyhow::bail!("`ocil ls` takes {what}, not a reference: `{}`", a.dir);
     }
     let rows = if target.is_archive() {
-        let view = target.open_archive()?;
+        let view = target.open_archive(a.report.quiet || a.report.json)?;
         view.verify_documents()
             .with_context(|| format!("cannot read {}", target.archive_name()))?;
         summarize_entries(&view, view.index())

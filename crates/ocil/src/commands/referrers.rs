@@ -43,7 +43,7 @@ pub(crate) fn run(a: ReferrersArgs) -> Result<Outcome> {
     let target = Target::parse(&a.target)?;
     let (view, layout);
     let store: &dyn Store = if target.is_archive() {
-        view = target.open_archive()?;
+        view = target.open_archive(a.json)?;
         &view
     } else {
         layout = target.open()?;

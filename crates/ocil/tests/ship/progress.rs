@@ -62,6 +62,22 @@ fn bars_only_on_a_terminal_needs_script() {
         // The normal output is there too.
         assert!(shown.lines().count() >= 2, "{shown}");
     }
+    // Reading a compressed archive in place (one pass over all of it): a spinner.
+    ocil([
+        "export".as_ref(),
+        t.join("src").as_os_str(),
+        "-o".as_ref(),
+        t.join("c.tar.gz").as_os_str(),
+    ]);
+    for args in ["ls c.tar.gz", "inspect c.tar.gz:i0"] {
+        let shown = under_pty(t, args);
+        assert!(
+            shown.contains("read") && shown.contains("B/s"),
+            "no spinner for `{args}`:\n{shown}"
+        );
+    }
+    let shown = under_pty(t, "ls -q c.tar.gz");
+    assert!(!shown.contains("B/s"), "a spinner with -q:\n{shown}");
     // gc and rm --gc: a bar over the bytes removed.
     ocil(["untag".to_owned(), format!("{}:a1", t.join("app").display())]);
     let shown = under_pty(t, "gc --prune=now app");
