@@ -36,5 +36,5 @@ mod writer;
 
 pub use auth::Htpasswd;
 pub use error::{Error, Result};
-pub use server::{AccessEntry, AccessLog, Config, HEADER_TIMEOUT, Server, ShutdownHandle};
+pub use server::{AccessEntry, AccessLog, Config, Server, ShutdownHandle};
 pub use tls::Tls;

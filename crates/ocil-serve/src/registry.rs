@@ -293,7 +293,12 @@ impl Registry {
             }
             None => root.try_clone().map_err(internal)?,
         };
-        let _made = ocil_layout::atomic::open_or_create(&parent_dir, last).map_err(|e| {
+        let made = match parent_dir.open_dir(last) {
+            // A directory of other repositories (`a` beside `a/b`): the layout goes in it.
+            Ok(dir) => Layout::create(dir).map(drop),
+            Err(_) => ocil_layout::atomic::open_or_create(&parent_dir, last).map(drop),
+        };
+        made.map_err(|e| {
             denied(format!(
                 "cannot make a layout for `{name}`: {}",
                 ocil_layout::walk::error_chain(&e)

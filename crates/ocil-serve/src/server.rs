@@ -2,7 +2,7 @@
 //! HTTP/2), authentication, routing, the access log, and shutdown.
 //!
 //! Every connection is bounded: at most [`Config::max_connections`] at once, the request
-//! head within [`HEADER_TIMEOUT`], and no more than [`Config::idle_timeout`] without a byte
+//! head within [`Config::header_timeout`], and no more than [`Config::idle_timeout`] without a byte
 //! moving either way (a client that stops sending a body, or stops reading a blob, is cut).
 //! Shutdown stops accepting, lets in-flight requests finish for at most
 //! [`Config::shutdown_grace`], then closes what is left.
@@ -38,8 +38,6 @@ use crate::tls::Tls;
 use crate::uploads::Sessions;
 use crate::{Error, Result, blobs, listing, manifests, names, uploads};
 
-/// How long a client has to send a request's head.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The largest request head accepted (HTTP/1: 431 above it).
@@ -98,6 +96,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a connection may go without a byte moving.
     pub idle_timeout: Duration,
+    /// How long a client has to send a request's head.
+    pub header_timeout: Duration,
     /// Connections served at once (more wait to be accepted).
     pub max_connections: usize,
     /// Where each request is reported.
@@ -119,6 +119,7 @@ impl Config {
             upload_expiry: Duration::from_secs(30 * 60),
             shutdown_grace: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            header_timeout: Duration::from_secs(30),
             max_connections: 512,
             log: None,
         }
@@ -180,6 +181,7 @@ struct Limits {
     upload_expiry: Duration,
     shutdown_grace: Duration,
     idle_timeout: Duration,
+    header_timeout: Duration,
     max_connections: usize,
 }
 
@@ -224,6 +226,7 @@ impl Server {
                 upload_expiry: config.upload_expiry,
                 shutdown_grace: config.shutdown_grace,
                 idle_timeout: config.idle_timeout,
+                header_timeout: config.header_timeout,
                 max_connections: config.max_connections.max(1),
             },
         })
@@ -310,7 +313,7 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES.max(8192));
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
     let builder = Arc::new(builder);
@@ -346,7 +349,11 @@ async fn serve(
             });
             match tls {
                 None => {
-                    let io = TokioIo::new(IdleIo::new(stream, limits.idle_timeout));
+                    let io = TokioIo::new(IdleIo::new(
+                        stream,
+                        limits.idle_timeout,
+                        limits.header_timeout,
+                    ));
                     let _ = watcher.watch(builder.serve_connection(io, svc).into_owned()).await;
                 }
                 Some(acceptor) => {
@@ -355,7 +362,11 @@ async fn serve(
                     else {
                         return;
                     };
-                    let io = TokioIo::new(IdleIo::new(tls_stream, limits.idle_timeout));
+                    let io = TokioIo::new(IdleIo::new(
+                        tls_stream,
+                        limits.idle_timeout,
+                        limits.header_timeout,
+                    ));
                     let _ = watcher.watch(builder.serve_connection(io, svc).into_owned()).await;
                 }
             }
@@ -528,6 +539,8 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Resp, ApiEr
 }
 
 /// A connection that fails when no byte has moved either way for `timeout`.
+/// Until the first byte arrives, `first` (the head timeout) applies: a connection that
+/// never sends anything does not hold its place for the whole idle time.
 struct IdleIo<T> {
     inner: T,
     timeout: Duration,
@@ -535,8 +548,8 @@ struct IdleIo<T> {
 }
 
 impl<T> IdleIo<T> {
-    fn new(inner: T, timeout: Duration) -> IdleIo<T> {
-        IdleIo { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    fn new(inner: T, timeout: Duration, first: Duration) -> IdleIo<T> {
+        IdleIo { inner, timeout, deadline: Box::pin(tokio::time::sleep(first.min(timeout))) }
     }
 
     fn moved(&mut self) {
