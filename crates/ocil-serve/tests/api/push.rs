@@ -350,3 +350,35 @@ fn many_clients_pushing_tags_lose_none() {
         serde_json::from_slice(&std::fs::read(srv.root.join("many/index.json")).unwrap()).unwrap();
     assert!(index["manifests"].as_array().unwrap().iter().all(|e| e["digest"] == d.as_str()));
 }
+
+#[test]
+fn a_single_layout_takes_pushes_to_other_names_as_full_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = HandLayout::new(&tmp.path().join("site"));
+    let srv = serve_at(&l.dir, Opts::rw());
+    let c = client(&srv);
+    let (_, d) = push_image(&c, "site", "v1", "single");
+    let (_, d2) = push_image(&c, "example.com/team/app", "1.0", "single-2");
+    assert_eq!(c.tags("site"), ["1.0", "v1"]);
+    assert_eq!(c.tags("example.com/team/app"), ["1.0"]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(l.dir.join("index.json")).unwrap()).unwrap();
+    let full: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["annotations"]["io.containerd.image.name"] == "example.com/team/app:1.0")
+        .collect();
+    assert_eq!(full.len(), 1);
+    assert_eq!(full[0]["digest"], d2.as_str());
+    // Blobs are shared: a mount between two names of one layout is immediate.
+    let r = c.req(
+        "POST",
+        &format!("/v2/other/blobs/uploads/?mount={}&from=site", digest(&layer())),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(c.get("/v2/site/manifests/v1").header("docker-content-digest"), Some(d.as_str()));
+    assert!(l.bad_files().is_empty());
+}

@@ -113,6 +113,25 @@ fn resolve(addr: &str) -> Result<SocketAddr> {
         .with_context(|| format!("`{addr}` resolves to no address"))
 }
 
+/// What to warn about when serving on `addr`: a non-loopback address without TLS, or one
+/// that accepts writes from anyone.
+fn exposure_warnings(addr: SocketAddr, tls: bool, writes: bool, auth: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if addr.ip().is_loopback() {
+        return out;
+    }
+    if !tls {
+        out.push(format!(
+            "serving on {addr} without TLS: anyone who reaches it can read{}, and nothing is encrypted (use --tls-cert/--tls-key)",
+            if writes { " and write" } else { "" }
+        ));
+    }
+    if writes && !auth {
+        out.push("--push/--delete on a non-loopback address without --htpasswd: anyone who reaches it can change the layout".to_owned());
+    }
+    out
+}
+
 pub(crate) fn run(a: ServeArgs) -> Result<Outcome> {
     let addr = resolve(&a.addr)?;
     let upload_expiry = super::gc::parse_age(&a.upload_expiry)?;
@@ -142,16 +161,8 @@ pub(crate) fn run(a: ServeArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot serve `{}`", a.root.display()))?;
     let bound = server.local_addr();
     output::line(&bound.to_string())?;
-    if !bound.ip().is_loopback() && !tls {
-        output::warn(&format!(
-            "serving on {bound} without TLS: anyone who reaches it can read{}, and nothing is encrypted (use --tls-cert/--tls-key)",
-            if a.push || a.delete { " and write" } else { "" }
-        ));
-    }
-    if !bound.ip().is_loopback() && a.htpasswd.is_none() && (a.push || a.delete) {
-        output::warn(
-            "--push/--delete on a non-loopback address without --htpasswd: anyone who reaches it can change the layout",
-        );
+    for w in exposure_warnings(bound, tls, a.push || a.delete, a.htpasswd.is_some()) {
+        output::warn(&w);
     }
     let repos = server.repositories();
     let mode = match (a.push, a.delete) {
@@ -176,4 +187,25 @@ pub(crate) fn run(a: ServeArgs) -> Result<Outcome> {
     server.run(true).context("the server stopped")?;
     output::note("stopped");
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_for_exposed_addresses() {
+        let lo: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:5000".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:5000".parse().unwrap();
+        assert!(exposure_warnings(lo, false, true, false).is_empty());
+        assert!(exposure_warnings(lo6, false, true, false).is_empty());
+        let w = exposure_warnings(any, false, false, false);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("without TLS") && !w[0].contains("write"), "{w:?}");
+        assert_eq!(exposure_warnings(any, false, true, false).len(), 2);
+        assert!(exposure_warnings(any, true, false, false).is_empty());
+        assert!(exposure_warnings(any, true, true, true).is_empty());
+        assert_eq!(exposure_warnings(any, true, true, false).len(), 1);
+    }
 }
