@@ -162,8 +162,9 @@ pub(crate) async fn put(
     let st = state.clone();
     let n = name.clone();
     let (repo, digest, doc, op) = blocking(move || {
-        let repo = st.registry.repo_or_create(&n)?;
+        // Checked before a new repository is made for it.
         let doc = check(bytes, content_type.as_deref())?;
+        let repo = st.registry.repo_or_create(&n)?;
         let alg = match &r {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => Algorithm::Sha256,

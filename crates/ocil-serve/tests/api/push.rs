@@ -294,6 +294,10 @@ fn invalid_manifests_and_references() {
     let r = c.put_manifest("push", "v1", OCI_MANIFEST, &serde_json::to_vec(&poly).unwrap());
     assert_eq!((r.status, r.code().as_str()), (400, "MANIFEST_INVALID"));
     assert_eq!(c.tags("push"), Vec::<String>::new());
+    // A bad manifest for a new name makes no repository.
+    let r = c.put_manifest("fresh", "v1", OCI_MANIFEST, b"blablabla");
+    assert_eq!(r.code(), "MANIFEST_INVALID");
+    assert!(!srv.root.join("fresh").exists());
 }
 
 #[test]
