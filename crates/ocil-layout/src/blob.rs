@@ -322,6 +322,25 @@ impl Layout {
         }))
     }
 
+    /// Open a blob's file as it is, with its size (one `fstat` on the open file), or `None`
+    /// when absent: for a server that sends the bytes (or a range of them) without hashing
+    /// them on every request. The descriptor stays valid when the blob is removed meanwhile
+    /// (gc), so a reader that opened it reads it whole.
+    pub fn open_blob_file(&self, digest: &Digest) -> Result<Option<(File, u64)>> {
+        let Some(dir) = self.alg_dir(digest.algorithm())? else { return Ok(None) };
+        let file = match dir.open(digest.encoded()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(map_open_err(e, &digest.blob_path())),
+        };
+        let meta = file.metadata().map_err(Error::io("stat", digest.blob_path()))?;
+        if !meta.is_file() {
+            let path = digest.blob_path();
+            return Err(Error::UnsafePath { path, reason: "not a regular file".into() });
+        }
+        Ok(Some((file, meta.len())))
+    }
+
     /// Remove a file by its path relative to the layout (a stale temp file). Absent is fine.
     pub fn remove_path(&self, path: &str) -> Result<()> {
         match self.dir().remove_file(path) {

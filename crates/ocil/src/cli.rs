@@ -27,6 +27,7 @@ impl Cli {
             Command::New(a) => a.report.json,
             Command::Inspect(a) => a.json,
             Command::Referrers(a) => a.json,
+            Command::Serve(_) => false,
             Command::Fsck(a) => a.report.json,
             Command::Gc(a) => a.report.json,
             Command::Import(a) => a.report.json,
@@ -59,6 +60,9 @@ pub(crate) enum Command {
     /// List an image's referrers (signatures, SBOMs, attestations), as a tree
     #[command(long_about = crate::commands::referrers::HELP)]
     Referrers(crate::commands::referrers::ReferrersArgs),
+    /// Serve layouts as an OCI registry (docker pull from them; --push, --delete)
+    #[command(long_about = crate::commands::serve::HELP)]
+    Serve(crate::commands::serve::ServeArgs),
     /// Check a layout: blob hashes, the graph from index.json, structure
     Fsck(FsckArgs),
     /// Remove blobs that nothing in index.json reaches

@@ -32,6 +32,18 @@ pub(crate) fn note(msg: &str) {
     let _ = writeln!(io::stderr().lock(), "note: {msg}");
 }
 
+/// One line on stdout, flushed at once (a script may be waiting for it).
+pub(crate) fn line(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+/// One access-log line on stderr, whole (requests are answered on several threads).
+pub(crate) fn log_line(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
+
 /// Locked, buffered stdout.
 pub(crate) fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())

@@ -21,6 +21,7 @@ mod new;
 pub(crate) mod pull;
 pub(crate) mod referrers;
 pub(crate) mod rm;
+pub(crate) mod serve;
 pub(crate) mod tag;
 
 use crate::Outcome;
@@ -48,6 +49,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
         Command::Referrers(a) => referrers::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }
