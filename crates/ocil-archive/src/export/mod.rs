@@ -34,8 +34,8 @@ use std::io::Write;
 
 use ocil_layout::progress::{Progress, Silent};
 use ocil_layout::{
-    Compression, Descriptor, INDEX_FILE, Index, LAYOUT_FILE, LAYOUT_VERSION, Layout, LockGuard,
-    MediaType, Reference,
+    Compression, Descriptor, INDEX_FILE, Index, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout,
+    LockGuard, MediaType, Reference,
 };
 
 use self::copy::{BlobCopyError, with_copier};
@@ -179,6 +179,9 @@ pub fn export(
         ArchiveFormat::Docker => Some(docker::plan(sources, &plan.entries, opts)?),
     };
     let bundle = opts.since.map(|r| delta_description(r, &omitted).to_bytes());
+    if let Some(b) = &bundle {
+        check_description_size(b.len() as u64)?;
+    }
     let index = Index {
         manifests: plan.entries.iter().map(|e| e.descriptor.clone()).collect(),
         ..Index::empty()
@@ -228,6 +231,19 @@ fn delta_description(base: &Receipt, omitted: &[BlobId]) -> Bundle {
         omitted: omitted.to_vec(),
         ..Bundle::new()
     }
+}
+
+/// `ocil-bundle.json` is read into memory by import, as every JSON entry at an archive's
+/// root, up to [`JSON_LIMIT`] bytes: a description over it could not be imported.
+fn check_description_size(len: u64) -> Result<()> {
+    if len > JSON_LIMIT {
+        return Err(Error::CarryUnsupported {
+            reason: format!(
+                "the bundle's description (ocil-bundle.json: every blob it carries or leaves out) would be {len} bytes, over the {JSON_LIMIT}-byte limit for a JSON entry: export fewer images at a time"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What an archive holds besides its blobs.

@@ -131,9 +131,11 @@ pub fn plan_volumes<'a>(
         omitted: omitted.clone(),
         ..Bundle::new()
     };
+    let description_bound = widest.to_bytes().len() as u64;
+    super::check_description_size(description_bound)?;
     let mut fixed = entry_bytes(LAYOUT_FILE, layout_header().len() as u64)
         + entry_bytes(INDEX_FILE, index_bytes(&full).len() as u64)
-        + entry_bytes(BUNDLE_FILE, widest.to_bytes().len() as u64)
+        + entry_bytes(BUNDLE_FILE, description_bound)
         + entry_bytes("blobs/", 0)
         + END_BYTES;
     for alg in algorithms(plan.blobs.iter()) {

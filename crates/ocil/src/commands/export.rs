@@ -381,6 +381,12 @@ fn run_volumes(
     let report = volumes.report();
     let written = Written { bundle: volumes.bundle().clone(), files };
     drop(volumes);
+    let shown = match (written.files.first(), written.files.last()) {
+        (Some((first, _)), Some((last, _))) if count > 1 => {
+            format!("{count} volumes `{}` ... `{last}`", dir.join(first).display())
+        }
+        _ => format!("1 volume `{}`", dir.join(&written.files[0].0).display()),
+    };
     print_report(a, sources, &shown, opts.format, Compression::None, &report, Some(&written))?;
     Ok(Outcome::Ok)
 }

@@ -280,7 +280,10 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
             ]);
         }
     }
-    output::table(&mut out, &["TAG", "DIGEST", "TYPE", "NAME"], &rows)?;
+    // A volume may complete no image yet.
+    if !rows.is_empty() {
+        output::table(&mut out, &["TAG", "DIGEST", "TYPE", "NAME"], &rows)?;
+    }
     if let Some(b) = &r.bundle {
         print_bundle(&mut out, b, dir)?;
     }
