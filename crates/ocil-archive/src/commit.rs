@@ -1,11 +1,14 @@
-//! The commit: under the destination's lock, check the tags, rename the kept staged blobs
-//! into place, write the new manifests, and replace `index.json` once.
+//! The commit: under the destination's lock, check the tags (and a delta's base), rename the
+//! kept staged blobs into place, write the new manifests, and replace `index.json` once. For
+//! a volume of a bundle, only the entries whose images are complete in the destination once
+//! the blobs landed are written; the others wait for the volumes still to come.
 
 use std::collections::{BTreeMap, HashSet};
 
 use ocil_layout::{Digest, Index, Layout, MediaType};
 
-use crate::stage::Staged;
+use crate::bundle::Bundle;
+use crate::stage::{Landing, Staged};
 use crate::{Error, ImportOptions, ImportedImage, Result};
 
 /// What to publish.
@@ -26,6 +29,8 @@ pub(crate) struct Plan {
 pub(crate) struct Written {
     pub(crate) blobs: usize,
     pub(crate) bytes: u64,
+    /// A volume's entries not written: their images are not complete yet.
+    pub(crate) pending: Vec<ImportedImage>,
     /// The layers stored decompressed (new in the destination or not).
     pub(crate) decompressed: Vec<crate::DecompressedLayer>,
 }
@@ -83,14 +88,45 @@ pub(crate) fn add_images(index: &mut Index, images: &[ImportedImage]) -> Result<
     Ok(())
 }
 
+/// Whether an image is complete in `layout`: its graph reaches no missing blob.
+fn complete(layout: &Layout, image: &ImportedImage) -> bool {
+    let opts = ocil_layout::walk::WalkOptions {
+        follow_subject: false,
+        keep_documents: false,
+        ..Default::default()
+    };
+    let w = ocil_layout::walk::walk(layout, std::slice::from_ref(&image.descriptor), opts);
+    !w.problems.iter().any(|p| p.code == "BLOB_MISSING")
+}
+
+/// Publish `plan` in `layout`. `bundle` is the archive's description, when it is a delta
+/// or a volume; `partial` imports it on its own (no base needed, the archive's own entries).
 pub(crate) fn commit(
     layout: &Layout,
     staged: &mut Staged,
-    plan: &Plan,
+    plan: &mut Plan,
     opts: &ImportOptions,
+    bundle: Option<&Bundle>,
 ) -> Result<Written> {
     let lock = layout.lock()?;
     let mut index = layout.read_index()?;
+    let partial = opts.partial;
+
+    // A delta's base must be here, now that nothing can remove it.
+    if let Some(b) = bundle
+        && !partial
+    {
+        b.check_base(layout)?;
+    }
+    // Blobs that were here when the import read them must still be.
+    for path in &plan.keep {
+        if let Some(crate::source::Node::File(f)) = staged.nodes.get(path)
+            && let Landing::Present { digest, .. } = &f.blob
+            && !layout.has_blob(digest)?
+        {
+            return Err(Error::BlobVanished { digest: digest.clone() });
+        }
+    }
 
     // Tags first: a conflict must stop the import before anything lands.
     for image in &plan.images {
@@ -109,7 +145,8 @@ pub(crate) fn commit(
             }
         }
     }
-    add_images(&mut index, &plan.images)?;
+    // A tag that cannot be added must stop the import before anything lands, too.
+    add_images(&mut index.clone(), &plan.images)?;
 
     // Blobs, then the documents that name them, then index.json.
     let mut written = Written::default();
@@ -123,7 +160,7 @@ pub(crate) fn commit(
                     format: format.as_str(),
                     source: std::io::Error::other(reason),
                 })?;
-                (plain.blob, Some(format))
+                (Landing::Staged(plain.blob), Some(format))
             }
             _ => (file.blob, None),
         };
@@ -135,6 +172,7 @@ pub(crate) fn commit(
             let digest = digest.clone();
             written.decompressed.push(crate::DecompressedLayer { compression, digest });
         }
+        let Landing::Staged(blob) = blob else { continue };
         let existed = layout.has_blob(&digest)?;
         let stored = blob.commit()?;
         if !existed {
@@ -154,6 +192,14 @@ pub(crate) fn commit(
             written.bytes += desc.size;
         }
     }
+    // A volume: only what is whole now.
+    if bundle.is_some_and(Bundle::is_volume) && !partial {
+        let (ready, pending) =
+            std::mem::take(&mut plan.images).into_iter().partition(|image| complete(layout, image));
+        plan.images = ready;
+        written.pending = pending;
+    }
+    add_images(&mut index, &plan.images)?;
     layout.write_index(&index, &lock)?;
     Ok(written)
 }

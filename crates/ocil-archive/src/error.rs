@@ -424,6 +424,82 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    // Carrying: receipts, deltas and volumes.
+    /// A receipt (`ocil receipt`'s file) that cannot be read as one.
+    #[error("`{receipt}` is not an ocil receipt: {reason}")]
+    InvalidReceipt {
+        /// The file as the user named it.
+        receipt: String,
+        /// Why.
+        reason: String,
+    },
+    /// `ocil-bundle.json` (what a delta or a volume says about itself) is not usable.
+    #[error("archive entry `ocil-bundle.json` is invalid: {reason}")]
+    InvalidBundle {
+        /// Why.
+        reason: String,
+    },
+    /// A delta's base is not in the destination: blobs it omits are missing there.
+    #[error(
+        "the archive is a delta{}: the destination lacks {} of the {omitted} blob(s) it leaves out: {} (import the base first, or export a delta against this layout's receipt); nothing was written",
+        match .base { Some(b) => format!(" against base receipt `{b}`"), None => String::new() },
+        .missing.len(),
+        list_digests(.missing)
+    )]
+    BaseMissing {
+        /// The base's receipt identity.
+        base: Option<Digest>,
+        /// How many blobs the delta omits.
+        omitted: usize,
+        /// The omitted blobs the destination lacks.
+        missing: Vec<Digest>,
+    },
+    /// A volume's blobs are not the ones its `ocil-bundle.json` lists for it.
+    #[error("volume {volume} does not match its `ocil-bundle.json`: {reason}")]
+    VolumeMismatch {
+        /// The volume's number.
+        volume: u32,
+        /// What differs.
+        reason: String,
+    },
+    /// A blob found in the destination when the import began was gone at its end.
+    #[error(
+        "blob `{digest}` was in the destination when the import began but is gone (a concurrent `ocil gc`?); run the import again"
+    )]
+    BlobVanished {
+        /// The blob.
+        digest: Digest,
+    },
+    /// An import option a delta or a volume cannot honour.
+    #[error("{reason}")]
+    CarryUnsupported {
+        /// What and why.
+        reason: String,
+    },
+    /// A blob (with the volume's own entries) does not fit in one volume.
+    #[error(
+        "blob `{digest}` is {size} bytes and needs a volume of at least {needed} bytes (with the volume's own entries), over --volume-size {volume_size}: blobs are not split across volumes; give a larger --volume-size"
+    )]
+    VolumeTooSmall {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+        /// The smallest volume size that holds it.
+        needed: u64,
+        /// The volume size asked for.
+        volume_size: u64,
+    },
+}
+
+/// Digests for a message: the first few, and how many more.
+fn list_digests(digests: &[Digest]) -> String {
+    const SHOWN: usize = 10;
+    let mut out: Vec<String> = digests.iter().take(SHOWN).map(|d| format!("`{d}`")).collect();
+    if digests.len() > SHOWN {
+        out.push(format!("and {} more", digests.len() - SHOWN));
+    }
+    out.join(", ")
 }
 
 impl From<ocil_layout::Error> for Error {
@@ -494,6 +570,13 @@ impl Error {
             | Error::ZstdLayer { .. }
             | Error::NoRepository { .. }
             | Error::Write { .. } => return None,
+            Error::InvalidBundle { .. } => "BUNDLE_INVALID",
+            Error::VolumeMismatch { .. } => "BUNDLE_MISMATCH",
+            Error::BaseMissing { .. } => "BASE_MISSING",
+            Error::InvalidReceipt { .. }
+            | Error::BlobVanished { .. }
+            | Error::CarryUnsupported { .. }
+            | Error::VolumeTooSmall { .. } => return None,
         })
     }
 
@@ -533,6 +616,7 @@ impl Error {
             Error::DiffIdMismatch { .. } => Some("manifest.json"),
             Error::InvalidLayoutFile { .. } => Some("oci-layout"),
             Error::InvalidIndex { .. } => Some("index.json"),
+            Error::InvalidBundle { .. } | Error::VolumeMismatch { .. } => Some("ocil-bundle.json"),
             _ => None,
         }
     }

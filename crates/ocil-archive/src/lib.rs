@@ -69,12 +69,14 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+mod bundle;
 mod commit;
 mod docker;
 mod error;
 mod export;
 mod oci;
 mod plain;
+mod receipt;
 mod scan;
 mod select;
 mod source;
@@ -88,9 +90,14 @@ use std::io::Read;
 
 use ocil_layout::{Descriptor, Digest, Layout, Reference};
 
+pub use bundle::{BUNDLE_FILE, BUNDLE_MEDIA_TYPE, Base, volume_file_name};
 pub use error::{Error, Result};
-pub use export::{ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, export};
+pub use export::{
+    ArchiveFormat, ExportOptions, ExportReport, ExportSource, ExportedImage, VolumeOptions,
+    VolumeWritten, Volumes, export, plan_volumes,
+};
 pub use ocil_codec::tar_fault::TarFault;
+pub use receipt::{BlobId, RECEIPT_LIMIT, RECEIPT_MEDIA_TYPE, Receipt};
 pub use scan::{ArchiveKind, EntryKinds, Scan, UnsafeName, V1Layer, scan};
 pub use view::ArchiveView;
 
@@ -106,6 +113,10 @@ pub struct ImportOptions {
     /// Tag the imported image with this instead of the archive's tags and names. The
     /// archive must hold one image, or [`ImportOptions::image`] must choose one.
     pub tag: Option<String>,
+    /// Import a delta or a volume on its own, as `ocil fsck FILE` does into an empty
+    /// scratch layout: a delta's base is not required, and the entries written are the
+    /// archive's own `index.json` (a volume lists there the images it holds whole).
+    pub partial: bool,
 }
 
 /// The kind of archive imported.
@@ -179,6 +190,28 @@ pub struct ImportReport {
     /// Regular files of the archive that were not imported (`manifest.json`, legacy
     /// `<id>/json`, ...).
     pub unused_files: usize,
+    /// For a delta or a volume: what its `ocil-bundle.json` says, and where the
+    /// destination stands.
+    pub bundle: Option<BundleReport>,
+}
+
+/// A delta or a volume imported.
+#[derive(Debug, Clone)]
+pub struct BundleReport {
+    /// The base a delta was made against.
+    pub since: Option<Base>,
+    /// The blobs a delta leaves out (the base holds them).
+    pub omitted: Vec<Digest>,
+    /// A volume: the bundle's identity.
+    pub bundle: Option<Digest>,
+    /// A volume: its number (from 1) and how many the bundle has.
+    pub volume: Option<(u32, u32)>,
+    /// A volume: the bundle's volumes that still have blobs the destination lacks, with
+    /// their file names (`NAME.002.tar`).
+    pub missing_volumes: Vec<(u32, String)>,
+    /// A volume: the bundle's entries not written yet, because their images are not
+    /// complete in the destination.
+    pub pending: Vec<ImportedImage>,
 }
 
 /// Import an archive read from `reader` into `layout`. See the crate docs.
@@ -186,7 +219,25 @@ pub struct ImportReport {
 /// Errors about the archive name the entry; nothing of a failed import is visible in
 /// `layout`.
 pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Result<ImportReport> {
-    let mut staged = stage::stage(reader, layout)?;
+    // A delta is refused as soon as its description passes, when the base is not here.
+    let mut staged = stage::stage(reader, layout, |path, file| {
+        if path == bundle::BUNDLE_FILE
+            && let Some(bytes) = &file.json
+        {
+            let b = bundle::Bundle::parse(bytes)?;
+            if !opts.partial {
+                b.check_base(layout)?;
+            }
+        }
+        Ok(())
+    })?;
+    let bundle = match staged.read_json(bundle::BUNDLE_FILE)? {
+        Some(bytes) => Some(bundle::Bundle::parse(&bytes)?),
+        None => None,
+    };
+    if let Some(b) = &bundle {
+        check_bundle(b, &staged, opts)?;
+    }
     let planned = plan(&staged)?;
     let chosen = match (&opts.image, &opts.tag) {
         (Some(want), _) => Some(select::choose(&planned.images, want)?),
@@ -209,7 +260,13 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
         (Format::DockerArchive, Some(i)) => planned.docker_files[i].clone(),
     };
     let format = planned.format;
+    let bundle_images = match &bundle {
+        // A volume writes the whole bundle's entries, as their images become complete.
+        Some(b) if !opts.partial => b.index.as_ref().map(oci::images_of).transpose()?,
+        _ => None,
+    };
     let (mut images, documents) = match chosen {
+        None if bundle_images.is_some() => (bundle_images.unwrap_or_default(), planned.documents),
         None => (planned.images, planned.documents),
         Some(i) => {
             let image = planned.images[i].clone();
@@ -222,8 +279,27 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
     }
     let mut plan = commit::Plan { images, keep, documents, decompressed: planned.decompressed };
     commit::resolve_archive_tags(&mut plan.images, opts.force)?;
-    let written = commit::commit(layout, &mut staged, &plan, opts)?;
+    let written = commit::commit(layout, &mut staged, &mut plan, opts, bundle.as_ref())?;
     let left = staged.nodes.values().filter(|n| matches!(n, stage::Node::File(_))).count();
+    let bundle = match bundle {
+        None => None,
+        Some(b) => {
+            let missing_volumes = match (b.is_volume(), opts.partial) {
+                (true, false) => {
+                    b.missing_volumes(layout)?.into_iter().map(|v| (v, b.volume_file(v))).collect()
+                }
+                _ => Vec::new(),
+            };
+            Some(BundleReport {
+                omitted: b.omitted.iter().map(|o| o.digest.clone()).collect(),
+                since: b.since,
+                bundle: b.bundle,
+                volume: b.volume.zip(b.volumes),
+                missing_volumes,
+                pending: written.pending,
+            })
+        }
+    };
     Ok(ImportReport {
         format,
         compression: staged.compression,
@@ -233,7 +309,57 @@ pub fn import(reader: impl Read, layout: &Layout, opts: &ImportOptions) -> Resul
         bytes: written.bytes,
         decompressed: written.decompressed,
         unused_files: left,
+        bundle,
     })
+}
+
+/// What must hold of a delta or a volume before its blobs land: the options make sense for
+/// it, and a volume holds exactly the blobs its description lists for it.
+fn check_bundle(b: &bundle::Bundle, staged: &stage::Staged, opts: &ImportOptions) -> Result<()> {
+    if opts.image.is_some() && !opts.partial {
+        return Err(Error::CarryUnsupported {
+            reason: "a delta or a volume is imported whole (its blobs may belong to images it does not hold whole): import it, then `ocil copy` the image you want".into(),
+        });
+    }
+    if b.is_volume() && opts.tag.is_some() && !opts.partial {
+        return Err(Error::CarryUnsupported {
+            reason: "a volume is imported with its bundle's tags: import it into DIR without :TAG"
+                .into(),
+        });
+    }
+    let Some(v) = b.volume else { return Ok(()) };
+    let carried = b.carried();
+    for (path, node) in &staged.nodes {
+        if let (Some(d), stage::Node::File(_)) = (source::blob_name(path), node)
+            && !carried.contains_key(&d)
+        {
+            return Err(Error::VolumeMismatch {
+                volume: v,
+                reason: format!("it holds blob `{d}`, which its description does not list for it"),
+            });
+        }
+    }
+    for (d, size) in carried {
+        match staged.file(&d.blob_path())? {
+            Some((_, f)) if f.blob.size() == size => {}
+            Some((_, f)) => {
+                return Err(Error::VolumeMismatch {
+                    volume: v,
+                    reason: format!(
+                        "blob `{d}` is {} bytes, not the {size} its description lists",
+                        f.blob.size()
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::VolumeMismatch {
+                    volume: v,
+                    reason: format!("blob `{d}`, which its description lists for it, is not in it"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What an archive holds, as import (and the in-place view) understands it.

@@ -29,16 +29,8 @@ pub(crate) fn plan(staged: &impl Source, dual: bool) -> Result<Vec<ImportedImage
     let mut images = Vec::new();
     let mut docker = None;
     for desc in &index.manifests {
-        let mut tags = Vec::new();
-        if let Some(tag) = desc.ref_name() {
-            ocil_layout::reference::validate_tag(tag).map_err(|source| Error::InvalidTag {
-                name: tag.into(),
-                tag: tag.into(),
-                source: Box::new(source),
-            })?;
-            let name = desc.annotation(ANNOTATION_CONTAINERD_NAME).map(str::to_owned);
-            tags.push(TagName { tag: tag.to_owned(), name });
-        } else if dual {
+        let mut tags = entry_tags(desc)?;
+        if tags.is_empty() && dual {
             // Docker 25+ names its images in index.json; when it does not, the RepoTags of
             // the manifest.json entry with the same config are the tags.
             if docker.is_none() {
@@ -51,20 +43,43 @@ pub(crate) fn plan(staged: &impl Source, dual: bool) -> Result<Vec<ImportedImage
                 }
             }
         }
-        let mut descriptor = desc.clone();
-        if !tags.is_empty()
-            && let Some(ann) = descriptor.annotations.as_mut()
-        {
-            // The tag and the name are set again, per tag, when the entry is added.
-            ann.remove(ocil_layout::ANNOTATION_REF_NAME);
-            ann.remove(ANNOTATION_CONTAINERD_NAME);
-            if ann.is_empty() {
-                descriptor.annotations = None;
-            }
-        }
-        images.push(ImportedImage { descriptor, tags });
+        images.push(image(desc, tags));
     }
     Ok(images)
+}
+
+/// The images of an index given whole (a bundle's, which volumes carry in
+/// `ocil-bundle.json`): each entry's tag and full name from its annotations.
+pub(crate) fn images_of(index: &Index) -> Result<Vec<ImportedImage>> {
+    index.manifests.iter().map(|desc| Ok(image(desc, entry_tags(desc)?))).collect()
+}
+
+/// The tag an `index.json` entry gives (with its full name), checked.
+fn entry_tags(desc: &Descriptor) -> Result<Vec<TagName>> {
+    let Some(tag) = desc.ref_name() else { return Ok(Vec::new()) };
+    ocil_layout::reference::validate_tag(tag).map_err(|source| Error::InvalidTag {
+        name: tag.into(),
+        tag: tag.into(),
+        source: Box::new(source),
+    })?;
+    let name = desc.annotation(ANNOTATION_CONTAINERD_NAME).map(str::to_owned);
+    Ok(vec![TagName { tag: tag.to_owned(), name }])
+}
+
+/// An entry with its tags; the tag and name annotations go (they are set again, per tag,
+/// when the entry is added).
+fn image(desc: &Descriptor, tags: Vec<TagName>) -> ImportedImage {
+    let mut descriptor = desc.clone();
+    if !tags.is_empty()
+        && let Some(ann) = descriptor.annotations.as_mut()
+    {
+        ann.remove(ocil_layout::ANNOTATION_REF_NAME);
+        ann.remove(ANNOTATION_CONTAINERD_NAME);
+        if ann.is_empty() {
+            descriptor.annotations = None;
+        }
+    }
+    ImportedImage { descriptor, tags }
 }
 
 fn check_marker(bytes: &[u8]) -> Result<()> {

@@ -4,6 +4,11 @@
 //! the same report; a legacy docker-save archive gets a `LEGACY_FORMAT` warning and each
 //! layer is checked to be a tar; a plain tar (a layer) is checked to be a readable tar, and
 //! its description (kinds of entries, diff_id) comes back with the report.
+//!
+//! A delta or a volume (`ocil-bundle.json`) is checked on its own: imported without its base
+//! ([`ImportOptions::partial`]), the blobs a delta deliberately leaves out are not missing,
+//! and the blobs a volume carries for images completed by other volumes are not
+//! unreferenced; what the volume's description lists for it must be exactly what it holds.
 
 use std::io::Read;
 
@@ -22,6 +27,8 @@ pub struct ArchiveReport {
     pub stats: Option<Stats>,
     /// What the archive is, when it could be scanned.
     pub scan: Option<Scan>,
+    /// A delta or a volume: what its `ocil-bundle.json` says.
+    pub bundle: Option<ocil_archive::BundleReport>,
 }
 
 fn problem(severity: Severity, code: &'static str, path: &str, message: String) -> Problem {
@@ -55,7 +62,12 @@ pub fn check_archive<R: Read>(
         Err(e) => match e.code() {
             Some(code) => {
                 let p = error_problem(&e, code);
-                return Ok(ArchiveReport { problems: vec![p], stats: None, scan: None });
+                return Ok(ArchiveReport {
+                    problems: vec![p],
+                    stats: None,
+                    scan: None,
+                    bundle: None,
+                });
             }
             None => return Err(Error::Archive(Box::new(e))),
         },
@@ -102,27 +114,57 @@ pub fn check_archive<R: Read>(
                 for e in errors {
                     problems.push(error_problem(&e, e.code().unwrap_or("UNSAFE_ENTRY")));
                 }
-                return Ok(ArchiveReport { problems, stats: None, scan: Some(scan) });
+                return Ok(ArchiveReport { problems, stats: None, scan: Some(scan), bundle: None });
             }
             let layout = ocil_layout::Layout::create(scratch.try_clone().map_err(Error::Read)?)?;
-            if let Err(e) = ocil_archive::import(
+            let imported = ocil_archive::import(
                 open().map_err(Error::Read)?,
                 &layout,
-                &ImportOptions::default(),
-            ) {
-                match e.code() {
+                &ImportOptions { partial: true, ..ImportOptions::default() },
+            );
+            let bundle = match imported {
+                Ok(r) => r.bundle,
+                Err(e) => match e.code() {
                     Some(code) => {
                         problems.push(error_problem(&e, code));
-                        return Ok(ArchiveReport { problems, stats: None, scan: Some(scan) });
+                        return Ok(ArchiveReport {
+                            problems,
+                            stats: None,
+                            scan: Some(scan),
+                            bundle: None,
+                        });
                     }
                     None => return Err(Error::Archive(Box::new(e))),
-                }
-            }
+                },
+            };
             drop(layout);
             let mut report = crate::check_with_progress(scratch, opts, progress)?;
+            if let Some(b) = &bundle {
+                expected_by_bundle(b, &mut report);
+            }
             problems.append(&mut report.problems);
-            return Ok(ArchiveReport { problems, stats: Some(report.stats), scan: Some(scan) });
+            return Ok(ArchiveReport {
+                problems,
+                stats: Some(report.stats),
+                scan: Some(scan),
+                bundle,
+            });
         }
     }
-    Ok(ArchiveReport { problems, stats: None, scan: Some(scan) })
+    Ok(ArchiveReport { problems, stats: None, scan: Some(scan), bundle: None })
+}
+
+/// What a delta or a volume lacks by design is not a problem: the blobs a delta leaves out
+/// (the base holds them) are not missing; a volume's blobs for images that other volumes
+/// complete are not unreferenced.
+fn expected_by_bundle(b: &ocil_archive::BundleReport, report: &mut crate::Report) {
+    let omitted: std::collections::HashSet<&ocil_layout::Digest> = b.omitted.iter().collect();
+    let before = report.problems.len();
+    report.problems.retain(|p| {
+        !(p.code == "BLOB_MISSING" && p.digest.as_ref().is_some_and(|d| omitted.contains(d)))
+    });
+    report.stats.missing -= before - report.problems.len();
+    if b.volume.is_some() {
+        report.problems.retain(|p| p.code != "UNREFERENCED_BLOBS");
+    }
 }

@@ -10,7 +10,7 @@ use crate::progress::ReportArgs;
 #[command(
     after_help = "Targets: DIR, DIR:TAG or DIR@sha256:DIGEST (the split is at the last `@` or `:` whose left side exists, so directories with `:` in their name work); oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME], `-` (an archive on stdin); docker://NAME is an image in a registry (copy, pull, ls, inspect and cat read it). A destination that does not exist yet splits DIR:TAG when TAG is a valid tag and DIR's parent exists (`o1:app`); end it with `/` to keep a `:` in the name, write `./oci:v1` for a directory called `oci`.
 
-Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import`, `copy` and `pull`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc` and `export`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
+Output for scripts: -q/--quiet prints only the result, one item a line: the digest of what `new`, `tag`, `config`, `annotate`, `append`, `index` and `convert` write; each image's digest for `import`, `copy` and `pull`; each entry's name for `ls` (its full name when it has one, @DIGEST when untagged); the errors (not the warnings) for `fsck`; nothing for `init`, `untag`, `rm`, `gc`, `export` and `receipt`. No progress bar, summary, table or note; warnings and errors still go to stderr, and the exit code is the same. --json prints one JSON document (and an error as JSON); it does not go with -q."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -42,6 +42,7 @@ impl Cli {
             Command::Annotate(a) => a.report.json,
             Command::Append(a) => a.report.json,
             Command::Index(a) => a.report.json,
+            Command::Receipt(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Cat(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -95,6 +96,9 @@ pub(crate) enum Command {
     /// Export images of one or more layouts into one archive (OCI or docker load)
     #[command(long_about = crate::commands::export::HELP)]
     Export(crate::commands::export::ExportArgs),
+    /// Write a receipt of what a site holds (blobs, index.json), for `export --since`
+    #[command(long_about = crate::commands::receipt::HELP)]
+    Receipt(crate::commands::receipt::ReceiptArgs),
     /// Copy images between layouts, or from a registry (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
@@ -117,7 +121,9 @@ const IMPORT_HELP: &str = "Import an OCI archive or docker-save archive (tar, gz
 Formats: OCI archives (oci-layout, index.json, blobs/ at the root: skopeo's oci-archive), docker-save archives (manifest.json: each image becomes an OCI manifest over the unchanged config and layers, except that an xz or bzip2 layer, which no media type names, is stored as the plain tar it holds, checked against its diff_id; tags from RepoTags, full names in io.containerd.image.name), and Docker 25+ archives holding both (index.json wins). The pre-1.10 docker save format is refused.
 The archive is read once, as a stream; every file is hashed as it lands in a temp file in DIR's blob store, and nothing is visible in DIR until the end, when the blobs are renamed into place and index.json is replaced once, under DIR's lock. A failed import leaves DIR unchanged.
 DIR:TAG gives the imported image that tag instead of the archive's tags (`ocil import app.tar o1:app` creates `o1` with the image tagged `app`); the archive must then hold one image, or FILE:NAME (or --image NAME) must choose one. A chosen image comes alone: only the blobs it reaches are imported.
-A tag that already names a different image in DIR is an error unless --force.";
+A tag that already names a different image in DIR is an error unless --force.
+A blob DIR already holds is checked as it passes, not written again; nothing is extracted anywhere first.
+Deltas and volumes (`ocil export --since`, `--volume-size`): a delta is refused, naming the blobs, unless DIR holds every blob it leaves out (nothing is written then); the result is what importing the full archive gives. A volume imports in any order: its blobs land, and a tag of its bundle is written once its image is complete in DIR; the report names the volumes still missing (import them, in any order, to finish). --receipt FILE then writes the receipt of DIR (`ocil receipt`).";
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
@@ -132,6 +138,9 @@ pub(crate) struct ImportArgs {
     /// Move tags that already name a different image
     #[arg(long)]
     pub(crate) force: bool,
+    /// Then write the receipt of DIR to FILE (`ocil receipt`), for the next `export --since`
+    #[arg(long, value_name = "FILE")]
+    pub(crate) receipt: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 }

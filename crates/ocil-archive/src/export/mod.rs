@@ -24,25 +24,35 @@
 //! The sources' locks are held from the first read to the last byte: a concurrent `ocil gc`
 //! (or any ocil writer) waits, so no blob can vanish under the export. Several sources are
 //! locked in a fixed order (device and inode of their directories), the same directory once.
+//!
+//! A delta ([`ExportOptions::since`]: the receipt of what the other side holds) leaves out
+//! the blobs the receipt lists and says so in `ocil-bundle.json` (after `index.json`), with
+//! the base's identity; `index.json` still lists every exported entry. Volumes
+//! ([`plan_volumes`]) split one export into files of a bounded size (`volumes.rs`).
 
 use std::io::Write;
 
 use ocil_layout::progress::{Progress, Silent};
 use ocil_layout::{
-    Compression, Descriptor, INDEX_FILE, Index, LAYOUT_FILE, LAYOUT_VERSION, Layout, LockGuard,
-    MediaType, Reference,
+    Compression, Descriptor, INDEX_FILE, Index, JSON_LIMIT, LAYOUT_FILE, LAYOUT_VERSION, Layout,
+    LockGuard, MediaType, Reference,
 };
 
 use self::copy::{BlobCopyError, with_copier};
 use self::docker::DockerEntry;
-use self::plan::Plan;
+use self::plan::{Plan, PlannedBlob};
 use self::tar::{Sink, TarWriter, finish_sink};
+use crate::bundle::{Base, Bundle};
+use crate::receipt::{BlobId, Receipt};
 use crate::{Error, Result};
 
 mod copy;
 mod docker;
 mod plan;
 mod tar;
+mod volumes;
+
+pub use volumes::{VolumeOptions, VolumeWritten, Volumes, plan_volumes};
 
 /// One source of images: a layout and what to take from it.
 #[derive(Debug)]
@@ -90,6 +100,9 @@ pub struct ExportOptions<'a> {
     pub platform: Option<String>,
     /// Include referrers found in the sources' stores.
     pub referrers: bool,
+    /// Write a delta: leave out the blobs this receipt lists (same digest and size), and
+    /// record them and the receipt's identity in `ocil-bundle.json`. OCI format only.
+    pub since: Option<&'a Receipt>,
     /// Where progress goes: one `export` phase over the blobs' bytes.
     pub progress: &'a dyn Progress,
 }
@@ -103,6 +116,7 @@ impl std::fmt::Debug for ExportOptions<'_> {
             .field("repo", &self.repo)
             .field("platform", &self.platform)
             .field("referrers", &self.referrers)
+            .field("since", &self.since.map(Receipt::identity))
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +130,7 @@ impl Default for ExportOptions<'_> {
             repo: None,
             platform: None,
             referrers: true,
+            since: None,
             progress: &Silent,
         }
     }
@@ -143,6 +158,8 @@ pub struct ExportReport {
     pub bytes: u64,
     /// Referrers found in the sources' stores and included.
     pub referrers: usize,
+    /// A delta: the blobs left out because the base holds them.
+    pub omitted: Vec<BlobId>,
 }
 
 /// Export images from `sources` into one archive written to `out`. See the module docs.
@@ -155,12 +172,23 @@ pub fn export(
     opts: &ExportOptions<'_>,
 ) -> Result<ExportReport> {
     let _locks = lock_all(sources)?;
-    let plan = plan::plan(sources, opts)?;
+    let mut plan = plan::plan(sources, opts)?;
+    let omitted = leave_out(&mut plan, opts)?;
     let docker = match opts.format {
         ArchiveFormat::Oci => None,
         ArchiveFormat::Docker => Some(docker::plan(sources, &plan.entries, opts)?),
     };
-    write(sources, &plan, docker.as_deref(), out, opts)?;
+    let bundle = opts.since.map(|r| delta_description(r, &omitted).to_bytes());
+    if let Some(b) = &bundle {
+        check_description_size(b.len() as u64)?;
+    }
+    let index = Index {
+        manifests: plan.entries.iter().map(|e| e.descriptor.clone()).collect(),
+        ..Index::empty()
+    };
+    let blobs = plan::sorted(&plan.blobs);
+    let parts = Parts { index: &index, docker: docker.as_deref(), bundle: bundle.as_deref() };
+    write(sources, &parts, &blobs, out, opts)?;
     Ok(ExportReport {
         images: plan
             .entries
@@ -175,7 +203,54 @@ pub fn export(
         blobs: plan.blobs.len(),
         bytes: plan.blobs.iter().map(|b| b.size).sum(),
         referrers: plan.referrers,
+        omitted,
     })
+}
+
+/// A delta: take the blobs the base holds out of the plan; they are returned, by digest.
+fn leave_out(plan: &mut Plan, opts: &ExportOptions<'_>) -> Result<Vec<BlobId>> {
+    let Some(base) = opts.since else { return Ok(Vec::new()) };
+    if opts.format == ArchiveFormat::Docker {
+        return Err(Error::CarryUnsupported {
+            reason: "a delta is an OCI archive: --format docker cannot carry one (docker load needs every layer in the file)".into(),
+        });
+    }
+    let (out, kept): (Vec<PlannedBlob>, Vec<PlannedBlob>) =
+        std::mem::take(&mut plan.blobs).into_iter().partition(|b| base.holds(&b.digest, b.size));
+    plan.blobs = kept;
+    let mut omitted: Vec<BlobId> =
+        out.into_iter().map(|b| BlobId { digest: b.digest, size: b.size }).collect();
+    omitted.sort_by(|a, b| a.digest.cmp(&b.digest));
+    Ok(omitted)
+}
+
+/// A delta's `ocil-bundle.json`.
+fn delta_description(base: &Receipt, omitted: &[BlobId]) -> Bundle {
+    Bundle {
+        since: Some(Base { receipt: base.identity(), index: base.index.clone() }),
+        omitted: omitted.to_vec(),
+        ..Bundle::new()
+    }
+}
+
+/// `ocil-bundle.json` is read into memory by import, as every JSON entry at an archive's
+/// root, up to [`JSON_LIMIT`] bytes: a description over it could not be imported.
+fn check_description_size(len: u64) -> Result<()> {
+    if len > JSON_LIMIT {
+        return Err(Error::CarryUnsupported {
+            reason: format!(
+                "the bundle's description (ocil-bundle.json: every blob it carries or leaves out) would be {len} bytes, over the {JSON_LIMIT}-byte limit for a JSON entry: export fewer images at a time"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What an archive holds besides its blobs.
+struct Parts<'p> {
+    index: &'p Index,
+    docker: Option<&'p [DockerEntry]>,
+    bundle: Option<&'p [u8]>,
 }
 
 /// Lock every distinct source directory, in the order of (device, inode).
@@ -197,53 +272,78 @@ fn lock_all(sources: &[ExportSource<'_>]) -> Result<Vec<LockGuard>> {
     keyed.into_iter().map(|(_, s)| s.layout.lock().map_err(Error::source_layout(&s.name))).collect()
 }
 
+/// The `index.json` bytes of an archive listing `entries`.
+fn index_bytes(index: &Index) -> Vec<u8> {
+    debug_assert_eq!(index.media_type, Some(MediaType::OciIndex));
+    serde_json::to_vec(index).expect("an index always serialises")
+}
+
+/// The `oci-layout` bytes.
+fn layout_header() -> String {
+    format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}")
+}
+
+/// Write one archive: the layout files, then `blobs` in the order given.
 fn write(
     sources: &[ExportSource<'_>],
-    plan: &Plan,
-    docker: Option<&[DockerEntry]>,
+    parts: &Parts<'_>,
+    blobs: &[&PlannedBlob],
     out: impl Write,
     opts: &ExportOptions<'_>,
 ) -> Result<()> {
+    let total = blobs.iter().map(|b| b.size).sum();
+    opts.progress.begin("export", Some(total));
+    let result = write_unreported(sources, parts, blobs, out, opts.compression, opts);
+    opts.progress.end();
+    result
+}
+
+/// [`write`], without beginning or ending a progress phase (volumes report as one).
+fn write_unreported(
+    sources: &[ExportSource<'_>],
+    parts: &Parts<'_>,
+    blobs: &[&PlannedBlob],
+    out: impl Write,
+    compression: Compression,
+    opts: &ExportOptions<'_>,
+) -> Result<()> {
     let w = Error::write;
-    let sink = Sink::new(out, opts.compression).map_err(w)?;
+    let sink = Sink::new(out, compression).map_err(w)?;
     let mut tar = TarWriter::new(sink, opts.mtime);
-    let header = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
-    tar.file(LAYOUT_FILE, header.as_bytes()).map_err(w)?;
-    let index = Index {
-        manifests: plan.entries.iter().map(|e| e.descriptor.clone()).collect(),
-        ..Index::empty()
-    };
-    debug_assert_eq!(index.media_type, Some(MediaType::OciIndex));
-    let index_bytes = serde_json::to_vec(&index).expect("an index always serialises");
-    tar.file(INDEX_FILE, &index_bytes).map_err(w)?;
-    if let Some(entries) = docker {
+    tar.file(LAYOUT_FILE, layout_header().as_bytes()).map_err(w)?;
+    tar.file(INDEX_FILE, &index_bytes(parts.index)).map_err(w)?;
+    if let Some(entries) = parts.docker {
         tar.file("manifest.json", &docker::manifest_json(entries)).map_err(w)?;
     }
+    if let Some(bundle) = parts.bundle {
+        tar.file(crate::bundle::BUNDLE_FILE, bundle).map_err(w)?;
+    }
     tar.dir("blobs/").map_err(w)?;
-    let mut algs: Vec<_> = plan.blobs.iter().map(|b| b.digest.algorithm()).collect();
-    algs.sort();
-    algs.dedup();
-    for alg in algs {
+    for alg in algorithms(blobs.iter().copied()) {
         tar.dir(&format!("blobs/{alg}/")).map_err(w)?;
     }
-    let total = plan.blobs.iter().map(|b| b.size).sum();
-    opts.progress.begin("export", Some(total));
-    let result = write_blobs(sources, plan, &mut tar, opts.progress);
-    opts.progress.end();
-    result?;
+    write_blobs(sources, blobs, &mut tar, opts.progress)?;
     let sink = tar.finish().map_err(w)?;
     finish_sink(sink).map_err(w)?;
     Ok(())
 }
 
+/// The digest algorithms of `blobs`, sorted, each once.
+fn algorithms<'p>(blobs: impl Iterator<Item = &'p PlannedBlob>) -> Vec<ocil_layout::Algorithm> {
+    let mut algs: Vec<_> = blobs.map(|b| b.digest.algorithm()).collect();
+    algs.sort();
+    algs.dedup();
+    algs
+}
+
 fn write_blobs<W: Write>(
     sources: &[ExportSource<'_>],
-    plan: &Plan,
+    blobs: &[&PlannedBlob],
     tar: &mut TarWriter<W>,
     progress: &dyn Progress,
 ) -> Result<()> {
     with_copier(|copier| {
-        for b in &plan.blobs {
+        for b in blobs {
             let src = &sources[b.source];
             let path = b.digest.blob_path();
             let corrupt = |reason: String| Error::BlobCorrupt {

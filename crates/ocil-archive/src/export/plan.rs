@@ -68,8 +68,9 @@ pub(crate) fn plan(sources: &[ExportSource<'_>], opts: &ExportOptions<'_>) -> Re
         }
     })?;
     let referrers = found.referrers.len();
-    // Each blob once, from the first source that has it; documents first, then by digest.
-    let mut blobs: Vec<PlannedBlob> = found
+    // Each blob once, from the first source that has it, in the order the walks met them
+    // (image by image: what volumes are packed in); an archive sorts them ([`sorted`]).
+    let blobs: Vec<PlannedBlob> = found
         .blobs
         .into_iter()
         .map(|b| PlannedBlob {
@@ -79,8 +80,14 @@ pub(crate) fn plan(sources: &[ExportSource<'_>], opts: &ExportOptions<'_>) -> Re
             document: b.document,
         })
         .collect();
-    blobs.sort_by(|a, b| (!a.document, &a.digest).cmp(&(!b.document, &b.digest)));
     Ok(Plan { entries, blobs, referrers })
+}
+
+/// Blobs in an archive's order: documents first, then layers, each group by digest.
+pub(crate) fn sorted<'p>(blobs: impl IntoIterator<Item = &'p PlannedBlob>) -> Vec<&'p PlannedBlob> {
+    let mut out: Vec<&PlannedBlob> = blobs.into_iter().collect();
+    out.sort_by(|a, b| (!a.document, &a.digest).cmp(&(!b.document, &b.digest)));
+    out
 }
 
 /// The `index.json` entries to export, in the order of the sources, each once; a tag given

@@ -105,6 +105,25 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
+/// `n` rounded up to whole blocks.
+fn padded(n: u64) -> u64 {
+    n.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+/// The bytes [`TarWriter`] writes for an entry of `size` bytes at `path`: a PAX record
+/// first when the path is long, the header, the data padded to whole blocks.
+pub(crate) fn entry_bytes(path: &str, size: u64) -> u64 {
+    let pax = if path.len() > 100 {
+        BLOCK as u64 + padded(pax_record("path", path).len() as u64)
+    } else {
+        0
+    };
+    pax + BLOCK as u64 + padded(size)
+}
+
+/// The bytes of the end-of-archive marker.
+pub(crate) const END_BYTES: u64 = 2 * BLOCK as u64;
+
 /// One PAX record: `<length> <key>=<value>\n`, the length counting itself.
 fn pax_record(key: &str, value: &str) -> Vec<u8> {
     let body = key.len() + value.len() + 3; // space, `=`, newline
@@ -154,6 +173,20 @@ mod tests {
                 (long, 3, 0o644, 7, 0)
             ]
         );
+    }
+
+    #[test]
+    fn entry_bytes_are_what_the_writer_writes() {
+        let long = format!("blobs/sha512/{}", "a".repeat(128));
+        for (path, size) in [("oci-layout", 30u64), ("blobs/", 0), (long.as_str(), 513), ("x", 512)]
+        {
+            let mut t = TarWriter::new(Vec::new(), 0);
+            t.begin_file(path, size).unwrap();
+            t.data(&vec![1u8; size as usize]).unwrap();
+            t.end_file(size).unwrap();
+            let bytes = t.finish().unwrap();
+            assert_eq!(bytes.len() as u64, entry_bytes(path, size) + END_BYTES, "{path}");
+        }
     }
 
     #[test]

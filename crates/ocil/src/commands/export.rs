@@ -29,7 +29,11 @@ Formats: --format oci (default) writes an image layout in a tar (skopeo's oci-ar
 
 Compression of the whole archive: by FILE's extension (.tar, .tar.gz or .tgz, .tar.zst or .tzst) or --compress. `-o -` writes to stdout (never to a terminal).
 The archive is deterministic: fixed entry order (oci-layout, index.json, manifest.json, then manifests and configs, then layers), mtime 0 (or $SOURCE_DATE_EPOCH), uid/gid 0, fixed modes and encoder settings. Every blob is hashed as it is copied; a mismatch aborts the export naming the blob.
-The sources are locked for the duration (a concurrent gc waits). FILE appears only complete: it is written to an unnamed temp file beside it and renamed at the end.";
+The sources are locked for the duration (a concurrent gc waits). FILE appears only complete: it is written to an unnamed temp file beside it and renamed at the end.
+
+Carrying across an air gap:
+--since BASE writes a delta: only the blobs BASE lacks (BASE: a receipt from `ocil receipt` or `ocil import --receipt`, a layout directory, or an archive). The archive's index.json lists every exported entry, and its ocil-bundle.json records BASE's identity and the blobs left out (other tools ignore that file). `ocil import` checks that the site holds every blob left out before it writes anything.
+--volume-size SIZE (bytes, or with a unit: 500M, 500MiB, 4G; K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000) splits the export into uncompressed volumes of at most SIZE bytes each: `-o NAME.tar` writes NAME.001.tar, NAME.002.tar, ... and SHA256SUMS (`sha256sum -c SHA256SUMS`) beside them. Each volume is an OCI archive on its own: its index.json lists the images it holds whole, its ocil-bundle.json the whole bundle (entries, every blob and its volume). `ocil fsck NAME.003.tar` checks one; `ocil import` takes them in any order, tagging an image once it is complete, and names the volumes still missing. Blobs are never split: a blob larger than a volume is refused, naming it and the size that would hold it. With --since, the volumes carry a delta.";
 
 /// The archive format, on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +78,12 @@ pub(crate) struct ExportArgs {
     /// Leave out referrers found in the sources' stores
     #[arg(long)]
     pub(crate) no_referrers: bool,
+    /// Write a delta: only the blobs BASE lacks (a receipt, a layout or an archive)
+    #[arg(long, value_name = "BASE")]
+    pub(crate) since: Option<String>,
+    /// Split into volumes NAME.001.tar, ... of at most SIZE bytes (4G, 500MiB, 1000000)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) volume_size: Option<u64>,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 }
@@ -103,6 +113,57 @@ struct JsonReport<'a> {
     referrers: usize,
     images: Vec<JsonImage<'a>>,
     docker: Vec<JsonDocker>,
+    /// A delta: the blobs left out (the base holds them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    omitted: Option<usize>,
+    /// Volumes: each file, its size and sha256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volumes: Option<Vec<JsonVolume>>,
+    /// Volumes: the bundle's identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonVolume {
+    file: String,
+    size: u64,
+    sha256: String,
+    blobs: usize,
+    images: usize,
+}
+
+/// `--volume-size`: bytes, or a number with a unit (K, M, G, T and KiB, MiB, GiB, TiB are
+/// powers of 1024, as `split -b` reads them; KB, MB, GB, TB powers of 1000).
+pub(crate) fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("`{s}` is not a size: give bytes, or a number with K, M, G, T, KiB, MB, ...")
+    })?;
+    let unit = unit.trim();
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (K, M, G, T, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+            ));
+        }
+    };
+    let size = n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))?;
+    if size == 0 {
+        return Err("a volume size must be more than 0".into());
+    }
+    Ok(size)
 }
 
 /// Extensions of compressions `ocil export` reads but does not write: a file so named would
@@ -187,6 +248,27 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
         None if stdout => Compression::None,
         None => compression_of(&a.output)?,
     };
+    let since = match &a.since {
+        Some(base) => {
+            Some(crate::commands::receipt::load_base(base, a.report.quiet || a.report.json)?)
+        }
+        None => None,
+    };
+    if (since.is_some() || a.volume_size.is_some()) && format == FormatArg::Docker {
+        bail!(
+            "--since and --volume-size write OCI archives (docker load needs every layer in one file): leave out --format docker"
+        );
+    }
+    if a.volume_size.is_some() {
+        if stdout {
+            bail!("--volume-size writes several files: give -o NAME.tar, not `-o -`");
+        }
+        if compression != Compression::None {
+            bail!(
+                "--volume-size writes uncompressed volumes (layers are compressed already), so that SIZE bounds each file: give -o NAME.tar"
+            );
+        }
+    }
     let targets: Vec<Target> = a.sources.iter().map(|s| Target::parse(s)).collect::<Result<_>>()?;
     let layouts: Vec<Layout> = targets.iter().map(Target::open).collect::<Result<_>>()?;
     let sources: Vec<ExportSource<'_>> = targets
@@ -209,8 +291,12 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
         repo: a.repo.clone(),
         platform: a.platform.clone(),
         referrers: !a.no_referrers,
+        since: since.as_ref(),
         progress: &bars,
     };
+    if let Some(size) = a.volume_size {
+        return run_volumes(&a, &sources, &opts, size);
+    }
     let shown = if stdout { "stdout".to_owned() } else { format!("`{}`", a.output.display()) };
     let report = if stdout {
         let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -228,7 +314,80 @@ pub(crate) fn run(mut a: ExportArgs) -> Result<Outcome> {
         file.commit().with_context(|| format!("cannot write {shown}"))?;
         report
     };
-    print_report(&a, &sources, &shown, opts.format, compression, &report)?;
+    print_report(&a, &sources, &shown, opts.format, compression, &report, None)?;
+    Ok(Outcome::Ok)
+}
+
+/// What volumes were written, for the report.
+struct Written {
+    bundle: ocil_layout::Digest,
+    files: Vec<(String, ocil_archive::VolumeWritten)>,
+}
+
+/// `--volume-size`: the volumes, each an atomic file, then `SHA256SUMS`.
+fn run_volumes(
+    a: &ExportArgs,
+    sources: &[ExportSource<'_>],
+    opts: &ExportOptions<'_>,
+    size: u64,
+) -> Result<Outcome> {
+    let file_name = a.output.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(file_name) = file_name else {
+        bail!("`{}` is not a file name", a.output.display());
+    };
+    let name = file_name.strip_suffix(".tar").unwrap_or(&file_name).to_owned();
+    let dir = match a.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let shown = format!("`{}`", a.output.display());
+    let vopts = ocil_archive::VolumeOptions { size, name: name.clone() };
+    let volumes = ocil_archive::plan_volumes(sources, opts, &vopts)
+        .with_context(|| format!("cannot export to {shown}"))?;
+    let count = volumes.count();
+    opts.progress.begin("export", Some(volumes.bytes()));
+    let mut files = Vec::new();
+    for v in 1..=count {
+        let file = ocil_archive::volume_file_name(&name, v, count);
+        let path = dir.join(&file);
+        let out = create_output(&path)?;
+        let mut w = BufWriter::with_capacity(1 << 20, WriteBehind::new(out.file()));
+        let written = volumes
+            .write(v, &mut w)
+            .with_context(|| format!("cannot export to `{}`", path.display()));
+        let written = match written {
+            Ok(x) => x,
+            Err(e) => {
+                opts.progress.end();
+                return Err(e);
+            }
+        };
+        w.flush().with_context(|| format!("cannot write `{}`", path.display()))?;
+        drop(w);
+        out.commit().with_context(|| format!("cannot write `{}`", path.display()))?;
+        files.push((file, written));
+    }
+    opts.progress.end();
+    let mut sums = String::new();
+    for (file, w) in &files {
+        sums.push_str(&format!("{}  {file}\n", w.sha256.encoded()));
+    }
+    let sums_path = dir.join("SHA256SUMS");
+    let out = create_output(&sums_path)?;
+    (&mut out.file())
+        .write_all(sums.as_bytes())
+        .with_context(|| format!("cannot write `{}`", sums_path.display()))?;
+    out.commit().with_context(|| format!("cannot write `{}`", sums_path.display()))?;
+    let report = volumes.report();
+    let written = Written { bundle: volumes.bundle().clone(), files };
+    drop(volumes);
+    let shown = match (written.files.first(), written.files.last()) {
+        (Some((first, _)), Some((last, _))) if count > 1 => {
+            format!("{count} volumes `{}` ... `{last}`", dir.join(first).display())
+        }
+        _ => format!("1 volume `{}`", dir.join(&written.files[0].0).display()),
+    };
+    print_report(a, sources, &shown, opts.format, Compression::None, &report, Some(&written))?;
     Ok(Outcome::Ok)
 }
 
@@ -239,6 +398,7 @@ fn print_report(
     format: ArchiveFormat,
     compression: Compression,
     r: &ExportReport,
+    volumes: Option<&Written>,
 ) -> Result<()> {
     if a.report.json {
         return output::json(&JsonReport {
@@ -267,6 +427,20 @@ fn print_report(
                     config: config.to_string(),
                 })
                 .collect(),
+            omitted: a.since.as_ref().map(|_| r.omitted.len()),
+            volumes: volumes.map(|w| {
+                w.files
+                    .iter()
+                    .map(|(file, v)| JsonVolume {
+                        file: file.clone(),
+                        size: v.size,
+                        sha256: v.sha256.to_string(),
+                        blobs: v.blobs,
+                        images: v.entries,
+                    })
+                    .collect()
+            }),
+            bundle: volumes.map(|w| w.bundle.to_string()),
         });
     }
     let line = format!(
@@ -305,6 +479,32 @@ fn print_report(
         ]);
     }
     output::table(&mut out, &["TAG", "DIGEST", "TYPE", "FROM"], &rows)?;
+    if a.since.is_some() {
+        let left: u64 = r.omitted.iter().map(|b| b.size).sum();
+        writeln!(
+            out,
+            "delta: {} blob(s) ({}) left out, the base holds them",
+            r.omitted.len(),
+            output::size(left)
+        )?;
+    }
+    if let Some(w) = volumes {
+        writeln!(out, "bundle {}: {} volume(s), and SHA256SUMS", w.bundle, w.files.len())?;
+        let rows: Vec<Vec<String>> = w
+            .files
+            .iter()
+            .map(|(file, v)| {
+                vec![
+                    file.clone(),
+                    output::size(v.size),
+                    v.blobs.to_string(),
+                    v.entries.to_string(),
+                    v.sha256.to_string(),
+                ]
+            })
+            .collect();
+        output::table(&mut out, &["VOLUME", "SIZE", "BLOBS", "WHOLE IMAGES", "SHA256"], &rows)?;
+    }
     for (tags, config) in &r.docker_images {
         let tags = if tags.is_empty() { "<untagged>".to_owned() } else { tags.join(", ") };
         writeln!(out, "docker: {tags} (image ID {config})")?;
@@ -350,7 +550,7 @@ impl Write for WriteBehind<'_> {
 }
 
 /// The output file, unnamed until it is complete (`ocil_layout::atomic::AtomicFile`).
-fn create_output(path: &Path) -> Result<AtomicFile> {
+pub(crate) fn create_output(path: &Path) -> Result<AtomicFile> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

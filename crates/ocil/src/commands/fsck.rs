@@ -42,6 +42,21 @@ struct JsonArchive {
     diff_id: String,
 }
 
+/// A delta or a volume: what its `ocil-bundle.json` says.
+#[derive(Serialize)]
+struct JsonBundle {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    omitted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volumes: Option<u32>,
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     clean: bool,
@@ -49,6 +64,8 @@ struct JsonReport<'a> {
     warnings: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     archive: Option<JsonArchive>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<JsonBundle>,
     stats: &'a ocil_fsck::Stats,
     problems: Vec<JsonProblem<'a>>,
 }
@@ -58,6 +75,7 @@ struct Checked<'a> {
     problems: Vec<Problem>,
     stats: Option<ocil_fsck::Stats>,
     archive: Option<&'a Scan>,
+    bundle: Option<&'a ocil_archive::BundleReport>,
 }
 
 pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
@@ -78,7 +96,7 @@ pub(crate) fn run(a: FsckArgs) -> Result<Outcome> {
     let dir = Dir::open_ambient_dir(path, ambient_authority())
         .with_context(|| format!("cannot open `{}`", path.display()))?;
     let (problems, stats) = check_dir(dir, &a, &format!("`{}`", path.display()))?;
-    print(&a, Checked { problems, stats: Some(stats), archive: None })
+    print(&a, Checked { problems, stats: Some(stats), archive: None, bundle: None })
 }
 
 /// Check a layout directory, named `shown` in messages.
@@ -130,7 +148,12 @@ fn run_archive(a: &FsckArgs, path: &Path, shown: &str) -> Result<Outcome> {
     };
     print(
         a,
-        Checked { problems: report.problems, stats: report.stats, archive: report.scan.as_ref() },
+        Checked {
+            problems: report.problems,
+            stats: report.stats,
+            archive: report.scan.as_ref(),
+            bundle: report.bundle.as_ref(),
+        },
     )
 }
 
@@ -181,6 +204,14 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
                 hardlinks: s.kinds.hardlinks,
                 other: s.kinds.other,
                 diff_id: s.diff_id.to_string(),
+            }),
+            bundle: c.bundle.map(|b| JsonBundle {
+                kind: if b.volume.is_some() { "volume" } else { "delta" },
+                since: b.since.as_ref().map(|s| s.receipt.to_string()),
+                omitted: b.omitted.len(),
+                bundle: b.bundle.as_ref().map(ToString::to_string),
+                volume: b.volume.map(|(v, _)| v),
+                volumes: b.volume.map(|(_, n)| n),
             }),
             stats: &stats,
             problems: c
@@ -256,6 +287,22 @@ fn print(a: &FsckArgs, c: Checked<'_>) -> Result<Outcome> {
                     )?
                 }
                 _ => {}
+            }
+        }
+        if let Some(b) = c.bundle {
+            if let Some(base) = &b.since {
+                writeln!(
+                    out,
+                    "delta against base receipt {}: {} blob(s) left out (not checked here: the base holds them)",
+                    base.receipt,
+                    b.omitted.len()
+                )?;
+            }
+            if let (Some((v, n)), Some(id)) = (b.volume, &b.bundle) {
+                writeln!(
+                    out,
+                    "volume {v} of {n} of bundle {id}: its blobs match its description; images it does not hold whole are completed by the other volumes"
+                )?;
             }
         }
         if let Some(s) = &c.stats {

@@ -1,10 +1,13 @@
-//! `ocil import FILE[:NAME]|- DIR[:TAG] [--image NAME] [--force]`.
+//! `ocil import FILE[:NAME]|- DIR[:TAG] [--image NAME] [--force] [--receipt FILE]`.
+//!
+//! A delta or a volume (an archive with `ocil-bundle.json`) says so in the report: the base
+//! it needed, or the bundle's volumes still missing and the tags waiting for them.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ocil_archive::{ImportOptions, ImportReport};
+use ocil_archive::{BundleReport, ImportOptions, ImportReport};
 use ocil_layout::Reference;
 use ocil_layout::progress::{Progress, ProgressReader};
 use serde::Serialize;
@@ -38,6 +41,72 @@ struct JsonReport<'a> {
     images: Vec<JsonImage<'a>>,
     /// xz and bzip2 layers, stored as the plain tars they hold.
     decompressed_layers: Vec<JsonDecompressed>,
+    /// A delta or a volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<JsonBundle>,
+}
+
+#[derive(Serialize)]
+struct JsonBase {
+    receipt: String,
+    index: String,
+}
+
+#[derive(Serialize)]
+struct JsonVolume {
+    volume: u32,
+    file: String,
+}
+
+#[derive(Serialize)]
+struct JsonBundle {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<JsonBase>,
+    omitted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volumes: Option<u32>,
+    missing_volumes: Vec<JsonVolume>,
+    /// Entries waiting for other volumes: their tags, or digests when untagged.
+    pending: Vec<String>,
+}
+
+fn json_bundle(b: &BundleReport) -> JsonBundle {
+    JsonBundle {
+        kind: if b.volume.is_some() { "volume" } else { "delta" },
+        since: b.since.as_ref().map(|s| JsonBase {
+            receipt: s.receipt.to_string(),
+            index: s.index.digest.to_string(),
+        }),
+        omitted: b.omitted.len(),
+        bundle: b.bundle.as_ref().map(ToString::to_string),
+        volume: b.volume.map(|(v, _)| v),
+        volumes: b.volume.map(|(_, n)| n),
+        missing_volumes: b
+            .missing_volumes
+            .iter()
+            .map(|(volume, file)| JsonVolume { volume: *volume, file: file.clone() })
+            .collect(),
+        pending: pending_names(b),
+    }
+}
+
+/// The entries a volume left waiting, by tag (or digest when untagged).
+fn pending_names(b: &BundleReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for image in &b.pending {
+        if image.tags.is_empty() {
+            out.push(image.descriptor.digest.to_string());
+        }
+        for t in &image.tags {
+            out.push(t.name.clone().unwrap_or_else(|| t.tag.clone()));
+        }
+    }
+    out
 }
 
 /// `--image NAME`: a tag, a full name (`busybox:latest`, `example.com/a:v1`) or a digest.
@@ -96,7 +165,7 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
         )
     };
     let (layout, made) = destination::open_or_create(&dir)?;
-    let opts = ImportOptions { force: a.force, image, tag };
+    let opts = ImportOptions { force: a.force, image, tag, partial: false };
     let bars = a.report.bars();
     // The bar counts the archive's bytes as they are read (compressed, for a compressed
     // archive), against its size when it is a file.
@@ -125,6 +194,11 @@ pub(crate) fn run(a: ImportArgs) -> Result<Outcome> {
                 .with_context(|| format!("cannot import {shown} into `{}`", dir.display()));
         }
     };
+    if let Some(path) = &a.receipt {
+        let receipt = ocil_archive::Receipt::of_layout(&layout)
+            .with_context(|| format!("cannot read `{}` for its receipt", dir.display()))?;
+        crate::commands::receipt::write_receipt(&receipt, path)?;
+    }
     print_report(&a, &dir, &shown, &report)?;
     Ok(Outcome::Ok)
 }
@@ -156,6 +230,7 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
                     digest: l.digest.to_string(),
                 })
                 .collect(),
+            bundle: r.bundle.as_ref().map(json_bundle),
         });
     }
     if !r.decompressed.is_empty() {
@@ -205,7 +280,51 @@ fn print_report(a: &ImportArgs, dir: &Path, shown: &str, r: &ImportReport) -> Re
             ]);
         }
     }
-    output::table(&mut out, &["TAG", "DIGEST", "TYPE", "NAME"], &rows)?;
+    // A volume may complete no image yet.
+    if !rows.is_empty() {
+        output::table(&mut out, &["TAG", "DIGEST", "TYPE", "NAME"], &rows)?;
+    }
+    if let Some(b) = &r.bundle {
+        print_bundle(&mut out, b, dir)?;
+    }
+    if let Some(path) = &a.receipt {
+        writeln!(out, "receipt of `{}` written to `{}`", dir.display(), path.display())?;
+    }
     out.flush()?;
+    Ok(())
+}
+
+/// What a delta or a volume adds to the report.
+fn print_bundle(out: &mut impl Write, b: &BundleReport, dir: &Path) -> std::io::Result<()> {
+    if let Some(base) = &b.since {
+        writeln!(
+            out,
+            "delta against base receipt {}: {} blob(s) left out, all in `{}`",
+            base.receipt,
+            b.omitted.len(),
+            dir.display()
+        )?;
+    }
+    let (Some((v, n)), Some(id)) = (b.volume, &b.bundle) else { return Ok(()) };
+    writeln!(out, "volume {v} of {n} of bundle {id}")?;
+    let pending = pending_names(b);
+    if !pending.is_empty() {
+        writeln!(
+            out,
+            "waiting for other volumes (not tagged until complete): {}",
+            pending.join(", ")
+        )?;
+    }
+    if b.missing_volumes.is_empty() {
+        writeln!(out, "every volume is in: the bundle is complete")?;
+    } else {
+        let files: Vec<&str> = b.missing_volumes.iter().map(|(_, f)| f.as_str()).collect();
+        writeln!(
+            out,
+            "still missing: {} volume(s): {} (import them, in any order, to finish)",
+            files.len(),
+            files.join(", ")
+        )?;
+    }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod ls;
 pub(crate) mod man;
 mod new;
 pub(crate) mod pull;
+pub(crate) mod receipt;
 pub(crate) mod referrers;
 pub(crate) mod rm;
 pub(crate) mod serve;
@@ -48,6 +49,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),
         Command::Export(a) => export::run(a),
+        Command::Receipt(a) => receipt::run(a),
         Command::Referrers(a) => referrers::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Completions(a) => completions::run(a),

@@ -12,6 +12,9 @@
 //!   and it reads back what we import from a docker-save archive.
 //!
 //! - crashes: `ocil import` killed at random moments (`crash.rs`);
+//! - carrying: receipts, deltas and volumes over layouts of the xtask generator, volume
+//!   imports killed at random moments (`carry.rs`); importing never extracts anything
+//!   first, and writes no blob the destination holds (`temp_disk.rs`);
 //! - a real Docker daemon as the oracle: `docker load` of our docker-format export and
 //!   `ocil import` of `docker save` (`docker.rs`);
 //! - docker-save archives whose layers are compressed with xz, bzip2, gzip or zstd by the
@@ -24,6 +27,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod carry;
 #[path = "../../../ocil-archive/tests/support/corpus.rs"]
 mod corpus;
 mod docker;
@@ -31,10 +35,15 @@ mod export;
 #[path = "../../../ocil-archive/tests/support/hostile.rs"]
 mod hostile;
 mod layer_compression;
+mod temp_disk;
 
 mod crash;
 #[path = "../common/crash.rs"]
 mod crash_harness;
+/// The xtask generator (an independent writer of layouts), for content of a chosen size.
+#[path = "../../../../xtask/src/gen.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod r#gen;
 #[path = "../common/peers.rs"]
 mod peers;
 
@@ -47,6 +56,9 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::peers::{require_tool, shared_dir};
+
+/// What the generator's functions return (`xtask`'s own `Result`).
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
 struct Out {
     code: i32,

@@ -5,6 +5,8 @@
 //! - `usage`: help, version, bad arguments, missing directories, non-layouts (snapshots);
 //! - `commands`: every command on good layouts (snapshots of exit code, stdout and stderr);
 //! - `bad_input`: damaged and hostile layouts, as one-line `assert_cmd` predicates;
+//! - `carry`: `receipt`, deltas and volumes (`export --since`, `--volume-size`), imported and
+//!   checked, and their refusals (snapshots);
 //! - `copy`, `convert`: `ocil copy` and `ocil convert`, snapshots and their effects;
 //! - `edit`: `config`, `annotate`, `rm` and their refusals (snapshots);
 //! - `layers`: `append` and `index`, and their refusals (snapshots);
@@ -19,6 +21,7 @@
 
 mod archive_view;
 mod bad_input;
+mod carry;
 mod commands;
 mod convert;
 mod copy;
