@@ -40,6 +40,7 @@ impl Cli {
             Command::Annotate(a) => a.report.json,
             Command::Append(a) => a.report.json,
             Command::Index(a) => a.report.json,
+            Command::Unpack(a) => a.report.json,
             Command::Cat(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -96,6 +97,9 @@ pub(crate) enum Command {
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),
+    /// Unpack an image into a runtime bundle (rootfs/ and config.json) to run or edit
+    #[command(long_about = crate::commands::unpack::HELP)]
+    Unpack(crate::commands::unpack::UnpackArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = crate::commands::completions::HELP)]
     Completions(crate::commands::completions::CompletionsArgs),

@@ -21,6 +21,7 @@ mod new;
 pub(crate) mod referrers;
 pub(crate) mod rm;
 pub(crate) mod tag;
+pub(crate) mod unpack;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -48,5 +49,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Referrers(a) => referrers::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Unpack(a) => unpack::run(a),
     }
 }
