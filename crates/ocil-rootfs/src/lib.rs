@@ -34,15 +34,24 @@
 mod apply;
 pub mod bundle;
 mod error;
+mod export;
 pub mod image;
+pub mod pack;
 pub mod record;
+mod repack;
 pub mod root;
 mod spec;
+pub mod status;
+mod tar_writer;
 mod unpack;
 mod user;
 
 pub use apply::ROOTLESS_XATTR;
 pub use error::{Error, Result};
+pub use export::{Exported, export_rootfs};
+pub use pack::{PackOptions, Packed, pack_changes, pack_tree};
 pub use record::Record;
+pub use repack::{Repacked, record_repack};
 pub use root::Resolver;
+pub use status::{Change, Status, StatusOptions, What, status};
 pub use unpack::{UnpackOptions, Unpacked, unpack};

@@ -63,11 +63,6 @@ impl Root {
         Root { fd, openat2 }
     }
 
-    /// The root's descriptor.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Whether the kernel resolver is in use.
     pub(crate) fn uses_openat2(&self) -> bool {
         self.openat2

@@ -20,7 +20,8 @@ use crate::image::Image;
 use crate::user::ExecUser;
 
 /// The `PATH` a process gets when the image sets none (Docker's).
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The runtime-spec version written.
 const OCI_VERSION: &str = "1.0.2";
