@@ -32,7 +32,7 @@ pub(crate) struct Resource {
 }
 
 /// Every resource a test may declare with `needs_<resource>`.
-pub(crate) const RESOURCES: [Resource; 9] = [
+pub(crate) const RESOURCES: [Resource; 11] = [
     Resource { name: "shared", probe: Probe::Shared },
     Resource { name: "docker", probe: Probe::Docker },
     Resource { name: "umoci", probe: Probe::Tool },
@@ -42,6 +42,8 @@ pub(crate) const RESOURCES: [Resource; 9] = [
     Resource { name: "script", probe: Probe::Tool },
     Resource { name: "xz", probe: Probe::Tool },
     Resource { name: "bzip2", probe: Probe::Tool },
+    Resource { name: "runc", probe: Probe::Tool },
+    Resource { name: "busybox", probe: Probe::Tool },
 ];
 
 /// The prefix of every resource segment in a test name.

@@ -10,7 +10,9 @@
 //!   holds a symlink or a missing directory: each component is opened with `O_NOFOLLOW`
 //!   from the directory before it; a symlink is read and its target walked from the root
 //!   (absolute) or from the real directory holding it, `..` pops one real directory and
-//!   stops at the root, and at most 40 links are followed (`ELOOP`, as the kernel).
+//!   stops at the root, and at most 40 links are followed (`ELOOP`, as the kernel). One
+//!   leniency, containerd's: a missing component followed by `..` cancels out (the kernel
+//!   would say `ENOENT`); the result is inside the root all the same.
 //!
 //! Nothing here follows the last component of a path: callers create, remove and change it
 //! with `*at` calls relative to the directory found for its parent.
@@ -85,9 +87,10 @@ impl Root {
                 ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
             match fs::openat2(&self.fd, path, dir_flags(), Mode::empty(), how) {
                 Ok(fd) => return Ok(Opened { fd, real: joined }),
-                // A symlink (ELOOP), or a missing directory to create: the walk knows the
+                // A symlink (ELOOP; ENOTDIR for the last component, opened O_NOFOLLOW), or a
+                // missing directory to create, or a file: the walk knows the
                 // real names.
-                Err(Errno::LOOP | Errno::NOENT | Errno::XDEV | Errno::AGAIN) => {}
+                Err(Errno::LOOP | Errno::NOTDIR | Errno::NOENT | Errno::XDEV | Errno::AGAIN) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -190,6 +193,11 @@ impl Root {
                             }
                         }
                         Some(_) => return Err(Errno::NOTDIR),
+                        // `missing/..` is taken lexically, as containerd's resolver does
+                        // (`upandout/../../etc`): it stays inside the root either way.
+                        None if pending.front().is_some_and(|n| n.as_slice() == b"..") => {
+                            pending.pop_front();
+                        }
                         None if create => {
                             match fs::mkdirat(at, c.as_slice(), Mode::from_raw_mode(0o755)) {
                                 Ok(()) | Err(Errno::EXIST) => {}

@@ -40,8 +40,20 @@ pub(crate) struct UnpackArgs {
     /// Replace what an earlier unpack left in BUNDLE
     #[arg(long)]
     pub(crate) force: bool,
+    /// How paths are resolved in the rootfs (tests run the fallback walk with `walk`)
+    #[arg(long, value_enum, default_value = "auto", hide = true)]
+    pub(crate) resolver: ResolverArg,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
+}
+
+/// `--resolver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ResolverArg {
+    /// openat2 RESOLVE_IN_ROOT where the kernel has it
+    Auto,
+    /// The component-by-component walk only
+    Walk,
 }
 
 pub(crate) fn run(a: UnpackArgs) -> Result<Outcome> {
@@ -68,7 +80,10 @@ pub(crate) fn run(a: UnpackArgs) -> Result<Outcome> {
         rootless: a.rootless,
         force: a.force,
         name: &a.target,
-        ..UnpackOptions::default()
+        resolver: match a.resolver {
+            ResolverArg::Auto => ocil_rootfs::Resolver::Auto,
+            ResolverArg::Walk => ocil_rootfs::Resolver::Walk,
+        },
     };
     let bars = a.report.bars();
     let done = unpack(store, target.reference.as_ref(), &dir, &opts, &bars).map_err(|e| {
