@@ -2,7 +2,7 @@
 //! config by the image spec's conversion rules (`conversion.md`):
 //!
 //! - `process.args` = `Entrypoint` + `Cmd`, `process.env` = `Env` (with a default `PATH`
-//!   only when `Env` has none), `process.cwd` = `WorkingDir` (default `/`), `process.user`
+//!   and the user's `HOME` from `/etc/passwd` only when `Env` has none), `process.cwd` = `WorkingDir` (default `/`), `process.user`
 //!   from `User` through the rootfs's `/etc/passwd` and `/etc/group`;
 //! - annotations: the manifest's, then `org.opencontainers.image.{os, architecture,
 //!   variant, os.version, os.features, author, created, stopSignal, exposedPorts}` from the
@@ -115,8 +115,15 @@ pub(crate) fn runtime_config(
     let mut args = strings(rc.get("Entrypoint"));
     args.extend(strings(rc.get("Cmd")));
     let mut env = strings(rc.get("Env"));
-    if !env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "PATH") {
+    let has = |env: &[String], name: &str| {
+        env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == name)
+    };
+    if !has(&env, "PATH") {
         env.insert(0, DEFAULT_PATH.into());
+    }
+    // The user's home, as runc, umoci and Docker add it (never over the image's own).
+    if let Some(home) = user.home.as_deref().filter(|_| !has(&env, "HOME")) {
+        env.push(format!("HOME={home}"));
     }
     let cwd = rc.get("WorkingDir").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("/");
     let mut process_user = json!({"uid": user.uid, "gid": user.gid});

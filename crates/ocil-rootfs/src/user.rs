@@ -2,7 +2,7 @@
 //! rootfs's own `/etc/passwd` and `/etc/group`, as runc and umoci read them: a name must be
 //! there, a number need not be; a user's primary group comes from its passwd line; a user
 //! given by name without a group gets, as additional groups, those whose lines list it
-//! (image-spec `conversion.md`).
+//! (image-spec `conversion.md`); no `User` is root, with root's groups (umoci, Docker).
 
 /// The ids a container process runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,14 +10,16 @@ pub(crate) struct ExecUser {
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) additional_gids: Vec<u32>,
+    /// The home directory, when the user has a passwd line.
+    pub(crate) home: Option<String>,
 }
 
-/// `name:x:uid:gid:...` lines.
-fn passwd(text: &[u8]) -> impl Iterator<Item = (&[u8], u32, u32)> {
+/// `name:x:uid:gid:gecos:home:shell` lines: name, uid, gid, home.
+fn passwd(text: &[u8]) -> impl Iterator<Item = (&[u8], u32, u32, &[u8])> {
     lines(text).filter_map(|f| {
         let uid = parse_id(f.get(2)?)?;
         let gid = parse_id(f.get(3)?)?;
-        Some((f[0], uid, gid))
+        Some((f[0], uid, gid, f.get(5).copied().unwrap_or_default()))
     })
 }
 
@@ -54,19 +56,20 @@ pub(crate) fn resolve(
     };
     let pw = passwd_file.unwrap_or_default();
     let gr = group_file.unwrap_or_default();
-    let (uid, mut gid, name): (u32, u32, Option<&[u8]>) = if user.is_empty() {
-        match passwd(pw).find(|(_, u, _)| *u == 0) {
-            Some((n, u, g)) => (u, g, Some(n)),
-            None => (0, 0, None),
+    type Found<'a> = (u32, u32, Option<&'a [u8]>, Option<&'a [u8]>);
+    let (uid, mut gid, name, home): Found<'_> = if user.is_empty() {
+        match passwd(pw).find(|(_, u, _, _)| *u == 0) {
+            Some((n, u, g, h)) => (u, g, Some(n), Some(h)),
+            None => (0, 0, None, None),
         }
     } else if let Ok(uid) = user.parse::<u32>() {
-        match passwd(pw).find(|(_, u, _)| *u == uid) {
-            Some((n, u, g)) => (u, g, Some(n)),
-            None => (uid, 0, None),
+        match passwd(pw).find(|(_, u, _, _)| *u == uid) {
+            Some((n, u, g, h)) => (u, g, Some(n), Some(h)),
+            None => (uid, 0, None, None),
         }
     } else {
-        match passwd(pw).find(|(n, _, _)| *n == user.as_bytes()) {
-            Some((n, u, g)) => (u, g, Some(n)),
+        match passwd(pw).find(|(n, _, _, _)| *n == user.as_bytes()) {
+            Some((n, u, g, h)) => (u, g, Some(n), Some(h)),
             None if passwd_file.is_none() => {
                 return Err("the image has no /etc/passwd to find the name in".into());
             }
@@ -85,17 +88,19 @@ pub(crate) fn resolve(
             },
         };
     }
-    // The image spec: additional groups for a user given by name, without a group.
+    // The image spec: additional groups for a user given by name, without a group; with no
+    // `User` at all (implementation-defined), root's, as umoci and Docker give them.
     let mut additional_gids = Vec::new();
-    let named = !user.is_empty() && user.parse::<u32>().is_err();
+    let named = user.parse::<u32>().is_err();
     if let Some(name) = name.filter(|_| named && group.is_none()) {
         for (_, id, members) in groups(gr) {
-            if members.contains(&name) && id != gid && !additional_gids.contains(&id) {
+            if members.contains(&name) && !additional_gids.contains(&id) {
                 additional_gids.push(id);
             }
         }
     }
-    Ok(ExecUser { uid, gid, additional_gids })
+    let home = home.filter(|h| !h.is_empty()).map(|h| String::from_utf8_lossy(h).into_owned());
+    Ok(ExecUser { uid, gid, additional_gids, home })
 }
 
 #[cfg(test)]
@@ -111,15 +116,28 @@ mod tests {
 
     #[test]
     fn users() {
-        assert_eq!(r("").unwrap(), ExecUser { uid: 0, gid: 0, additional_gids: vec![] });
-        assert_eq!(r("root").unwrap(), ExecUser { uid: 0, gid: 0, additional_gids: vec![10] });
+        let root = |g: Vec<u32>| ExecUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: g,
+            home: Some("/root".into()),
+        };
+        assert_eq!(r("").unwrap(), root(vec![10]));
+        assert_eq!(r("root").unwrap(), root(vec![10]));
+        // A group listing the user counts even when it is the primary one (as runc and umoci).
+        let own = resolve("", Some(PASSWD), Some(b"root:x:0:root\nwheel:x:10:root\n")).unwrap();
+        assert_eq!(own.additional_gids, vec![0, 10]);
+        assert_eq!(r("0").unwrap(), root(vec![]));
         assert_eq!(r("app:appg").unwrap().additional_gids, Vec::<u32>::new());
         assert_eq!(
             r("app").unwrap(),
             ExecUser { uid: 1000, gid: 1001, additional_gids: vec![10, 2000] }
         );
         assert_eq!(r("1000:wheel").unwrap().gid, 10);
-        assert_eq!(r("4242").unwrap(), ExecUser { uid: 4242, gid: 0, additional_gids: vec![] });
+        assert_eq!(
+            r("4242").unwrap(),
+            ExecUser { uid: 4242, gid: 0, additional_gids: vec![], home: None }
+        );
         assert_eq!(r("4242:4343").unwrap().gid, 4343);
         assert!(r("nobody").is_err());
         assert!(r("app:nogroup").is_err());

@@ -46,7 +46,11 @@ pub(crate) fn ocil_ok(args: &[&str]) -> String {
 
 /// Run a program and require exit 0; stdout.
 pub(crate) fn run_ok(program: &str, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(program).args(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
     ok(out, &format!("{program} {args:?}"))
 }
 
@@ -80,7 +84,18 @@ pub(crate) const MTIME: u64 = 1_704_067_200;
 
 impl RawEntry {
     fn new(kind: u8, name: &[u8], mode: u32) -> RawEntry {
-        RawEntry { kind, name: name.to_vec(), link: Vec::new(), mode, uid: 0, gid: 0, mtime: MTIME, data: Vec::new(), dev: (0, 0), pax: Vec::new() }
+        RawEntry {
+            kind,
+            name: name.to_vec(),
+            link: Vec::new(),
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: MTIME,
+            data: Vec::new(),
+            dev: (0, 0),
+            pax: Vec::new(),
+        }
     }
     pub(crate) fn file(name: &str, data: &[u8], mode: u32) -> RawEntry {
         RawEntry { data: data.to_vec(), ..RawEntry::new(b'0', name.as_bytes(), mode) }
@@ -99,6 +114,10 @@ impl RawEntry {
     }
     pub(crate) fn device(name: &str, kind: u8, dev: (u32, u32)) -> RawEntry {
         RawEntry { dev, ..RawEntry::new(kind, name.as_bytes(), 0o666) }
+    }
+    pub(crate) fn mode(mut self, mode: u32) -> RawEntry {
+        self.mode = mode;
+        self
     }
     pub(crate) fn owner(mut self, uid: u32, gid: u32) -> RawEntry {
         (self.uid, self.gid) = (uid, gid);
@@ -218,7 +237,8 @@ pub(crate) struct Layout {
 impl Layout {
     pub(crate) fn init(dir: &Path) -> Layout {
         std::fs::create_dir_all(dir.join("blobs/sha256")).expect("mkdir");
-        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("write");
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .expect("write");
         std::fs::write(dir.join("index.json"), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)
             .expect("write");
         Layout { dir: dir.to_path_buf() }
@@ -237,9 +257,16 @@ impl Layout {
         for l in layers {
             diff_ids.push(digest(&l.tar));
             let (blob, mt) = match (l.comp, docker) {
-                (Comp::Gzip, true) => (gzip(&l.tar), "application/vnd.docker.image.rootfs.diff.tar.gzip"),
-                (Comp::Gzip, false) => (gzip(&l.tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
-                (Comp::Zstd, _) => (zstd::encode_all(&l.tar[..], 3).expect("zstd"), "application/vnd.oci.image.layer.v1.tar+zstd"),
+                (Comp::Gzip, true) => {
+                    (gzip(&l.tar), "application/vnd.docker.image.rootfs.diff.tar.gzip")
+                }
+                (Comp::Gzip, false) => {
+                    (gzip(&l.tar), "application/vnd.oci.image.layer.v1.tar+gzip")
+                }
+                (Comp::Zstd, _) => (
+                    zstd::encode_all(&l.tar[..], 3).expect("zstd"),
+                    "application/vnd.oci.image.layer.v1.tar+zstd",
+                ),
                 (Comp::None, _) => (l.tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
             };
             let (d, size) = self.put(&blob);
@@ -255,19 +282,28 @@ impl Layout {
         let cbytes = serde_json::to_vec(&config).expect("JSON");
         let (cd, csize) = self.put(&cbytes);
         let (mt, ct) = if docker {
-            ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")
+            (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.container.image.v1+json",
+            )
         } else {
-            ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+            )
         };
         let manifest = json!({"schemaVersion": 2, "mediaType": mt, "config": {"mediaType": ct, "digest": cd, "size": csize}, "layers": descs});
         let mbytes = serde_json::to_vec(&manifest).expect("JSON");
         let (md, msize) = self.put(&mbytes);
-        let mut index: Value = serde_json::from_slice(&std::fs::read(self.dir.join("index.json")).expect("read")).expect("JSON");
+        let mut index: Value =
+            serde_json::from_slice(&std::fs::read(self.dir.join("index.json")).expect("read"))
+                .expect("JSON");
         index["manifests"].as_array_mut().expect("array").push(json!({
             "mediaType": mt, "digest": md, "size": msize,
             "annotations": {"org.opencontainers.image.ref.name": tag}
         }));
-        std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&index).expect("JSON")).expect("write");
+        std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&index).expect("JSON"))
+            .expect("write");
         md
     }
 }
@@ -320,7 +356,10 @@ pub(crate) fn tree(root: &Path) -> BTreeMap<String, Node> {
         };
         let mode = if ft.is_symlink() { 0o777 } else { m.mode() & 0o7777 };
         let size = if ft.is_dir() { 0 } else { m.len() };
-        out.insert(rel, Node { kind, mode, uid: m.uid(), gid: m.gid(), size, content, links: Vec::new() });
+        out.insert(
+            rel,
+            Node { kind, mode, uid: m.uid(), gid: m.gid(), size, content, links: Vec::new() },
+        );
     }
     for names in inodes.values().filter(|n| n.len() > 1) {
         for n in names {
@@ -349,7 +388,12 @@ pub(crate) fn diff(a: &BTreeMap<String, Node>, b: &BTreeMap<String, Node>) -> Ve
 /// made in it.)
 pub(crate) fn snapshot(dir: &Path, skip: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name().into_iter().filter_entry(|e| e.path() != skip) {
+    for entry in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.path() != skip)
+    {
         let entry = entry.expect("walk");
         let p = entry.path();
         let m = std::fs::symlink_metadata(p).expect("lstat");
@@ -362,7 +406,16 @@ pub(crate) fn snapshot(dir: &Path, skip: &Path) -> BTreeMap<PathBuf, String> {
         };
         out.insert(
             p.to_path_buf(),
-            format!("{:o} {}:{} {} {} {}.{}", m.mode(), m.uid(), m.gid(), m.len(), content, m.mtime(), m.mtime_nsec()),
+            format!(
+                "{:o} {}:{} {} {} {}.{}",
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.len(),
+                content,
+                m.mtime(),
+                m.mtime_nsec()
+            ),
         );
     }
     out
@@ -383,13 +436,15 @@ pub(crate) fn in_root(root: &Path, path: &str, follow: bool) -> PathBuf {
             }
             _ => {}
         }
-        let here: PathBuf = stack.iter().chain(std::iter::once(&c)).fold(root.to_path_buf(), |p, s| p.join(s));
+        let here: PathBuf =
+            stack.iter().chain(std::iter::once(&c)).fold(root.to_path_buf(), |p, s| p.join(s));
         let last = pending.iter().all(|p| p.is_empty() || p == ".");
         match std::fs::symlink_metadata(&here) {
             Ok(m) if m.file_type().is_symlink() && (follow || !last) => {
                 links += 1;
                 assert!(links < 40, "symlink loop at {}", here.display());
-                let target = std::fs::read_link(&here).expect("readlink").to_string_lossy().into_owned();
+                let target =
+                    std::fs::read_link(&here).expect("readlink").to_string_lossy().into_owned();
                 if target.starts_with('/') {
                     stack.clear();
                 }

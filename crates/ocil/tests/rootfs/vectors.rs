@@ -17,7 +17,10 @@ use crate::support::{Layer, Layout, RawEntry, arg, in_root, ocil, snapshot};
 /// directory's with the `/` Go's writer adds).
 fn entry(v: &Value) -> RawEntry {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-    let mode = v.get("mode").and_then(Value::as_str).map(|m| u32::from_str_radix(m, 8).expect("octal mode"));
+    let mode = v
+        .get("mode")
+        .and_then(Value::as_str)
+        .map(|m| u32::from_str_radix(m, 8).expect("octal mode"));
     let data: Vec<u8> = match (v.get("content"), v.get("content_bytes")) {
         (Some(Value::String(c)), _) => c.as_bytes().to_vec(),
         (_, Some(Value::Array(b))) => b.iter().map(|x| x.as_u64().expect("a byte") as u8).collect(),
@@ -50,37 +53,58 @@ fn check(root: &Path, c: &Value, id: &str) {
     let (k, v) = c.as_object().and_then(|o| o.iter().next()).expect("a check");
     let pair = |v: &Value| -> (String, String) {
         let a = v.as_array().expect("a pair");
-        (a[0].as_str().expect("a path").to_owned(), a[1].as_str().map(str::to_owned).unwrap_or_default())
+        (
+            a[0].as_str().expect("a path").to_owned(),
+            a[1].as_str().map(str::to_owned).unwrap_or_default(),
+        )
     };
     match k.as_str() {
         "outside_untouched" => {} // the snapshot
         "same_file" => {
             let (a, b) = pair(v);
             use std::os::unix::fs::MetadataExt;
-            let ma = std::fs::metadata(in_root(root, &a, true)).unwrap_or_else(|e| panic!("{id}: {a}: {e}"));
-            let mb = std::fs::metadata(in_root(root, &b, true)).unwrap_or_else(|e| panic!("{id}: {b}: {e}"));
-            assert_eq!((ma.dev(), ma.ino()), (mb.dev(), mb.ino()), "{id}: {a} and {b} are not the same file");
+            let ma = std::fs::metadata(in_root(root, &a, true))
+                .unwrap_or_else(|e| panic!("{id}: {a}: {e}"));
+            let mb = std::fs::metadata(in_root(root, &b, true))
+                .unwrap_or_else(|e| panic!("{id}: {b}: {e}"));
+            assert_eq!(
+                (ma.dev(), ma.ino()),
+                (mb.dev(), mb.ino()),
+                "{id}: {a} and {b} are not the same file"
+            );
         }
         "same_symlink_target" => {
             let (a, b) = pair(v);
-            let ta = std::fs::read_link(in_root(root, &a, false)).unwrap_or_else(|e| panic!("{id}: {a}: {e}"));
-            let tb = std::fs::read_link(in_root(root, &b, false)).unwrap_or_else(|e| panic!("{id}: {b}: {e}"));
+            let ta = std::fs::read_link(in_root(root, &a, false))
+                .unwrap_or_else(|e| panic!("{id}: {a}: {e}"));
+            let tb = std::fs::read_link(in_root(root, &b, false))
+                .unwrap_or_else(|e| panic!("{id}: {b}: {e}"));
             assert_eq!(ta, tb, "{id}");
         }
         "not_exists" => {
             let p = v.as_str().expect("a path");
-            assert!(std::fs::symlink_metadata(in_root(root, p, false)).is_err(), "{id}: {p} exists");
+            assert!(
+                std::fs::symlink_metadata(in_root(root, p, false)).is_err(),
+                "{id}: {p} exists"
+            );
         }
         "file_content" => {
             let (p, want) = pair(v);
-            let got = std::fs::read(in_root(root, &p, true)).unwrap_or_else(|e| panic!("{id}: {p}: {e}"));
+            let got =
+                std::fs::read(in_root(root, &p, true)).unwrap_or_else(|e| panic!("{id}: {p}: {e}"));
             assert_eq!(String::from_utf8_lossy(&got), want, "{id}: {p}");
         }
         "file_content_bytes" => {
             let a = v.as_array().expect("a pair");
             let p = a[0].as_str().expect("a path");
-            let want: Vec<u8> = a[1].as_array().expect("bytes").iter().map(|b| b.as_u64().expect("byte") as u8).collect();
-            let got = std::fs::read(in_root(root, p, true)).unwrap_or_else(|e| panic!("{id}: {p}: {e}"));
+            let want: Vec<u8> = a[1]
+                .as_array()
+                .expect("bytes")
+                .iter()
+                .map(|b| b.as_u64().expect("byte") as u8)
+                .collect();
+            let got =
+                std::fs::read(in_root(root, p, true)).unwrap_or_else(|e| panic!("{id}: {p}: {e}"));
             assert_eq!(got, want, "{id}: {p}");
         }
         other => panic!("{id}: unknown check {other}"),
@@ -113,7 +137,8 @@ fn run_vector(v: &Value, resolver: &str, tmp: &Path) -> String {
             inside.push(entry(p));
         }
     }
-    let layers_entries: Vec<RawEntry> = v["entries"].as_array().expect("entries").iter().map(entry).collect();
+    let layers_entries: Vec<RawEntry> =
+        v["entries"].as_array().expect("entries").iter().map(entry).collect();
     let mut layers = Vec::new();
     if !inside.is_empty() {
         layers.push(Layer::gz(&inside));
@@ -150,13 +175,21 @@ fn run_vector(v: &Value, resolver: &str, tmp: &Path) -> String {
         "error-or-contained" => {}
         other => panic!("{id}: unknown result {other}"),
     }
-    format!("{id} ({resolver}): {outcome}{}", if outcome == "error" { format!(" [{}]", stderr.lines().last().unwrap_or_default().trim()) } else { String::new() })
+    format!(
+        "{id} ({resolver}): {outcome}{}",
+        if outcome == "error" {
+            format!(" [{}]", stderr.lines().last().unwrap_or_default().trim())
+        } else {
+            String::new()
+        }
+    )
 }
 
 #[test]
 fn breakout_vectors_needs_shared() {
     let Some(shared) = shared_dir() else { return };
-    let text = std::fs::read(shared.join("conformance/tar-extraction-vectors.json")).expect("read the vectors");
+    let text = std::fs::read(shared.join("conformance/tar-extraction-vectors.json"))
+        .expect("read the vectors");
     let vectors: Vec<Value> = serde_json::from_slice(&text).expect("JSON");
     assert_eq!(vectors.len(), 40, "the vector file changed");
     let mut lines = Vec::new();
@@ -183,11 +216,16 @@ fn breakout_vectors_needs_shared() {
 #[test]
 fn archive_symlink_cycle_vector_needs_shared() {
     let Some(shared) = shared_dir() else { return };
-    let text = std::fs::read(shared.join("conformance/tar-extraction-vectors.json")).expect("read the vectors");
+    let text = std::fs::read(shared.join("conformance/tar-extraction-vectors.json"))
+        .expect("read the vectors");
     let vectors: Vec<Value> = serde_json::from_slice(&text).expect("JSON");
-    let v = vectors.iter().find(|v| v["id"] == "go-containerregistry/TestSymlinkCycle/0").expect("the cycle vector");
+    let v = vectors
+        .iter()
+        .find(|v| v["id"] == "go-containerregistry/TestSymlinkCycle/0")
+        .expect("the cycle vector");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let entries: Vec<RawEntry> = v["entries"].as_array().expect("entries").iter().map(entry).collect();
+    let entries: Vec<RawEntry> =
+        v["entries"].as_array().expect("entries").iter().map(entry).collect();
     let archive = tmp.path().join("cycle.tar");
     std::fs::write(&archive, crate::support::raw_tar(&entries)).expect("write");
     let out = ocil(&["import", arg(&archive), arg(&tmp.path().join("dst"))]);
