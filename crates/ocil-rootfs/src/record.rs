@@ -139,18 +139,18 @@ impl Entry {
     /// An entry from a `stat` (kind, size, times, inode, device numbers); the caller sets
     /// mode and owner when they are not the disk's (rootless), and the rest.
     pub fn from_stat(st: &Stat, layer: u32) -> Entry {
-        let kind = Kind::of_mode(st.st_mode as u32);
+        let kind = Kind::of_mode(st.st_mode);
         let rdev = matches!(kind, Kind::Char | Kind::Block)
-            .then(|| (rustix::fs::major(st.st_rdev as u64), rustix::fs::minor(st.st_rdev as u64)));
+            .then(|| (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev)));
         Entry {
             kind,
-            mode: st.st_mode as u32 & 0o7777,
+            mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             gid: st.st_gid,
             size: if kind == Kind::Dir { 0 } else { st.st_size as u64 },
             mtime: mtime(st),
             ctime: ctime(st),
-            ino: st.st_ino as u64,
+            ino: st.st_ino,
             link: None,
             rdev,
             device: None,
@@ -168,18 +168,18 @@ impl Entry {
         }
         self.mtime = mtime(st);
         self.ctime = ctime(st);
-        self.ino = st.st_ino as u64;
+        self.ino = st.st_ino;
     }
 }
 
 /// A `stat`'s mtime.
 pub(crate) fn mtime(st: &Stat) -> Time {
-    Time(st.st_mtime as i64, st.st_mtime_nsec as u32)
+    Time(st.st_mtime, st.st_mtime_nsec as u32)
 }
 
 /// A `stat`'s ctime.
 pub(crate) fn ctime(st: &Stat) -> Time {
-    Time(st.st_ctime as i64, st.st_ctime_nsec as u32)
+    Time(st.st_ctime, st.st_ctime_nsec as u32)
 }
 
 /// A layer the bundle's rootfs holds.

@@ -180,7 +180,7 @@ impl Scan<'_> {
         compare: bool,
     ) -> Result<()> {
         self.seen.insert(path.to_vec());
-        let kind = Kind::of_mode(st.st_mode as u32);
+        let kind = Kind::of_mode(st.st_mode);
         let mut now = Entry::from_stat(st, 0);
         let rec = if compare { self.record.entries.get(path) } else { None };
         if let Some(r) = rec {

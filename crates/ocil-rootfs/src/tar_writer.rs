@@ -195,10 +195,10 @@ fn raw_header(
     h[157..157 + link.len()].copy_from_slice(link);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
-    if matches!(flag, b'3' | b'4') {
-        octal(&mut h[329..337], u64::from(major));
-        octal(&mut h[337..345], u64::from(minor));
-    }
+    // Zeros for all but devices, as GNU tar and Go write them (some readers refuse empty
+    // numeric fields).
+    octal(&mut h[329..337], u64::from(major));
+    octal(&mut h[337..345], u64::from(minor));
     h
 }
 

@@ -131,7 +131,12 @@ mod tests {
         assert_eq!(r("app:appg").unwrap().additional_gids, Vec::<u32>::new());
         assert_eq!(
             r("app").unwrap(),
-            ExecUser { uid: 1000, gid: 1001, additional_gids: vec![10, 2000] }
+            ExecUser {
+                uid: 1000,
+                gid: 1001,
+                additional_gids: vec![10, 2000],
+                home: Some("/app".into())
+            }
         );
         assert_eq!(r("1000:wheel").unwrap().gid, 10);
         assert_eq!(
@@ -143,7 +148,7 @@ mod tests {
         assert!(r("app:nogroup").is_err());
         assert_eq!(
             resolve("7:8", None, None).unwrap(),
-            ExecUser { uid: 7, gid: 8, additional_gids: vec![] }
+            ExecUser { uid: 7, gid: 8, additional_gids: vec![], home: None }
         );
         assert!(resolve("app", None, None).is_err());
     }

@@ -72,6 +72,7 @@ pub(crate) fn run(a: UnpackArgs) -> Result<Outcome> {
         layout = target.open()?;
         &layout
     };
+    let made = !a.bundle.exists();
     fs_err::create_dir_all(&a.bundle)?;
     let dir = Dir::open_ambient_dir(&a.bundle, cap_std::ambient_authority())
         .with_context(|| format!("cannot open the bundle directory `{}`", a.bundle.display()))?;
@@ -87,6 +88,10 @@ pub(crate) fn run(a: UnpackArgs) -> Result<Outcome> {
     };
     let bars = a.report.bars();
     let done = unpack(store, target.reference.as_ref(), &dir, &opts, &bars).map_err(|e| {
+        if made {
+            // Ours, and left empty by the failed unpack.
+            let _ = fs_err::remove_dir(&a.bundle);
+        }
         let hint = match &e {
             ocil_rootfs::Error::BundleNotEmpty { .. } => {
                 " (use --force to replace an earlier unpack)"

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::peers::require_tool;
 use crate::support::{
-    Layer, Layout, RawEntry, arg, diff, ocil, ocil_env, ocil_ok, ok, run_ok, snapshot, tree,
+    Comp, Layer, Layout, RawEntry, arg, diff, ocil, ocil_env, ocil_ok, ok, run_ok, snapshot, tree,
 };
 
 /// 2024-01-01T00:00:00Z, the generated entries' mtime and the repacks' SOURCE_DATE_EPOCH.
@@ -24,6 +24,26 @@ fn is_root() -> bool {
 /// name, hard links within and across layers, whiteouts (one after what it must not hide),
 /// a file replaced by a directory and the reverse.
 fn base_image(layout: &Layout, tag: &str) -> String {
+    let (l1, l2) = base_layers();
+    layout.image(tag, &[Layer::gz(&l1), Layer::gz(&l2)], base_config(), false)
+}
+
+/// The runtime config of the base image.
+fn base_config() -> Value {
+    json!({
+        "User": "app",
+        "Env": ["A=B", "PATH=/usr/bin"],
+        "Entrypoint": ["/usr/bin/tool"],
+        "Cmd": ["--flag"],
+        "WorkingDir": "/opt/app",
+        "Labels": {"org.example.label": "x"},
+        "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+        "StopSignal": "SIGTERM",
+    })
+}
+
+/// The base image's two layers.
+fn base_layers() -> (Vec<RawEntry>, Vec<RawEntry>) {
     let long = format!("data/long/{}/file.txt", "x".repeat(120));
     let l1 = vec![
         RawEntry::dir("./", 0o755),
@@ -78,17 +98,7 @@ fn base_image(layout: &Layout, tag: &str) -> String {
         RawEntry::file("data/was-file/inner", b"inner\n", 0o644),
         RawEntry::file("data/was-dir", b"a file now\n", 0o644),
     ];
-    let config = json!({
-        "User": "app",
-        "Env": ["A=B", "PATH=/usr/bin"],
-        "Entrypoint": ["/usr/bin/tool"],
-        "Cmd": ["--flag"],
-        "WorkingDir": "/opt/app",
-        "Labels": {"org.example.label": "x"},
-        "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
-        "StopSignal": "SIGTERM",
-    });
-    layout.image(tag, &[Layer::gz(&l1), Layer::gz(&l2)], config, false)
+    (l1, l2)
 }
 
 /// What `ocil status --json` lists: (path, change).
@@ -398,6 +408,22 @@ fn repack_compressions_and_docker_images() {
     let layout = Layout::init(&tmp.path().join("l"));
     base_image(&layout, "v1");
     let l = arg(&layout.dir).to_owned();
+    // The same layers as zstd and plain blobs unpack to the same tree.
+    let (l1, l2) = base_layers();
+    let (t1, t2) = (crate::support::raw_tar(&l1), crate::support::raw_tar(&l2));
+    layout.image(
+        "mixed",
+        &[Layer { tar: t1, comp: Comp::Zstd }, Layer { tar: t2, comp: Comp::None }],
+        base_config(),
+        false,
+    );
+    let (bg, bm) = (tmp.path().join("bg"), tmp.path().join("bm"));
+    ocil_ok(&["unpack", &format!("{l}:v1"), arg(&bg)]);
+    ocil_ok(&["unpack", &format!("{l}:mixed"), arg(&bm)]);
+    assert!(
+        diff(&tree(&bg.join("rootfs")), &tree(&bm.join("rootfs"))).is_empty(),
+        "zstd and plain layers"
+    );
     for (i, compress) in ["zstd", "none"].iter().enumerate() {
         let b = tmp.path().join(format!("b{i}"));
         ocil_ok(&["unpack", &format!("{l}:v1"), arg(&b)]);
@@ -666,4 +692,85 @@ fn refusals() {
         );
         assert_eq!(snapshot(&around, &bundle), before, "{tag}");
     }
+}
+
+/// As a user that is not root (root's tests drop to `nobody` with `setpriv`): `--rootless`
+/// is required, read-only directories of the image do not stop the unpack, a `--force`
+/// unpack removes the earlier one, and the repacked layer keeps the image's owners.
+#[test]
+fn rootless_as_an_unprivileged_user() {
+    if !is_root() {
+        // Already unprivileged: the other tests run rootless paths as this user.
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let layout = Layout::init(&tmp.path().join("l"));
+    let layer = vec![
+        RawEntry::dir("ro/", 0o555),
+        RawEntry::file("ro/file", b"read only\n", 0o444).owner(1000, 1000),
+        RawEntry::dir("ro/sub/", 0o500),
+        RawEntry::file("ro/sub/x", b"x\n", 0o400),
+        RawEntry::device("ro/null", b'3', (1, 3)),
+    ];
+    layout.image("v1", &[Layer::gz(&layer)], json!({}), false);
+    for e in walkdir::WalkDir::new(&layout.dir) {
+        let e = e.expect("walk");
+        let m = if e.file_type().is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(m)).expect("chmod");
+    }
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    rustix::fs::chown(
+        &work,
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+    )
+    .expect("chown");
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_ocil"))
+            .args(args)
+            .output()
+            .expect("run setpriv")
+    };
+    let image = format!("{}:v1", arg(&layout.dir));
+    let b = work.join("b");
+    let out = as_nobody(&["unpack", &image, arg(&b)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rootless"), "{out:?}");
+    ok(as_nobody(&["unpack", "--rootless", &image, arg(&b)]), "unpack --rootless as nobody");
+    let m = std::fs::metadata(b.join("rootfs/ro")).expect("stat");
+    assert_eq!((m.uid(), m.mode() & 0o7777), (65534, 0o555), "the image's mode, set last");
+    assert_eq!(std::fs::metadata(b.join("rootfs/ro/sub")).expect("stat").mode() & 0o7777, 0o500);
+    let status = as_nobody(&["status", arg(&b)]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    ok(
+        as_nobody(&["unpack", "--rootless", "--force", &image, arg(&b)]),
+        "unpack --force over read-only directories",
+    );
+    // A change, repacked by nobody into a layout nobody can write.
+    let l2 = work.join("l2");
+    ok(as_nobody(&["copy", &image, &format!("{}:v1", arg(&l2))]), "copy");
+    // Changes: a file removed (by root: nobody may not write into the 0500 directory) and a
+    // new top-level file.
+    std::fs::remove_file(b.join("rootfs/ro/sub/x")).expect("rm");
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c"])
+        .arg(format!("echo new > {}/rootfs/new", arg(&b)))
+        .status()
+        .expect("write as nobody");
+    ok(
+        as_nobody(&["repack", arg(&b), &format!("{}:v2", arg(&l2)), "--compress", "none"]),
+        "repack as nobody",
+    );
+    let b2 = tmp.path().join("b2");
+    ocil_ok(&["unpack", &format!("{}:v2", arg(&l2)), arg(&b2)]);
+    let t = tree(&b2.join("rootfs"));
+    assert_eq!((t["ro/file"].uid, t["ro/file"].gid, t["ro/file"].mode), (1000, 1000, 0o444));
+    assert_eq!(t["ro/null"].kind, 'c', "root's unpack makes the device the layer asked for");
+    assert_eq!(t["new"].content, crate::support::digest(b"new\n"));
+    assert_eq!((t["new"].uid, t["new"].gid), (0, 0), "a rootless bundle's new files are root's");
+    assert!(!t.contains_key("ro/sub/x") && t.contains_key("ro/sub"));
 }
