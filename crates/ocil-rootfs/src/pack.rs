@@ -8,7 +8,7 @@
 //! other names as hard links to the first, and when one name of such a group changed, every
 //! name of it is stored, so the group stays a group on top of the lower layers.
 //!
-//! Headers are normalised (see [`crate::tar_writer`]): owners as recorded (the image's,
+//! Headers are normalised (by the crate's deterministic tar writer): owners as recorded (the image's,
 //! under `--rootless`), mtimes clamped to `SOURCE_DATE_EPOCH` when given, whiteouts with
 //! mode 0 and mtime 0. File bytes are hashed as they are written, for the new record.
 

@@ -15,10 +15,15 @@
 //!   created from the same image.
 //! - `runc`: a busybox image unpacked and run by `runc run`, then changed, repacked and run
 //!   again.
+//! - `crash`: unpack and repack killed at random moments: a complete or an incomplete
+//!   bundle, the old or the new image, an fsck-clean layout.
 //!
 //! A test that uses `shared/` or a peer tool says so in its name (`needs_shared`,
 //! `needs_umoci`, ...); see `../common/peers.rs`.
 
+mod crash;
+#[path = "../common/crash.rs"]
+mod crash_harness;
 mod docker;
 #[path = "../common/peers.rs"]
 mod peers;
