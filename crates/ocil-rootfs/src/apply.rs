@@ -23,7 +23,7 @@ use std::rc::Rc;
 use ocil_codec::names;
 use ocil_codec::tar_fault::{Origin, TarInput};
 use ocil_codec::whiteout::{self, Whiteout};
-use ocil_layout::{Algorithm, Digest, Hasher};
+use ocil_layout::{Algorithm, Digest};
 use rustix::fs::{self, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 use rustix::time::Timespec;
@@ -174,13 +174,12 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Apply one layer (its uncompressed tar); the digest of every byte read, the end
-    /// blocks and padding after the last entry included (the diff_id).
-    pub(crate) fn apply_layer(&mut self, id: LayerId, tar: impl Read) -> Result<Digest> {
+    /// Apply one layer (its uncompressed tar), read to its end (the caller hashes the
+    /// bytes for the diff_id as it feeds them).
+    pub(crate) fn apply_layer(&mut self, id: LayerId, mut tar: impl Read) -> Result<()> {
         self.layer = Some(id);
-        let mut hashing = HashingReader { inner: tar, hasher: Algorithm::Sha256.hasher() };
         {
-            let padded = EofPadding { inner: &mut hashing, read: 0, pad: None };
+            let padded = EofPadding { inner: &mut tar, read: 0, pad: None };
             let mut archive = tar::Archive::new(TarInput::new(padded));
             let entries = archive.entries().map_err(|e| self.tar_err(e))?;
             for entry in entries {
@@ -188,10 +187,9 @@ impl<'a> Applier<'a> {
                 self.entry(&mut entry)?;
             }
         }
-        // The end-of-archive blocks and whatever follows belong to the diff_id too.
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.tar_err(e))?;
-        self.finish_layer()?;
-        Ok(hashing.hasher.finish())
+        // The end-of-archive blocks and whatever follows: read to the end of the stream.
+        io::copy(&mut tar, &mut io::sink()).map_err(|e| self.tar_err(e))?;
+        self.finish_layer()
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
@@ -843,20 +841,6 @@ impl<R: Read> Read for EofPadding<R> {
         let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         buf[..n].fill(0);
         self.pad = Some(left - n as u64);
-        Ok(n)
-    }
-}
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }

@@ -3,10 +3,11 @@
 //! `diff_ids`), `config.json` generated, and the record written last.
 
 use std::io::Read;
+use std::sync::mpsc;
 
 use cap_std::fs::Dir;
 use ocil_layout::progress::{Progress, ProgressReader};
-use ocil_layout::{Digest, Platform, Reference, Store};
+use ocil_layout::{Algorithm, Digest, Platform, Reference, Store};
 use rustix::fs::{self, Mode, OFlags};
 
 use crate::apply::{Applier, ApplyOptions, LayerId};
@@ -135,43 +136,161 @@ pub(crate) fn extract(
     let openat2 = root.uses_openat2();
     let is_root = rustix::process::geteuid().is_root();
     let apply_opts = ApplyOptions { rootless: opts.rootless, mknod: is_root && !opts.rootless };
-    let mut applier = Applier::new(&root, &mut record, apply_opts);
     let total: u64 = image.manifest.layers.iter().map(|l| l.size).sum();
     progress.begin("unpack", Some(total));
-    let applied = (|| {
-        for (i, (layer, diff_id)) in image.manifest.layers.iter().zip(&image.diff_ids).enumerate() {
-            let read_err = |e: std::io::Error| Error::LayerRead {
+    // Two threads: this one reads and decompresses the layers (and hashes them for their
+    // diff_ids), the other applies them, a bounded queue of chunks between the two (memory
+    // stays flat), so the next layer is decompressed while the current one is written.
+    let record_ref = &mut record;
+    let root_ref = &root;
+    let (produced, applied) = std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(QUEUE);
+        let apply = s.spawn(move || -> Result<Vec<String>> {
+            let mut applier = Applier::new(root_ref, record_ref, apply_opts);
+            for (i, layer) in image.manifest.layers.iter().enumerate() {
+                let id = LayerId { index: i as u32, digest: layer.digest.clone() };
+                applier.apply_layer(
+                    id,
+                    ChannelReader { rx: &rx, chunk: Vec::new(), at: 0, ended: false },
+                )?;
+            }
+            Ok(applier.finish()?.lines())
+        });
+        let produced = produce(store, image, &tx, progress);
+        drop(tx);
+        let applied = match apply.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (produced, applied)
+    });
+    progress.end();
+    let warnings = match (produced, applied) {
+        // The reading side's own error first: the applying side only saw its stream stop.
+        (Err(Stop::Failed(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(e),
+        (Err(Stop::ApplyGone), Ok(_)) => {
+            return Err(Error::Bundle {
+                op: "apply the layers to",
+                path: TEMP_ROOTFS.into(),
+                source: std::io::Error::other("the applying thread stopped"),
+            });
+        }
+        (Ok(()), Ok(w)) => w,
+    };
+    Ok((record, warnings, openat2))
+}
+
+/// Chunks in flight between the reading and the applying thread.
+const QUEUE: usize = 64;
+/// Bytes per chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// What goes from the reading thread to the applying one.
+enum Chunk {
+    /// Uncompressed tar bytes of the current layer.
+    Data(Vec<u8>),
+    /// The current layer ends.
+    End,
+}
+
+/// Why the reading side stopped early.
+enum Stop {
+    /// Its own error.
+    Failed(Error),
+    /// The applying side stopped reading (its error is the one to report).
+    ApplyGone,
+}
+
+/// Read, check and decompress every layer into `tx`, each followed by [`Chunk::End`].
+fn produce(
+    store: &dyn Store,
+    image: &Image,
+    tx: &mpsc::SyncSender<Chunk>,
+    progress: &dyn Progress,
+) -> std::result::Result<(), Stop> {
+    for (i, (layer, diff_id)) in image.manifest.layers.iter().zip(&image.diff_ids).enumerate() {
+        let read_err = |e: std::io::Error| {
+            Stop::Failed(Error::LayerRead {
                 position: i + 1,
                 digest: layer.digest.clone(),
                 source: e,
-            };
-            let blob = store.open_blob_verified(&layer.digest, Some(layer.size))?;
-            let blob = ProgressReader::new(blob, progress);
-            let tar = ocil_codec::decompress(std::io::BufReader::with_capacity(256 * 1024, blob))
-                .map_err(|e| read_err(std::io::Error::other(e)))?;
-            if tar.format.compression().is_none() {
-                return Err(read_err(std::io::Error::other(format!(
-                    "{} is not a layer compression",
-                    tar.format.as_str()
-                ))));
+            })
+        };
+        let blob = store
+            .open_blob_verified(&layer.digest, Some(layer.size))
+            .map_err(|e| Stop::Failed(e.into()))?;
+        let blob = ProgressReader::new(blob, progress);
+        let mut tar = ocil_codec::decompress(std::io::BufReader::with_capacity(CHUNK, blob))
+            .map_err(|e| read_err(std::io::Error::other(e)))?;
+        if tar.format.compression().is_none() {
+            return Err(read_err(std::io::Error::other(format!(
+                "{} is not a layer compression",
+                tar.format.as_str()
+            ))));
+        }
+        let mut hasher = Algorithm::Sha256.hasher();
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut n = 0;
+            while n < buf.len() {
+                match tar.reader.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_err(e)),
+                }
             }
-            let id = LayerId { index: i as u32, digest: layer.digest.clone() };
-            let found = applier.apply_layer(id, tar.reader)?;
-            if &found != diff_id {
-                return Err(Error::DiffIdMismatch {
-                    position: i + 1,
-                    digest: layer.digest.clone(),
-                    expected: diff_id.to_string(),
-                    found,
-                });
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            hasher.update(&buf);
+            tx.send(Chunk::Data(buf)).map_err(|_| Stop::ApplyGone)?;
+        }
+        tx.send(Chunk::End).map_err(|_| Stop::ApplyGone)?;
+        let found = hasher.finish();
+        if &found != diff_id {
+            return Err(Stop::Failed(Error::DiffIdMismatch {
+                position: i + 1,
+                digest: layer.digest.clone(),
+                expected: diff_id.to_string(),
+                found,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The applying side's view of a layer: the chunks until [`Chunk::End`].
+struct ChannelReader<'a> {
+    rx: &'a mpsc::Receiver<Chunk>,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Read for ChannelReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(d)) => {
+                    self.chunk = d;
+                    self.at = 0;
+                }
+                Ok(Chunk::End) => self.ended = true,
+                // The reading side failed (it reports why).
+                Err(_) => return Err(std::io::Error::other("the layer stopped before its end")),
             }
         }
-        Ok(())
-    })();
-    progress.end();
-    applied?;
-    let warnings = applier.finish()?.lines();
-    Ok((record, warnings, openat2))
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// After the rootfs is in place: the root's stat again (the rename changed its ctime),
