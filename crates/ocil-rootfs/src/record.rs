@@ -278,9 +278,12 @@ impl Record {
     /// directory), with `taken` set to now.
     pub fn write(&mut self, bundle: &Dir) -> Result<()> {
         self.taken = now();
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| Error::BadRecord { path: RECORD_FILE.into(), reason: e.to_string() })?;
-        write_atomic(bundle, RECORD_FILE, &bytes)
+        // Streamed: a record of a million paths is never one buffer.
+        write_atomic_with(bundle, RECORD_FILE, |out| {
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, out);
+            serde_json::to_writer(&mut w, self).map_err(std::io::Error::from)?;
+            w.flush()
+        })
     }
 
     /// Remove the record: from now on the bundle is incomplete.
@@ -334,9 +337,18 @@ fn bundle_err(op: &'static str, path: &str, source: std::io::Error) -> Error {
 /// Write `name` in `dir` whole or not at all: a temp file beside it, fsynced, renamed, and
 /// the directory fsynced.
 pub(crate) fn write_atomic(dir: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(dir, name, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `write` writes.
+fn write_atomic_with(
+    dir: &Dir,
+    name: &str,
+    write: impl FnOnce(&mut cap_std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = format!("{}{name}", ocil_layout::TEMP_PREFIX);
     let mut f = dir.create(&tmp).map_err(|e| bundle_err("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| bundle_err("write", &tmp, e))?;
+    write(&mut f).map_err(|e| bundle_err("write", &tmp, e))?;
     f.sync_all().map_err(|e| bundle_err("sync", &tmp, e))?;
     drop(f);
     dir.rename(&tmp, dir, name).map_err(|e| bundle_err("rename", name, e))?;
