@@ -1,4 +1,4 @@
-//! `cargo xtask bench [fsck|gc|ship|all] [--quick] [options]`: timings against the peers.
+//! `cargo xtask bench [fsck|gc|ship|unpack|all] [--quick] [options]`: timings against the peers.
 //!
 //! Builds `ocil` in release mode, generates layouts in a temporary directory (`gen.rs`) and
 //! times, in the same run and interleaved, median of `--runs` (3) each:
@@ -17,7 +17,9 @@
 //!   files, no marking), shows how much of any gc's time is the unlinks themselves, so
 //!   `floor/umoci` is the best ratio the filesystem allows;
 //! - `ship`: `ocil export`/`import` vs `tar cf`/`tar xf` + `sha256sum`, and one image vs
-//!   `skopeo copy oci: oci-archive:`, on about 1 GiB (`bench/ship.rs`).
+//!   `skopeo copy oci: oci-archive:`, on about 1 GiB (`bench/ship.rs`);
+//! - `unpack`: `ocil unpack` vs `umoci unpack` vs `tar xzf` of each layer, and `ocil repack`
+//!   vs `umoci repack`, on a 20-layer image of about 1 GiB (`bench/unpack.rs`).
 //!
 //! In gc and ship every timed command starts after a `sync` (untimed): gc's copies are on
 //! disk as a layout written earlier would be, rather than partly in the page cache
@@ -42,8 +44,9 @@ use crate::r#gen::{self, Counts, FsckShape};
 
 mod gc;
 mod ship;
+mod unpack;
 
-const USAGE: &str = "cargo xtask bench [fsck|gc|ship|all] [--quick] [--images N[,N...]] [--layers N] [--garbage N] \
+const USAGE: &str = "cargo xtask bench [fsck|gc|ship|unpack|all] [--quick] [--images N[,N...]] [--layers N] [--garbage N] \
                      [--seed S] [--runs R] [--fsck-mib M] [--large-images N] [--fs disk|tmpfs|both] [--ocil PATH]";
 
 const MIB: u64 = 1 << 20;
@@ -53,6 +56,7 @@ enum What {
     Fsck,
     Gc,
     Ship,
+    Unpack,
     All,
 }
 
@@ -114,6 +118,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "fsck" => o.what = What::Fsck,
             "gc" => o.what = What::Gc,
             "ship" => o.what = What::Ship,
+            "unpack" => o.what = What::Unpack,
             "all" => o.what = What::All,
             "--quick" => {}
             "--images" => {
@@ -185,6 +190,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if matches!(opts.what, What::Ship | What::All) {
         report.insert("ship".into(), ship::bench(&opts, &ocil, &timer, work.path())?);
+    }
+    if matches!(opts.what, What::Unpack | What::All) {
+        report.insert("unpack".into(), unpack::bench(&opts, &ocil, &timer, umoci, work.path())?);
     }
     println!("{}", Value::Object(report));
     Ok(())

@@ -35,7 +35,7 @@ pub(crate) struct Resource {
 }
 
 /// Every resource a test may declare with `needs_<resource>`.
-pub(crate) const RESOURCES: [Resource; 11] = [
+pub(crate) const RESOURCES: [Resource; 13] = [
     Resource { name: "shared", probe: Probe::Shared },
     Resource { name: "docker", probe: Probe::Docker },
     Resource { name: "umoci", probe: Probe::Tool },
@@ -47,6 +47,8 @@ pub(crate) const RESOURCES: [Resource; 11] = [
     Resource { name: "bzip2", probe: Probe::Tool },
     Resource { name: "registry", probe: Probe::Program("docker-registry") },
     Resource { name: "htpasswd", probe: Probe::Tool },
+    Resource { name: "runc", probe: Probe::Tool },
+    Resource { name: "busybox", probe: Probe::Tool },
 ];
 
 /// The prefix of every resource segment in a test name.

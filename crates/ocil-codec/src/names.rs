@@ -45,6 +45,41 @@ pub fn check_layer_name(name: &[u8]) -> Result<(), Unsafe> {
     Ok(())
 }
 
+/// The components of a layer entry name, as the container will see the path: a leading `/`
+/// and `.` or empty components dropped, `..` taken lexically (`a/../b` is `b`). A `..` that
+/// climbs above the root is refused ([`Unsafe::DotDot`]); an empty list is the root itself.
+/// Names need not be UTF-8.
+pub fn layer_components(name: &[u8]) -> Result<Vec<&[u8]>, Unsafe> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in name.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop().ok_or(Unsafe::DotDot)?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Ok(parts)
+}
+
+/// The components of a path resolved as inside a root (`chroot` semantics, as the kernel's
+/// `RESOLVE_IN_ROOT` does): a leading `/` is the root, and a `..` at the root stays there.
+/// For hard-link targets, which name a path of the container's filesystem.
+pub fn in_root_components(path: &[u8]) -> Vec<&[u8]> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts
+}
+
 /// Normalise an archive entry name: no leading `./`, no `.` or empty components. `Ok(None)`
 /// is the archive root itself (`./`).
 pub fn normalize_entry(raw: &[u8]) -> Result<Option<String>, Unsafe> {
@@ -121,6 +156,25 @@ mod tests {
         assert_eq!(check_layer_name(b"/etc/passwd"), Err(Unsafe::Absolute));
         assert_eq!(check_layer_name(b"a/../../b"), Err(Unsafe::DotDot));
         assert_eq!(check_layer_name(b".."), Err(Unsafe::DotDot));
+    }
+
+    #[test]
+    fn layer_paths() {
+        let c = |n: &[u8]| layer_components(n).map(|v| v.join(&b'/'));
+        assert_eq!(c(b"/etc//passwd").unwrap(), b"etc/passwd");
+        assert_eq!(c(b"./a/./b/").unwrap(), b"a/b");
+        assert_eq!(c(b"dne/../.wh.etc").unwrap(), b".wh.etc");
+        assert_eq!(c(b"localetc/sub/..").unwrap(), b"localetc");
+        assert_eq!(c(b"").unwrap(), b"");
+        assert_eq!(c(b"./").unwrap(), b"");
+        assert_eq!(c(b".."), Err(Unsafe::DotDot));
+        assert_eq!(c(b"../pwned"), Err(Unsafe::DotDot));
+        assert_eq!(c(b"/../victim/x"), Err(Unsafe::DotDot));
+        assert_eq!(c(b"a/../../b"), Err(Unsafe::DotDot));
+        let r = |n: &[u8]| in_root_components(n).join(&b'/');
+        assert_eq!(r(b"../../../../../etc/passwd"), b"etc/passwd");
+        assert_eq!(r(b"/dummy/../etc"), b"etc");
+        assert_eq!(r(b"/"), b"");
     }
 
     #[test]

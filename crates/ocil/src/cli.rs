@@ -43,6 +43,10 @@ impl Cli {
             Command::Append(a) => a.report.json,
             Command::Index(a) => a.report.json,
             Command::Receipt(a) => a.report.json && a.output.as_os_str() != "-",
+            Command::Unpack(a) => a.report.json,
+            Command::Status(a) => a.report.json,
+            Command::Repack(a) => a.report.json,
+            Command::ExportRootfs(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Cat(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -108,6 +112,18 @@ pub(crate) enum Command {
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),
+    /// Unpack an image into a runtime bundle (rootfs/ and config.json) to run or edit
+    #[command(long_about = crate::commands::unpack::HELP)]
+    Unpack(crate::commands::unpack::UnpackArgs),
+    /// Show what changed in a bundle's rootfs since unpack (exit 1 when something did)
+    #[command(long_about = crate::commands::status::HELP)]
+    Status(crate::commands::status::StatusArgs),
+    /// Commit a bundle's changes as one new layer on its image, tagged
+    #[command(long_about = crate::commands::repack::HELP)]
+    Repack(crate::commands::repack::RepackArgs),
+    /// Write an image's flattened filesystem as one tar (like docker export)
+    #[command(long_about = crate::commands::export_rootfs::HELP)]
+    ExportRootfs(crate::commands::export_rootfs::ExportRootfsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = crate::commands::completions::HELP)]
     Completions(crate::commands::completions::CompletionsArgs),

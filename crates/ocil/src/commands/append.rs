@@ -41,7 +41,7 @@ pub(crate) enum CompressArg {
 }
 
 impl CompressArg {
-    fn compression(self) -> Compression {
+    pub(crate) fn compression(self) -> Compression {
         match self {
             CompressArg::Gzip => Compression::Gzip,
             CompressArg::Zstd => Compression::Zstd,

@@ -9,6 +9,7 @@ pub(crate) mod convert;
 pub(crate) mod copy;
 mod edited;
 pub(crate) mod export;
+pub(crate) mod export_rootfs;
 mod fsck;
 mod gc;
 mod import;
@@ -21,9 +22,12 @@ mod new;
 pub(crate) mod pull;
 pub(crate) mod receipt;
 pub(crate) mod referrers;
+pub(crate) mod repack;
 pub(crate) mod rm;
 pub(crate) mod serve;
+pub(crate) mod status;
 pub(crate) mod tag;
+pub(crate) mod unpack;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -54,5 +58,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(a) => serve::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Unpack(a) => unpack::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Repack(a) => repack::run(a),
+        Command::ExportRootfs(a) => export_rootfs::run(a),
     }
 }

@@ -13,6 +13,7 @@
 //! - `json`: `--json` of the commands that change a layout, and their errors as JSON;
 //! - `lock`: `ocil` writers wait for the layout lock;
 //! - `quiet`: `-q` on every command that has it: only the result on stdout;
+//! - `rootfs`: `unpack`, `status`, `repack`, `export-rootfs` and their refusals (snapshots);
 //! - `targets`: the target grammar every command shares: new `DIR:TAG` destinations,
 //!   choosing an archive's image, transports, escapes and refusals (snapshots).
 //!
@@ -35,6 +36,7 @@ mod lock;
 mod peers;
 mod quiet;
 mod referrers;
+mod rootfs;
 mod support;
 mod targets;
 mod usage;
