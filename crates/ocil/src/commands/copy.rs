@@ -99,6 +99,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         platforms: &[],
         foreign: true,
         link: a.link,
+        referrers: true,
         force: a.force,
         progress: &bars,
     };
@@ -144,6 +145,7 @@ fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Resul
             platforms: &[],
             foreign: a.include_foreign,
             link: false,
+            referrers: true,
             force: a.force,
             progress: &bars,
         };

@@ -115,6 +115,7 @@ pub(crate) fn run(a: PullArgs) -> Result<Outcome> {
             platforms: &a.platform,
             foreign: a.include_foreign,
             link: false,
+            referrers: true,
             force: a.force,
             progress: &bars,
         };
