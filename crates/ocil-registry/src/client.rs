@@ -40,6 +40,38 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub(crate) enum Method {
     Get,
     Head,
+    Post,
+    Put,
+    Patch,
+}
+
+impl Method {
+    fn as_http(self) -> ureq::http::Method {
+        match self {
+            Method::Get => ureq::http::Method::GET,
+            Method::Head => ureq::http::Method::HEAD,
+            Method::Post => ureq::http::Method::POST,
+            Method::Put => ureq::http::Method::PUT,
+            Method::Patch => ureq::http::Method::PATCH,
+        }
+    }
+}
+
+/// A request's body.
+pub(crate) enum Body<'a> {
+    /// None (`Content-Length: 0` for the methods that carry one).
+    Empty,
+    /// Bytes in memory (a manifest): sent again on a retry.
+    Bytes(&'a [u8]),
+    /// A stream of this many bytes (a blob), sent once: a request with it is never retried
+    /// here, nor sent again after a 401 or a redirect (the caller starts over).
+    Stream(&'a mut dyn std::io::Read, u64),
+}
+
+impl Body<'_> {
+    fn replayable(&self) -> bool {
+        !matches!(self, Body::Stream(..))
+    }
 }
 
 /// A client of one registry host. Cheap to share between threads (`Sync`); tokens are
@@ -151,7 +183,7 @@ impl Client {
     /// `GET /v2/`: 200 is anonymous access, 401 names the challenge.
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let answer = self.call(Method::Get, &url, &[], None)?;
+        let answer = self.call(Method::Get, &url, &[], None, &mut Body::Empty)?;
         match answer.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
@@ -302,45 +334,55 @@ impl Client {
         std::thread::sleep(after.unwrap_or(backoff).min(self.opts.max_wait));
     }
 
-    /// One request, without auth, retries or redirects.
+    /// One request, without auth or redirects; retried (see the module docs) when it is
+    /// idempotent (`GET`, `HEAD`, a `PUT` of bytes in memory). `POST`, `PATCH` and the
+    /// `PUT` that ends an upload are retried by the upload, from a fresh session.
     fn call(
         &self,
         method: Method,
         url: &str,
         headers: &[(&str, String)],
         auth: Option<&str>,
+        body: &mut Body<'_>,
     ) -> Result<Answer> {
+        let idempotent = match method {
+            Method::Get | Method::Head => true,
+            Method::Put => matches!(body, Body::Bytes(_)),
+            Method::Post | Method::Patch => false,
+        };
         let mut attempt = 0;
         loop {
-            let result = match method {
-                Method::Get => {
-                    let mut r = self.agent.get(url);
-                    for (k, v) in headers {
-                        r = r.header(*k, v);
-                    }
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.call()
+            let mut request = ureq::http::Request::builder().method(method.as_http()).uri(url);
+            for (k, v) in headers {
+                request = request.header(*k, v);
+            }
+            if let Some(a) = auth {
+                request = request.header("Authorization", a);
+            }
+            let result = match body {
+                Body::Empty if matches!(method, Method::Get | Method::Head) => {
+                    self.agent.run(built(request, (), url)?)
                 }
-                Method::Head => {
-                    let mut r = self.agent.head(url);
-                    for (k, v) in headers {
-                        r = r.header(*k, v);
-                    }
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.call()
+                Body::Empty => {
+                    self.agent.run(built(request.header("Content-Length", "0"), (), url)?)
+                }
+                Body::Bytes(bytes) => self.agent.run(built(request, *bytes, url)?),
+                Body::Stream(reader, len) => {
+                    let request = request.header("Content-Length", len.to_string());
+                    self.agent.run(built(request, ureq::SendBody::from_reader(&mut **reader), url)?)
                 }
             };
             match result {
-                Ok(a) if retryable_status(a.status().as_u16()) && attempt < self.opts.retries => {
+                Ok(a)
+                    if idempotent
+                        && retryable_status(a.status().as_u16())
+                        && attempt < self.opts.retries =>
+                {
                     self.wait(attempt, retry_after(&a));
                     attempt += 1;
                 }
                 Ok(a) => return Ok(a),
-                Err(e) if attempt < self.opts.retries && retryable(&e) => {
+                Err(e) if idempotent && attempt < self.opts.retries && retryable(&e) => {
                     self.wait(attempt, None);
                     attempt += 1;
                 }
@@ -359,6 +401,19 @@ impl Client {
         headers: &[(&str, String)],
         scopes: &Scopes,
     ) -> Result<Answer> {
+        self.send_body(method, path_or_url, headers, scopes, Body::Empty)
+    }
+
+    /// [`Client::send`] with a body. A stream is sent once: a 401 or a redirect comes back
+    /// as it is (the caller starts over; see [`Client::forget_token`]).
+    pub(crate) fn send_body(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        scopes: &Scopes,
+        mut body: Body<'_>,
+    ) -> Result<Answer> {
         let mut url = if path_or_url.starts_with('/') {
             format!("{}{path_or_url}", self.base)
         } else {
@@ -369,8 +424,11 @@ impl Client {
         loop {
             let own = origin(&url) == Some(self.base.as_str());
             let auth = if own { self.authorization(scopes, false)? } else { None };
-            let answer = self.call(method, &url, headers, auth.as_deref())?;
+            let answer = self.call(method, &url, headers, auth.as_deref(), &mut body)?;
             let status = answer.status().as_u16();
+            if !body.replayable() {
+                return Ok(answer);
+            }
             if status == 401 && own && !renewed {
                 renewed = true;
                 // A registry whose ping was open may still guard its repositories.
@@ -421,6 +479,14 @@ impl Client {
         }
     }
 
+    /// Drop the token kept for `scopes` (a 401 to a request that could not be sent again):
+    /// the next request fetches a new one.
+    pub(crate) fn forget_token(&self, scopes: &Scopes) {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.remove(scopes);
+        }
+    }
+
     /// The error an unexpected answer means (its body read for the registry's error codes).
     pub(crate) fn failure(&self, mut answer: Answer, url: &str) -> Error {
         let status = answer.status().as_u16();
@@ -445,6 +511,17 @@ impl Client {
     pub(crate) fn detail(answer: &mut Answer) -> String {
         error_detail(answer)
     }
+}
+
+/// A request with its body (a URL that does not parse is an error naming it).
+fn built<B>(
+    request: ureq::http::request::Builder,
+    body: B,
+    url: &str,
+) -> Result<ureq::http::Request<B>> {
+    request
+        .body(body)
+        .map_err(|e| Error::Connect { url: strip_query(url), source: ureq::Error::Http(e) })
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -483,7 +560,8 @@ pub(crate) fn header(answer: &Answer, name: &str) -> Option<String> {
     answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-fn retryable_status(status: u16) -> bool {
+/// Whether a status is worth another try: 429, and 5xx but 501.
+pub(crate) fn retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status) && status != 501
 }
 

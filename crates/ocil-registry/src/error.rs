@@ -280,6 +280,25 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Pushing a blob or manifest failed (the cause says how).
+    #[error("cannot push {what} to `{repo}`")]
+    Push {
+        /// `HOST/REPO`.
+        repo: String,
+        /// The blob or manifest (`blob `sha256:...``).
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An upload's answer cannot be used.
+    #[error("upload to `{repo}`: {reason}")]
+    Upload {
+        /// `HOST/REPO`.
+        repo: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The system's root certificates could not be loaded.
     #[error("cannot load the system's root certificates: {0}")]
     Roots(String),

@@ -34,6 +34,7 @@ impl Cli {
             Command::Export(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Copy(a) => a.report.json,
             Command::Pull(a) => a.report.json,
+            Command::Push(a) => a.report.json,
             Command::Convert(a) => a.report.json,
             Command::Init(a) => a.report.json,
             Command::Rm(a) => a.report.json,
@@ -91,12 +92,15 @@ pub(crate) enum Command {
     /// Export images of one or more layouts into one archive (OCI or docker load)
     #[command(long_about = crate::commands::export::HELP)]
     Export(crate::commands::export::ExportArgs),
-    /// Copy images between layouts, or from a registry (only missing blobs; --link hard-links)
+    /// Copy images between layouts, archives and registries (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
     /// Pull an image from a registry into a layout (docker://REF as docker names it)
     #[command(long_about = crate::commands::pull::HELP)]
     Pull(crate::commands::pull::PullArgs),
+    /// Push an image of a layout (or an archive) to a registry
+    #[command(long_about = crate::commands::push::HELP)]
+    Push(crate::commands::push::PushArgs),
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ocil_layout::Layout;
 use ocil_layout::image_ref::RegistryRef;
-use ocil_registry::{Client, Creds, Options, RegistryStore};
+use ocil_registry::{Client, Creds, Options, ReferrersMode, RegistryDest, RegistryStore};
 
 /// How to reach a registry: flattened into the commands that read one.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +35,41 @@ impl RegistryArgs {
     }
 }
 
+/// How referrers are found and indexed: flattened into `pull`, `push` and `copy`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ReferrersArgs {
+    /// How referrers (signatures, SBOMs) of the images are found in a registry and indexed
+    /// in one: the referrers API, else the sha256-<hex> tag (auto); only one of them; or
+    /// none (not copied)
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub(crate) referrers: ReferrersChoice,
+}
+
+/// `--referrers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReferrersChoice {
+    Auto,
+    Api,
+    Tag,
+    None,
+}
+
+impl ReferrersArgs {
+    pub(crate) fn mode(&self) -> ReferrersMode {
+        match self.referrers {
+            ReferrersChoice::Auto => ReferrersMode::Auto,
+            ReferrersChoice::Api => ReferrersMode::Api,
+            ReferrersChoice::Tag => ReferrersMode::Tag,
+            ReferrersChoice::None => ReferrersMode::None,
+        }
+    }
+
+    /// Whether referrers are copied at all.
+    pub(crate) fn copied(&self) -> bool {
+        self.referrers != ReferrersChoice::None
+    }
+}
+
 /// The registry reference of a `docker://REF` target, if `s` is one.
 pub(crate) fn docker_target(s: &str) -> Result<Option<RegistryRef>> {
     let Some(rest) = s.strip_prefix("docker://") else { return Ok(None) };
@@ -58,12 +93,34 @@ pub(crate) fn open(
     r: &RegistryRef,
     args: &RegistryArgs,
     local: Option<Layout>,
+    referrers: ReferrersMode,
 ) -> Result<RegistryStore> {
-    let opts = args.options()?;
-    let client = Client::connect(r.domain(), opts)
-        .with_context(|| format!("cannot connect to registry `{}`", r.domain()))?;
-    RegistryStore::open(Arc::new(client), r, local)
-        .with_context(|| format!("cannot read `docker://{r}`"))
+    let client = connect(r, args)?;
+    open_with(client, r, local, referrers)
+}
+
+/// [`open`] with a client already connected (one registry read and written).
+pub(crate) fn open_with(
+    client: Arc<Client>,
+    r: &RegistryRef,
+    local: Option<Layout>,
+    referrers: ReferrersMode,
+) -> Result<RegistryStore> {
+    let mut store = RegistryStore::open(client, r, local)
+        .with_context(|| format!("cannot read `docker://{r}`"))?;
+    store.set_referrers(referrers);
+    Ok(store)
+}
+
+/// The repository of `r` as a destination; blobs are mounted from `mount_from` (a
+/// repository of the same registry) when given.
+pub(crate) fn destination(
+    client: Arc<Client>,
+    r: &RegistryRef,
+    mount_from: Option<String>,
+    referrers: &ReferrersArgs,
+) -> RegistryDest {
+    RegistryDest::new(client, r).mount_from(mount_from).referrers(referrers.mode())
 }
 
 /// Connect to the registry of `r` (for its tag list).

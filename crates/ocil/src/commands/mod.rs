@@ -19,6 +19,7 @@ mod ls;
 pub(crate) mod man;
 mod new;
 pub(crate) mod pull;
+pub(crate) mod push;
 pub(crate) mod referrers;
 pub(crate) mod rm;
 pub(crate) mod tag;
@@ -43,6 +44,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Push(a) => push::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),
