@@ -10,7 +10,10 @@
 //!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
 //!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection
 //!   resumed with `Range`, a 200 answer to a `Range` request, a pull killed mid-blob. Each
-//!   leaves the destination fsck-clean, with no bad blob stored.
+//!   leaves the destination fsck-clean, with no bad blob stored;
+//! - `uploads`: `ocil push` into the scripted registry serving an honest one in memory
+//!   (`memory.rs`): the order of requests, odd upload answers, a source that lies, and
+//!   referrers through the API and the fallback tag.
 //!
 //! Tests that need `docker-registry` carry `needs_registry` in their names (see
 //! `../common/peers.rs`).
@@ -18,6 +21,8 @@
 mod fake;
 mod faults;
 mod interop;
+mod memory;
 #[path = "../common/peers.rs"]
 mod peers;
 mod support;
+mod uploads;
