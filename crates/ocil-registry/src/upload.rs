@@ -99,9 +99,13 @@ impl Tracked<'_> {
     }
 }
 
+/// What a query value keeps as it is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// `url` with `key=value` added to its query (which it may already have).
 pub(crate) fn with_query(url: &str, key: &str, value: &str) -> String {
-    let value = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+    let value = percent_encoding::utf8_percent_encode(value, QUERY_VALUE);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{key}={value}")
 }

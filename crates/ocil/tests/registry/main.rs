@@ -6,6 +6,10 @@
 //!   `ocil pull` must give the same digests and tags, fsck-clean; Basic auth with an
 //!   htpasswd file; `--platform`; `ls` of tags, `inspect`, `cat`, `copy docker://`; what the
 //!   Docker daemon pushed (`docker push`) pulled with the same digest;
+//! - `push`: `ocil push` into `docker-registry`: skopeo reads it back with the same digests,
+//!   every shared image round-trips, the Docker daemon pulls it, a copy between two
+//!   repositories mounts (the registry's access log counts), referrers through the tag
+//!   fallback, Basic auth;
 //! - `faults`: a scripted registry of the tests' own (`fake.rs`, a `TcpListener` answering
 //!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
 //!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection
@@ -24,5 +28,6 @@ mod interop;
 mod memory;
 #[path = "../common/peers.rs"]
 mod peers;
+mod push;
 mod support;
 mod uploads;
