@@ -266,6 +266,7 @@ impl Client {
             reason,
         };
         let mut basic = None;
+        let mut refresh = None;
         if let Some(c) = &self.opts.creds {
             let realm_host = realm.split("://").nth(1).and_then(|r| r.split('/').next());
             if !(realm.starts_with("https://") || realm_host.is_some_and(is_loopback)) {
@@ -273,8 +274,29 @@ impl Client {
                     "refusing to send credentials to a token server over plain http".into(),
                 ));
             }
-            basic = Some(c.basic());
+            match c.token() {
+                Some(t) => refresh = Some(t.to_owned()),
+                None => basic = Some(c.basic()),
+            }
         }
+        // An identity token is exchanged with OAuth2's refresh-token grant (a form POST).
+        let form = refresh.map(|token| {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("client_id", "ocil".to_owned()),
+                ("refresh_token", token),
+            ];
+            if let Some(s) = service {
+                form.push(("service", s.to_owned()));
+            }
+            if !scopes.is_empty() {
+                form.push(("scope", scopes.iter().cloned().collect::<Vec<_>>().join(" ")));
+            }
+            form.iter()
+                .map(|(k, v)| format!("{k}={}", crate::upload::encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        });
         let request = || {
             let mut req = self.agent.get(realm);
             if let Some(s) = service {
@@ -288,9 +310,17 @@ impl Client {
             }
             req
         };
+        let call = || match &form {
+            Some(body) => self
+                .agent
+                .post(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(body.as_bytes()),
+            None => request().call(),
+        };
         let mut attempt = 0;
         let mut answer = loop {
-            match request().call() {
+            match call() {
                 Ok(a) if retryable_status(a.status().as_u16()) && attempt < self.opts.retries => {
                     self.wait(attempt, retry_after(&a));
                     attempt += 1;
@@ -476,6 +506,16 @@ impl Client {
                 continue;
             }
             return Ok(answer);
+        }
+    }
+
+    /// Whether the registry takes the client's credentials: `GET /v2/` with them (after a
+    /// token with no scope, in the Bearer flow). A registry that asks for none takes any.
+    pub fn check_credentials(&self) -> Result<()> {
+        let answer = self.send(Method::Get, "/v2/", &[], &Scopes::new())?;
+        match answer.status().as_u16() {
+            200..=299 => Ok(()),
+            _ => Err(self.failure(answer, "/v2/")),
         }
     }
 

@@ -33,7 +33,7 @@ pub enum Error {
         detail: String,
     },
     /// The registry wants credentials and none were given.
-    #[error("registry `{host}` needs credentials (give --creds USER:PASS)")]
+    #[error("registry `{host}` needs credentials (`ocil login {host}`, or give --creds USER:PASS)")]
     NeedsCredentials {
         /// The registry.
         host: String,
@@ -297,6 +297,24 @@ pub enum Error {
         /// `HOST/REPO`.
         repo: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// An auth file (docker's `config.json`, podman's `auth.json`) cannot be used.
+    #[error("auth file `{path}`: {reason}")]
+    AuthFile {
+        /// The file.
+        path: String,
+        /// What is wrong (never a secret).
+        reason: String,
+    },
+    /// A docker credential helper failed.
+    #[error("credential helper `{helper} {verb}`: {reason}")]
+    Helper {
+        /// `docker-credential-NAME`.
+        helper: String,
+        /// `get`, `store`, `erase`.
+        verb: String,
+        /// What went wrong.
         reason: String,
     },
     /// The system's root certificates could not be loaded.

@@ -12,6 +12,7 @@
 //!   cross-repository mounts, manifests, tags), so the copy engine of `ocil-transfer` pulls
 //!   from and pushes to a registry as it copies between layouts: a transport never owns the
 //!   copy engine;
+//! - [`credentials`]: docker's and podman's auth files and credential helpers;
 //! - [`referrers`]: the referrers API and its `sha256-<hex>` tag fallback, both ways.
 //!
 //! The reference grammar (`busybox` = `docker.io/library/busybox:latest`) is
@@ -22,6 +23,7 @@
 pub mod auth;
 mod blob;
 mod client;
+pub mod credentials;
 mod dest;
 mod error;
 pub mod host;
@@ -33,6 +35,7 @@ mod upload;
 
 pub use blob::BlobReader;
 pub use client::Client;
+pub use credentials::AuthFile;
 pub use dest::RegistryDest;
 pub use error::{Error, Result};
 pub use host::{Creds, Options, api_host};

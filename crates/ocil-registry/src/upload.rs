@@ -103,9 +103,14 @@ impl Tracked<'_> {
 const QUERY_VALUE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
+/// A query or form value, percent-encoded.
+pub(crate) fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
 /// `url` with `key=value` added to its query (which it may already have).
 pub(crate) fn with_query(url: &str, key: &str, value: &str) -> String {
-    let value = percent_encoding::utf8_percent_encode(value, QUERY_VALUE);
+    let value = encode(value);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{key}={value}")
 }

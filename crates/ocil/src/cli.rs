@@ -35,6 +35,7 @@ impl Cli {
             Command::Copy(a) => a.report.json,
             Command::Pull(a) => a.report.json,
             Command::Push(a) => a.report.json,
+            Command::Login(_) | Command::Logout(_) => false,
             Command::Convert(a) => a.report.json,
             Command::Init(a) => a.report.json,
             Command::Rm(a) => a.report.json,
@@ -101,6 +102,12 @@ pub(crate) enum Command {
     /// Push an image of a layout (or an archive) to a registry
     #[command(long_about = crate::commands::push::HELP)]
     Push(crate::commands::push::PushArgs),
+    /// Log in to a registry (credentials kept where docker and podman read them)
+    #[command(long_about = crate::commands::login::LOGIN_HELP)]
+    Login(crate::commands::login::LoginArgs),
+    /// Log out of a registry (its credentials removed from the auth files)
+    #[command(long_about = crate::commands::login::LOGOUT_HELP)]
+    Logout(crate::commands::login::LogoutArgs),
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),

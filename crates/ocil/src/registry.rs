@@ -7,14 +7,18 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ocil_layout::Layout;
 use ocil_layout::image_ref::RegistryRef;
-use ocil_registry::{Client, Creds, Options, ReferrersMode, RegistryDest, RegistryStore};
+use ocil_registry::{Client, Options, ReferrersMode, RegistryDest, RegistryStore};
 
 /// How to reach a registry: flattened into the commands that read one.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RegistryArgs {
-    /// Registry credentials, USER:PASS (Basic auth, or for the registry's token server)
+    /// Registry credentials, USER:PASS (Basic auth, or for the registry's token server);
+    /// without it, the auth files docker and podman keep (see `ocil login --help`)
     #[arg(long, value_name = "USER:PASS")]
     pub(crate) creds: Option<String>,
+    /// The auth file to read first (podman's format, docker's config.json too)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authfile: Option<std::path::PathBuf>,
     /// Verify the registry's TLS certificate (false: also fall back to plain http)
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) tls_verify: bool,
@@ -24,8 +28,14 @@ pub(crate) struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    fn options(&self) -> Result<Options> {
-        let creds = self.creds.as_deref().map(Creds::parse).transpose()?;
+    /// How to reach the registry of `r`, with the credentials found for its repository.
+    fn options(&self, r: &RegistryRef) -> Result<Options> {
+        let creds = crate::auth::lookup(
+            self.creds.as_deref(),
+            self.authfile.as_deref(),
+            r.domain(),
+            r.repository(),
+        )?;
         Ok(Options {
             creds,
             tls_verify: self.tls_verify,
@@ -125,7 +135,7 @@ pub(crate) fn destination(
 
 /// Connect to the registry of `r` (for its tag list).
 pub(crate) fn connect(r: &RegistryRef, args: &RegistryArgs) -> Result<Arc<Client>> {
-    let opts = args.options()?;
+    let opts = args.options(r)?;
     Ok(Arc::new(
         Client::connect(r.domain(), opts)
             .with_context(|| format!("cannot connect to registry `{}`", r.domain()))?,

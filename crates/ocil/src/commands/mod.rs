@@ -15,6 +15,7 @@ mod import;
 pub(crate) mod index;
 mod init;
 mod inspect;
+pub(crate) mod login;
 mod ls;
 pub(crate) mod man;
 mod new;
@@ -45,6 +46,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Copy(a) => copy::run(a),
         Command::Pull(a) => pull::run(a),
         Command::Push(a) => push::run(a),
+        Command::Login(a) => login::run_login(a),
+        Command::Logout(a) => login::run_logout(a),
         Command::Convert(a) => convert::run(a),
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),

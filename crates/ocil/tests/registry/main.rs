@@ -19,9 +19,14 @@
 //!   (`memory.rs`): the order of requests, odd upload answers, a source that lies, and
 //!   referrers through the API and the fallback tag.
 //!
+//! - `auth`: `ocil login`/`logout` and the auth files docker and podman keep (HOME,
+//!   XDG_RUNTIME_DIR and DOCKER_CONFIG in a temp dir, a fake `docker-credential-*` script on
+//!   PATH), an identity token exchanged at the scripted registry's token server.
+//!
 //! Tests that need `docker-registry` carry `needs_registry` in their names (see
 //! `../common/peers.rs`).
 
+mod auth;
 mod fake;
 mod faults;
 mod interop;
