@@ -40,13 +40,31 @@ pub(crate) enum UploadError {
 /// Why one attempt failed, and what comes next.
 enum Attempt {
     /// The source failed: stop.
-    Source(ocil_layout::Error),
+    Source(Box<ocil_layout::Error>),
     /// Try again from a fresh session (waiting as a `Retry-After` says, if any).
-    Again(Error, Option<Duration>),
+    Again(Box<Error>, Option<Duration>),
     /// The registry refused the streamed upload: try it monolithic.
-    NoStream(Error),
+    NoStream(Box<Error>),
     /// Stop.
-    Fatal(Error),
+    Fatal(Box<Error>),
+}
+
+impl Attempt {
+    fn source(e: ocil_layout::Error) -> Attempt {
+        Attempt::Source(Box::new(e))
+    }
+
+    fn again(e: Error, after: Option<Duration>) -> Attempt {
+        Attempt::Again(Box::new(e), after)
+    }
+
+    fn no_stream(e: Error) -> Attempt {
+        Attempt::NoStream(Box::new(e))
+    }
+
+    fn fatal(e: Error) -> Attempt {
+        Attempt::Fatal(Box::new(e))
+    }
 }
 
 /// The source's bytes as they go out: a read error is kept (and told from the network's),
@@ -72,7 +90,7 @@ impl Tracked<'_> {
     /// The source's error, if reading it failed.
     fn source_error(&mut self, digest: &Digest) -> Option<Attempt> {
         self.failed.take().map(|source| {
-            Attempt::Source(ocil_layout::Error::Io { op: "read", path: digest.blob_path(), source })
+            Attempt::source(ocil_layout::Error::Io { op: "read", path: digest.blob_path(), source })
         })
     }
 
@@ -82,7 +100,7 @@ impl Tracked<'_> {
         let mut one = [0u8; 1];
         match self.inner.read(&mut one) {
             Ok(0) => Ok(()),
-            Ok(_) => Err(Attempt::Source(ocil_layout::Error::Io {
+            Ok(_) => Err(Attempt::source(ocil_layout::Error::Io {
                 op: "read",
                 path: digest.blob_path(),
                 source: io::Error::new(
@@ -90,7 +108,7 @@ impl Tracked<'_> {
                     "the source has more bytes than its descriptor's size",
                 ),
             })),
-            Err(source) => Err(Attempt::Source(ocil_layout::Error::Io {
+            Err(source) => Err(Attempt::source(ocil_layout::Error::Io {
                 op: "read",
                 path: digest.blob_path(),
                 source,
@@ -136,18 +154,17 @@ impl Repository {
             }
             let e = match self.try_upload(desc, open, mount_from, monolithic) {
                 Ok(landed) => return Ok(landed),
-                Err(Attempt::Source(e)) => return Err(UploadError::Source(e)),
+                Err(Attempt::Source(e)) => return Err(UploadError::Source(*e)),
                 Err(Attempt::NoStream(_)) if !monolithic => {
                     monolithic = true;
                     continue;
                 }
-                Err(Attempt::Again(e, after)) if attempt < retries => {
-                    let _ = e;
+                Err(Attempt::Again(_, after)) if attempt < retries => {
                     self.client().wait(attempt, after);
                     attempt += 1;
                     continue;
                 }
-                Err(Attempt::Again(e, _) | Attempt::NoStream(e) | Attempt::Fatal(e)) => e,
+                Err(Attempt::Again(e, _) | Attempt::NoStream(e) | Attempt::Fatal(e)) => *e,
             };
             return Err(UploadError::Registry(Error::Push {
                 repo: self.display(),
@@ -187,7 +204,7 @@ impl Repository {
         let post_url = format!("{}{post}", client.base());
         let answer = client
             .send_body(Method::Post, &post, &[], &scopes, Body::Empty)
-            .map_err(|e| Attempt::Again(e, None))?;
+            .map_err(|e| Attempt::again(e, None))?;
         match answer.status().as_u16() {
             201 if mount_from.is_some() => return Ok(Landed::Mounted),
             202 => {}
@@ -195,7 +212,7 @@ impl Repository {
         }
         let mut session = self.next_location(&answer, &post_url)?;
         drop(answer);
-        let mut reader = Tracked { inner: open().map_err(Attempt::Source)?, failed: None };
+        let mut reader = Tracked { inner: open().map_err(Attempt::source)?, failed: None };
         let octets = [("Content-Type", "application/octet-stream".to_owned())];
         if !monolithic {
             let sent = client.send_body(
@@ -208,7 +225,7 @@ impl Repository {
             if let Some(e) = reader.source_error(digest) {
                 return Err(e);
             }
-            let answer = sent.map_err(|e| Attempt::Again(e, None))?;
+            let answer = sent.map_err(|e| Attempt::again(e, None))?;
             if !answer.status().is_success() {
                 return Err(self.classify(answer, &session, &scopes, true));
             }
@@ -221,7 +238,7 @@ impl Repository {
             let url = with_query(&session, "digest", &digest.to_string());
             let answer = client
                 .send_body(Method::Put, &url, &[], &scopes, Body::Empty)
-                .map_err(|e| Attempt::Again(e, None))?;
+                .map_err(|e| Attempt::again(e, None))?;
             return self.completed(answer, &url, &scopes, desc, true);
         }
         let url = with_query(&session, "digest", &digest.to_string());
@@ -235,14 +252,14 @@ impl Repository {
         if let Some(e) = reader.source_error(digest) {
             return Err(e);
         }
-        let answer = sent.map_err(|e| Attempt::Again(e, None))?;
+        let answer = sent.map_err(|e| Attempt::again(e, None))?;
         self.completed(answer, &url, &scopes, desc, false)
     }
 
     /// The upload's `Location`, made absolute against `current`.
     fn next_location(&self, answer: &Answer, current: &str) -> Result<String, Attempt> {
         let bad =
-            |reason: String| Attempt::Again(Error::Upload { repo: self.display(), reason }, None);
+            |reason: String| Attempt::again(Error::Upload { repo: self.display(), reason }, None);
         let location = header(answer, "location")
             .ok_or_else(|| bad(format!("a {} without a Location", answer.status().as_u16())))?;
         resolve(current, &location).ok_or_else(|| {
@@ -265,7 +282,7 @@ impl Repository {
         if let Some(h) = header(&answer, "docker-content-digest")
             && h != desc.digest.to_string()
         {
-            return Err(Attempt::Fatal(Error::Upload {
+            return Err(Attempt::fatal(Error::Upload {
                 repo: self.display(),
                 reason: format!(
                     "the registry stored `{}` as `{h}` (its Docker-Content-Digest)",
@@ -288,16 +305,16 @@ impl Repository {
             401 => {
                 // A token that expired mid-blob: a new one for the fresh upload.
                 client.forget_token(scopes);
-                Attempt::Again(client.failure(answer, url), None)
+                Attempt::again(client.failure(answer, url), None)
             }
-            403 => Attempt::Fatal(client.failure(answer, url)),
-            s if retryable_status(s) => Attempt::Again(client.failure(answer, url), after),
-            300..=399 => Attempt::Fatal(Error::Upload {
+            403 => Attempt::fatal(client.failure(answer, url)),
+            s if retryable_status(s) => Attempt::again(client.failure(answer, url), after),
+            300..=399 => Attempt::fatal(Error::Upload {
                 repo: self.display(),
                 reason: format!("a {status} redirect of an upload"),
             }),
-            _ if streamed => Attempt::NoStream(client.failure(answer, url)),
-            _ => Attempt::Fatal(client.failure(answer, url)),
+            _ if streamed => Attempt::no_stream(client.failure(answer, url)),
+            _ => Attempt::fatal(client.failure(answer, url)),
         }
     }
 }

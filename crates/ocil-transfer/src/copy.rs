@@ -673,7 +673,7 @@ struct BlobCopier<'a> {
 impl BlobCopier<'_> {
     /// `blobs/<alg>` of SRC and DST (created in DST).
     fn dirs(&mut self, src: &Layout, dst: &Layout, alg: Algorithm) -> Result<&(Dir, Dir)> {
-        if !self.dirs.contains_key(&alg) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(alg) {
             let sub = format!("blobs/{alg}");
             let s = src.dir().open_dir(&sub).map_err(|source| Error::Io {
                 op: "open",
@@ -690,7 +690,7 @@ impl BlobCopier<'_> {
                 path: sub.clone(),
                 source,
             })?;
-            self.dirs.insert(alg, (s, d));
+            slot.insert((s, d));
         }
         Ok(&self.dirs[&alg])
     }

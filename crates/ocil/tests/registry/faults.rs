@@ -44,12 +44,27 @@ fn an_honest_registry_is_pulled() {
     let reqs = fake.requests();
     assert!(reqs.iter().any(|r| r.method == "HEAD" && r.path == "/v2/t/manifests/v1"));
     assert!(!reqs.iter().any(|r| r.method == "GET" && r.path == "/v2/t/manifests/v1"));
-    // Pulled again: nothing is fetched but the HEAD.
+    // Pulled again: nothing is fetched but the HEADs (and the referrers API's listing, which
+    // this registry answers 404: no manifest GET, which Docker Hub would count).
     let before = fake.requests().len();
     assert!(pull(&fake, &dir).ok());
     let again: Vec<_> =
         fake.requests()[before..].iter().map(|r| (r.method.clone(), r.path.clone())).collect();
-    assert!(again.iter().all(|(m, p)| m == "HEAD" || p == "/v2/"), "{again:?}");
+    assert!(
+        again.iter().all(|(m, p)| m == "HEAD" || p == "/v2/" || p.starts_with("/v2/t/referrers/")),
+        "{again:?}"
+    );
+    // --referrers none: not even that.
+    let before = fake.requests().len();
+    let out = ocil([
+        "pull".to_owned(),
+        format!("{}/t:v1", fake.host()),
+        format!("{}:v1", dir.display()),
+        "--referrers".into(),
+        "none".into(),
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(!fake.requests()[before..].iter().any(|r| r.path.contains("referrers")));
 }
 
 #[test]
