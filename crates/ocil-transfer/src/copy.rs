@@ -1,4 +1,8 @@
-//! Copy images from any store into a layout: `ocil copy SRC[:REF] DST[:TAG]`.
+//! Copy images from any store into any destination: `ocil copy SRC[:REF] DST[:TAG]`, `ocil
+//! pull`, `ocil push`. The steps below are a layout's; a registry destination
+//! (`ocil_registry::RegistryDest`) is asked what it has with `HEAD`, takes each blob as a
+//! verified stream (or mounts it) and each manifest as its checked bytes, level by level, and
+//! gets its tags last instead of an `index.json`.
 //!
 //! 1. The images are chosen from SRC's index (a layout's `index.json`, read once: it is
 //!    replaced by rename, so the read is a snapshot): every entry, or the one `REF` names,
