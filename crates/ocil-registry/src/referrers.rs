@@ -1,9 +1,9 @@
 //! Referrers in a registry (signatures, SBOMs: manifests whose `subject` names another).
 //!
-//! - **Listing** ([`Repository::referrers_api`], [`Repository::referrers_tag`]): `GET /v2/<name>/referrers/<digest>` (an index
-//!   of descriptors, `Link` pages followed); a registry without that API (distribution 2.8)
-//!   answers 404, and the `<alg>-<hex>` tag (`sha256-<hex>`) is read instead: an index
-//!   clients keep up to date. A fallback answer that is not an index, or that is the subject
+//! - **Listing** ([`Repository::referrers_api`], [`Repository::referrers_tag`]):
+//!   `GET /v2/<name>/referrers/<digest>` (an index of descriptors, `Link` pages followed); a
+//!   registry without that API (distribution 2.8) answers 404, and the `<alg>-<hex>` tag
+//!   (`sha256-<hex>`) is read instead: an index clients keep up to date. A fallback answer that is not an index, or that is the subject
 //!   itself (GitLab answers the tag with the manifest its digest names), lists nothing.
 //! - **Pushing** ([`Repository::index_referrer`]): after a manifest with a `subject` is
 //!   `PUT`, a registry that answers `OCI-Subject` indexed it; otherwise the fallback tag's
