@@ -290,3 +290,27 @@ fn push_with_basic_auth_needs_registry_needs_htpasswd() {
     ]);
     assert_eq!(tags(&dst), vec![("v1".to_owned(), digest)]);
 }
+
+#[test]
+fn the_air_gap_workflow_keeps_every_digest_needs_registry_needs_shared() {
+    if !registry_tool() {
+        return;
+    }
+    let Some(shared) = shared_dir() else { return };
+    let reg = Registry::start(None);
+    let layout = shared.join("fixtures/peer-made/registry-index/layout");
+    let (tag, digest) = tags(&layout)[0].clone();
+    let source = format!("{}/upstream/app:v1", reg.host());
+    ocil_ok(["push".to_owned(), format!("{}:{tag}", layout.display()), source.clone()]);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+    // Connected side: pull, export. Site: import, push. (README's example.)
+    ocil_ok(["pull".to_owned(), source, format!("{}:app", p("carry"))]);
+    ocil_ok(["export".to_owned(), format!("{}:app", p("carry")), "-o".into(), p("app.tar")]);
+    ocil_ok(["import".to_owned(), p("app.tar"), format!("{}:app", p("site"))]);
+    let site = format!("{}/site/app:v1", reg.host());
+    ocil_ok(["push".to_owned(), format!("{}:app", p("site")), site.clone()]);
+    ocil_ok(["pull".to_owned(), site, p("check")]);
+    assert_eq!(tags(&tmp.path().join("check")), vec![("v1".to_owned(), digest)]);
+    assert_clean(&tmp.path().join("check"));
+}
