@@ -485,6 +485,35 @@ impl Client {
                     return Err(Error::NeedsCredentials { host: self.domain.clone() });
                 }
             }
+            // ECR's expired token is a 403 that says so (a HEAD's has no body to say it):
+            // a new token, once.
+            if status == 403
+                && own
+                && !renewed
+                && auth.as_deref().is_some_and(|a| a.starts_with("Bearer "))
+            {
+                let mut answer = answer;
+                let bytes = answer
+                    .body_mut()
+                    .with_config()
+                    .limit(ERROR_BODY_LIMIT)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                if method == Method::Head
+                    || String::from_utf8_lossy(&bytes).to_ascii_lowercase().contains("expired")
+                {
+                    renewed = true;
+                    self.forget_token(scopes);
+                    self.authorization(scopes, true)?;
+                    continue;
+                }
+                return Err(Error::Denied {
+                    host: self.domain.clone(),
+                    what: strip_query(&url),
+                    status,
+                    detail: detail_of(&bytes),
+                });
+            }
             if matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let Some(location) = header(&answer, "location") else {
                     return Err(Error::Redirect {
@@ -530,8 +559,19 @@ impl Client {
     /// The error an unexpected answer means (its body read for the registry's error codes).
     pub(crate) fn failure(&self, mut answer: Answer, url: &str) -> Error {
         let status = answer.status().as_u16();
+        let limits = (status == 429).then(|| rate_limits(&answer));
         let detail = error_detail(&mut answer);
         let url = strip_query(url);
+        if let Some(figures) = limits {
+            let hint = match &self.opts.creds {
+                None => format!(
+                    "; a logged-in user may get a higher limit (`ocil login {}`)",
+                    self.domain
+                ),
+                Some(_) => String::new(),
+            };
+            return Error::RateLimited { url, detail, figures, hint };
+        }
         match status {
             401 => match (&self.opts.creds, self.current_challenge()) {
                 (None, _) => Error::NeedsCredentials { host: self.domain.clone() },
@@ -629,8 +669,37 @@ fn retry_after(answer: &Answer) -> Option<Duration> {
     Some(Duration::from_secs(v.trim().parse::<u64>().unwrap_or(1)))
 }
 
+/// The `RateLimit-*` figures of a 429 (Docker Hub's `ratelimit-limit: 100;w=21600`), and
+/// its `Retry-After`, as `; limit 100;w=21600, remaining 0;w=21600, retry after 60 s`.
+fn rate_limits(answer: &Answer) -> String {
+    let mut parts = Vec::new();
+    for (name, shown) in [
+        ("ratelimit-limit", "limit"),
+        ("ratelimit-remaining", "remaining"),
+        ("ratelimit-reset", "reset in"),
+        ("x-ratelimit-limit", "limit"),
+        ("x-ratelimit-remaining", "remaining"),
+    ] {
+        if let Some(v) = header(answer, name) {
+            parts.push(format!("{shown} {}", v.trim()));
+        }
+    }
+    if let Some(v) = header(answer, "retry-after") {
+        parts.push(format!("retry after {} s", v.trim()));
+    }
+    if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) }
+}
+
 /// `: CODE: message; ...` from a distribution-spec error body, or empty.
 fn error_detail(answer: &mut Answer) -> String {
+    let Ok(bytes) = answer.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec() else {
+        return String::new();
+    };
+    detail_of(&bytes)
+}
+
+/// [`error_detail`] of a body already read.
+fn detail_of(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<One>,
@@ -642,10 +711,7 @@ fn error_detail(answer: &mut Answer) -> String {
         #[serde(default)]
         message: String,
     }
-    let Ok(bytes) = answer.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec() else {
-        return String::new();
-    };
-    match serde_json::from_slice::<Errors>(&bytes) {
+    match serde_json::from_slice::<Errors>(bytes) {
         Ok(e) if !e.errors.is_empty() => {
             let parts: Vec<String> = e
                 .errors

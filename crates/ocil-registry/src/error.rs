@@ -32,6 +32,18 @@ pub enum Error {
         /// The registry's own error codes and messages, when it sent them as JSON.
         detail: String,
     },
+    /// The registry's rate limit was reached (and stayed so through the retries).
+    #[error("`{url}` answered 429 Too Many Requests{detail}{figures}{hint}")]
+    RateLimited {
+        /// What was asked.
+        url: String,
+        /// The registry's error codes.
+        detail: String,
+        /// Its `RateLimit-*` and `Retry-After` figures, when it sent them.
+        figures: String,
+        /// What may help.
+        hint: String,
+    },
     /// The registry wants credentials and none were given.
     #[error("registry `{host}` needs credentials (`ocil login {host}`, or give --creds USER:PASS)")]
     NeedsCredentials {
