@@ -13,7 +13,8 @@
 //! - `faults`: a scripted registry of the tests' own (`fake.rs`, a `TcpListener` answering
 //!   what each test says, able to cut a body mid-stream): a wrong Docker-Content-Digest, a
 //!   manifest over the cap, an HTML page with a 200, a flipped byte, a dropped connection
-//!   resumed with `Range`, a 200 answer to a `Range` request, a pull killed mid-blob. Each
+//!   resumed with `Range`, a 200 answer to a `Range` request, a pull killed mid-blob, a 403
+//!   "expired" token renewed, a 429 with its `RateLimit-*` figures. Each
 //!   leaves the destination fsck-clean, with no bad blob stored;
 //! - `uploads`: `ocil push` into the scripted registry serving an honest one in memory
 //!   (`memory.rs`): the order of requests, odd upload answers, a source that lies, and
