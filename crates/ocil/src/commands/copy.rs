@@ -20,7 +20,7 @@ pub(crate) const HELP: &str = "Copy images between layouts, archives and registr
 SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist (`DST:TAG` splits when TAG is a valid tag and DST's parent exists; end DST with `/` for a directory whose name holds `:`). SRC and DST may also be written `oci:DIR[:REF]`. SRC may be an archive (`FILE[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`): an uncompressed archive file gives its layers in place; a compressed one (or `-`) keeps only its documents, so copying from it fails on the first layer (use `ocil import`, which reads it in one pass).
 Only blobs DST lacks are copied; each lands in a temp file in DST's store and is hashed and checked against its digest and size before it is renamed into place. Copies use copy_file_range (a reflink where the filesystem can); --link hard-links blobs instead (the linked file is hashed before it is published), falling back to a copy across filesystems.
 SRC may be a registry, `docker://NAME[:TAG|@DIGEST]` (as `ocil pull`, which says more: --creds, --tls-verify, --plain-http, --include-foreign); --platform then takes that platform's image of the index.
-DST may be a registry, `docker://NAME[:TAG|@DIGEST]`, as `ocil push` (which says more) with one image: SRC:REF, or SRC's only one. From a registry to another repository of the same registry, blobs are mounted (POST ?mount=&from=) instead of passing through ocil.
+DST may be a registry, `docker://NAME[:TAG|@DIGEST]`, as `ocil push` (which says more): SRC:REF, or SRC's only image, or (DST without a tag) each of SRC's images under its own tag (--keep-going goes on past a failed one). From a registry to another repository of the same registry, blobs are mounted (POST ?mount=&from=) instead of passing through ocil.
 Referrers of the copied images (signatures, SBOMs: documents whose `subject` names a copied manifest) come along: found in SRC's store, or (a registry) through its referrers API or its sha256-<hex> tag (--referrers auto|api|tag|none).
 DST's index.json is replaced once, under DST's lock, after every blob has landed (a registry's tag is PUT last). A tag that already names a different image in a DST layout is an error unless --force.
 SRC is not locked: if a gc on SRC removes a blob being copied, the copy fails and DST's index.json is untouched (retry).";
@@ -43,6 +43,10 @@ pub(crate) struct CopyArgs {
     /// From or to a registry: also copy nondistributable (foreign) layers
     #[arg(long)]
     pub(crate) include_foreign: bool,
+    /// To a registry, every image of SRC (DST without a tag): go on past a failed one, then
+    /// exit 1 with a report per image
+    #[arg(long)]
+    pub(crate) keep_going: bool,
     #[command(flatten)]
     pub(crate) referrers: crate::registry::ReferrersArgs,
     #[command(flatten)]
@@ -199,9 +203,10 @@ fn into_registry(
         foreign: a.include_foreign,
         referrers: a.referrers.copied(),
         verb: "copied",
+        named: crate::commands::push::names_tag(&a.destination),
+        keep_going: a.keep_going,
     };
-    push_into(src, d, &dst, &plan, &a.report).with_context(context)?;
-    Ok(Outcome::Ok)
+    push_into(src, d, &dst, &plan, &a.report).with_context(context)
 }
 
 /// `ocil copy docker://SRC docker://DST`: one engine, a registry at either end; on one
@@ -232,9 +237,10 @@ fn between_registries(a: &CopyArgs, r: &RegistryRef, d: &RegistryRef) -> Result<
         foreign: a.include_foreign,
         referrers: a.referrers.copied(),
         verb: "copied",
+        named: true,
+        keep_going: false,
     };
-    push_into(&store, d, &dst, &plan, &a.report).with_context(context)?;
-    Ok(Outcome::Ok)
+    push_into(&store, d, &dst, &plan, &a.report).with_context(context)
 }
 
 fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {

@@ -350,3 +350,59 @@ fn a_fallback_tag_that_answers_with_the_subject_is_no_index() {
     assert_eq!(tags(&dst), vec![("v1".to_owned(), img.manifest_digest.clone())]);
     assert_clean(&dst);
 }
+
+/// A layout holding several images, tagged (written by hand).
+fn images_layout(dir: &Path, images: &[(&str, &Image)]) {
+    let mut entries = Vec::new();
+    for (tag, img) in images {
+        image_layout(dir, img, &[]);
+        entries.push(json!({"mediaType": MANIFEST_TYPE, "digest": img.manifest_digest,
+            "size": img.manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag}}));
+    }
+    let index = json!({"schemaVersion": 2, "manifests": entries});
+    fs_err::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+#[test]
+fn every_image_under_its_own_tag_and_keep_going() {
+    let (a, b, c) = (Image::new(1000), Image::new(2000), Image::new(3000));
+    let mem = Arc::new(Memory::new(false));
+    let fake = serve(&mem, |_, _| None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("many");
+    images_layout(&dir, &[("v1", &a), ("v3", &c), ("v2", &b)]);
+    // v3's layer is corrupt in the layout.
+    let layer = dir.join("blobs/sha256").join(c.layer_digest.trim_start_matches("sha256:"));
+    let mut bytes = fs_err::read(&layer).unwrap();
+    bytes[600] ^= 1;
+    fs_err::write(&layer, bytes).unwrap();
+    let repo = format!("{}/t", fake.host());
+    // A tag in REF names one image: SRC must then name it too.
+    let out = ocil(["push".to_owned(), dir.display().to_string(), format!("{repo}:x")]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("holds 3 images"), "{}", out.stderr);
+    // Without --keep-going: v1, then v3 fails, v2 is not tried.
+    let out = ocil(["push".to_owned(), dir.display().to_string(), repo.clone()]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains(&c.layer_digest), "{}", out.stderr);
+    assert_eq!(mem.tagged("t", "v1"), Some(a.manifest_digest.clone()));
+    assert_eq!(mem.tagged("t", "v2"), None);
+    // With it: v2 too, exit 1, a report per image.
+    let out = ocil([
+        "push".to_owned(),
+        dir.display().to_string(),
+        repo,
+        "--keep-going".into(),
+        "--json".into(),
+    ]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((v["pushed"].as_u64(), v["failed"].as_u64()), (Some(2), Some(1)), "{v}");
+    let failed = &v["images"][1];
+    assert_eq!(failed["ok"], false);
+    assert!(failed["source"].as_str().unwrap().ends_with(":v3"));
+    assert!(failed["error"].as_str().unwrap().contains(&c.layer_digest), "{failed}");
+    assert_eq!(mem.tagged("t", "v2"), Some(b.manifest_digest.clone()));
+    assert_eq!(mem.tagged("t", "v3"), None);
+}
