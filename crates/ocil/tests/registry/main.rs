@@ -24,6 +24,9 @@
 //!   XDG_RUNTIME_DIR and DOCKER_CONFIG in a temp dir, a fake `docker-credential-*` script on
 //!   PATH), an identity token exchanged at the scripted registry's token server.
 //!
+//! - `token`: the Bearer token flow against `docker-registry`'s `auth: token:`, with a token
+//!   server of the tests' own signing JWTs (jsonwebtoken, a key and certificate from rcgen).
+//!
 //! Tests that need `docker-registry` carry `needs_registry` in their names (see
 //! `../common/peers.rs`).
 
@@ -36,4 +39,5 @@ mod memory;
 mod peers;
 mod push;
 mod support;
+mod token;
 mod uploads;

@@ -127,6 +127,11 @@ impl Registry {
         Registry::start_with(None, true)
     }
 
+    /// Start one with this `auth:` section of its config (`auth:\n  token: ...`).
+    pub(crate) fn start_with_auth(auth: &str) -> Registry {
+        Registry::start_in(tempfile::tempdir().unwrap(), auth.to_owned(), false)
+    }
+
     fn start_with(htpasswd: Option<(&str, &str)>, logged: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let auth = match htpasswd {
@@ -139,6 +144,10 @@ impl Registry {
                 format!("auth:\n  htpasswd:\n    realm: ocil-tests\n    path: {}\n", file.display())
             }
         };
+        Registry::start_in(dir, auth, logged)
+    }
+
+    fn start_in(dir: tempfile::TempDir, auth: String, logged: bool) -> Registry {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
