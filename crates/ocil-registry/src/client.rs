@@ -85,6 +85,9 @@ pub struct Client {
     opts: Options,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<Scopes, Token>>,
+    /// Held while a token is fetched: threads that need the same token wait for it instead
+    /// of each asking the token server.
+    fetching: Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -175,6 +178,7 @@ impl Client {
             opts,
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
         };
         client.ping()?;
         Ok(client)
@@ -239,12 +243,18 @@ impl Client {
             Challenge::None => Ok(None),
             Challenge::Basic => Ok(self.opts.creds.as_ref().map(|c| c.basic())),
             Challenge::Bearer { realm, service, .. } => {
-                let now = Instant::now();
-                if !fresh
-                    && let Ok(tokens) = self.tokens.lock()
-                    && let Some(t) = tokens.get(scopes).filter(|t| t.until > now)
-                {
-                    return Ok(Some(format!("Bearer {}", t.value)));
+                let cached = || {
+                    let now = Instant::now();
+                    let tokens = self.tokens.lock().ok()?;
+                    tokens.get(scopes).filter(|t| t.until > now).map(|t| t.value.clone())
+                };
+                if !fresh && let Some(t) = cached() {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                // One fetch at a time; a thread that waited finds the token it needs.
+                let _one = self.fetching.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !fresh && let Some(t) = cached() {
+                    return Ok(Some(format!("Bearer {t}")));
                 }
                 let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
                 let value = format!("Bearer {}", token.value);

@@ -197,8 +197,23 @@ pub fn closure(sources: &[ClosureSource<'_>], opts: ClosureOptions) -> Result<Cl
     // registry), else found once by reading its blobs, outside what the images reach.
     let n = sources.len();
     let mut scanned: Vec<Option<Referrers>> = (0..n).map(|_| None).collect();
-    let mut by_subject = vec![true; n];
     let mut asked: Vec<HashSet<Digest>> = vec![HashSet::new(); n];
+    // Which stores answer by subject: asked about their first root (a manifest or index),
+    // an answer kept for the loop below.
+    let mut by_subject = vec![false; n];
+    let mut first: Vec<Vec<StoredReferrer>> = vec![Vec::new(); n];
+    for (i, src) in sources.iter().enumerate() {
+        let Some(root) = src.roots.first() else { continue };
+        let answer = src
+            .store
+            .referrers_of(&root.digest)
+            .map_err(|error| Error::Store { source_index: i, error })?;
+        if let Some(list) = answer {
+            by_subject[i] = true;
+            asked[i].insert(root.digest.clone());
+            first[i] = list;
+        }
+    }
     // Until nothing new joins: referrers of what is in the closure, with their closures.
     loop {
         let mut ready: Vec<(usize, StoredReferrer)> = Vec::new();
@@ -213,6 +228,9 @@ pub fn closure(sources: &[ClosureSource<'_>], opts: ClosureOptions) -> Result<Cl
         };
         for (i, src) in sources.iter().enumerate() {
             let store_err = |error| Error::Store { source_index: i, error };
+            for r in std::mem::take(&mut first[i]) {
+                take(i, &r, &out);
+            }
             if by_subject[i] {
                 let subjects: Vec<Digest> = out
                     .blobs
@@ -222,21 +240,13 @@ pub fn closure(sources: &[ClosureSource<'_>], opts: ClosureOptions) -> Result<Cl
                     .map(|b| b.digest.clone())
                     .collect();
                 for subject in subjects {
-                    match src.store.referrers_of(&subject).map_err(store_err)? {
-                        Some(list) => {
-                            for r in &list {
-                                take(i, r, &out);
-                            }
-                            asked[i].insert(subject);
-                        }
-                        None => {
-                            by_subject[i] = false;
-                            break;
-                        }
+                    let list = src.store.referrers_of(&subject).map_err(store_err)?;
+                    for r in list.iter().flatten() {
+                        take(i, r, &out);
                     }
+                    asked[i].insert(subject);
                 }
-            }
-            if !by_subject[i] {
+            } else {
                 if scanned[i].is_none() {
                     let refs =
                         Referrers::scan(src.store, |d| out.contains(d)).map_err(store_err)?;
