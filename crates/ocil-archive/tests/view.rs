@@ -149,6 +149,7 @@ fn every_image() -> ocil_transfer::CopyOptions<'static> {
         platforms: &[],
         foreign: true,
         link: false,
+        referrers: true,
         force: false,
         progress: &ocil_layout::progress::Silent,
     }

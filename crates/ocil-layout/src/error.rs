@@ -206,6 +206,15 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A destination that is not a layout (a registry) could not take what it was given.
+    #[error("cannot write to the {kind}")]
+    Destination {
+        /// What kind of destination (`registry`).
+        kind: &'static str,
+        /// The destination's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A document is JSON but not the kind expected.
     #[error("`{digest}` is not a valid {what}: {reason}")]
     InvalidDocument {

@@ -9,7 +9,8 @@
 //! - [`Layout`]: the handle over a `cap_std` directory: `oci-layout`, atomic `index.json`
 //!   replacement under a cross-process lock, the verified blob store;
 //! - [`progress`]: the progress callbacks long operations report to;
-//! - [`Store`]: read access to blobs and the index, whatever holds them (a layout, an archive);
+//! - [`Store`]: read access to blobs and the index, whatever holds them (a layout, an archive,
+//!   a registry); [`Destination`]: where the copy engine writes (a layout, a registry);
 //! - [`walk`]: the one graph walk shared by fsck, gc and friends, over any [`Store`];
 //! - [`referrer`]: stored documents whose `subject` names another manifest;
 //! - [`validate`]: structural validation per the image spec.
@@ -37,6 +38,7 @@
 pub mod atomic;
 mod blob;
 mod descriptor;
+pub mod destination;
 pub mod digest;
 mod digest_set;
 mod error;
@@ -58,6 +60,7 @@ pub use blob::{
     VerifiedReader,
 };
 pub use descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Platform};
+pub use destination::{Destination, Landed};
 pub use digest::{Algorithm, Digest, DigestError, DigestMap, Hasher};
 pub use digest_set::DigestSet;
 pub use error::{Error, Result};
@@ -69,4 +72,4 @@ pub use layout::{
 pub use lock::LockGuard;
 pub use media_type::{Compression, Family, Kind, MediaType};
 pub use reference::Reference;
-pub use store::{Store, StoreWriter};
+pub use store::Store;

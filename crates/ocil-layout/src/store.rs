@@ -1,9 +1,9 @@
 //! The store: what every reader of images goes through, whatever holds them. A layout
-//! directory ([`Layout`]) and an archive read in place (`ocil_archive::ArchiveView`)
-//! implement it; a registry will. The walk, referrer lookup and the copy engine work over
-//! it, so they never care where blobs live.
+//! directory ([`Layout`]), an archive read in place (`ocil_archive::ArchiveView`) and a
+//! registry (`ocil_registry::RegistryStore`) implement it. The walk, referrer lookup and the
+//! copy engine work over it, so they never care where blobs live.
 //!
-//! [`StoreWriter`] is the write side (stage a blob, checked, then commit it).
+//! [`crate::Destination`] is the write side.
 //!
 //! A store names blobs by digest only: it never hands out paths, so nothing it is asked for
 //! can lead outside it.
@@ -12,6 +12,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
+use crate::referrer::StoredReferrer;
 use crate::{Descriptor, Digest, Error, Index, Kind, Layout, MediaType, Reference, Result};
 
 /// Read access to a content-addressed image store.
@@ -56,8 +57,18 @@ pub trait Store {
     /// The store's top-level index (a layout's `index.json`).
     fn read_index(&self) -> Result<Index>;
 
-    /// Every blob the store holds, for referrer discovery.
+    /// Every blob the store holds, for referrer discovery (empty for a store that cannot
+    /// list its blobs, a registry: it answers [`Store::referrers_of`] instead).
     fn blob_digests(&self) -> Result<Vec<Digest>>;
+
+    /// The referrers of the manifest `subject`, when the store can be asked for them by
+    /// subject (a registry's referrers API, or its `sha256-<hex>` tag): `None` when it
+    /// cannot, and its referrers are found by reading every blob of
+    /// [`Store::blob_digests`] instead ([`crate::referrer::Referrers::scan`]).
+    fn referrers_of(&self, subject: &Digest) -> Result<Option<Vec<StoredReferrer>>> {
+        let _ = subject;
+        Ok(None)
+    }
 
     /// The layout directory behind the store, when there is one: copies between two
     /// layouts hard-link or `copy_file_range` instead of streaming.
@@ -69,33 +80,6 @@ pub trait Store {
     /// registry): the copy engine then transfers several blobs at a time.
     fn as_sync(&self) -> Option<&(dyn Store + Sync)> {
         None
-    }
-}
-
-/// Write access to a store: a blob lands *staged* (written and checked against the
-/// descriptor it should match, but not yet visible under its digest), then is committed
-/// (named), so a reader never sees a blob that is incomplete or wrong. A layout stages into
-/// a locked temp file beside the blob; a registry will stage an upload session.
-pub trait StoreWriter: Store {
-    /// A blob written and checked, not yet named.
-    type Staged;
-
-    /// Write a blob from `reader`, checked against `expected`'s digest and size.
-    fn stage_blob(&self, reader: &mut dyn Read, expected: &Descriptor) -> Result<Self::Staged>;
-
-    /// Name a staged blob: from now on, readers of the store see it.
-    fn commit_blob(&self, staged: Self::Staged) -> Result<()>;
-}
-
-impl StoreWriter for Layout {
-    type Staged = crate::StagedBlob;
-
-    fn stage_blob(&self, reader: &mut dyn Read, expected: &Descriptor) -> Result<Self::Staged> {
-        Layout::stage_blob(self, reader, expected)
-    }
-
-    fn commit_blob(&self, staged: Self::Staged) -> Result<()> {
-        staged.commit().map(drop)
     }
 }
 
@@ -293,29 +277,5 @@ mod tests {
             unused_b
                 && matches!(expand_digest_prefix(&layout, &unused), Err(Error::RefNotFound { .. }))
         );
-    }
-
-    #[test]
-    fn a_staged_blob_is_checked_and_named_only_on_commit() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority());
-        let layout = Layout::create(dir.unwrap()).unwrap();
-        let digest = crate::Algorithm::Sha256.digest_of(b"hello");
-        let good = Descriptor::new(MediaType::OciLayerTar, digest.clone(), 5);
-        let staged = StoreWriter::stage_blob(&layout, &mut &b"hello"[..], &good).unwrap();
-        assert_eq!(Store::stat_blob(&layout, &digest).unwrap(), None, "not named yet");
-        layout.commit_blob(staged).unwrap();
-        assert_eq!(Store::stat_blob(&layout, &digest).unwrap(), Some(5));
-
-        let other = crate::Algorithm::Sha256.digest_of(b"other");
-        let wrong = Descriptor::new(MediaType::OciLayerTar, other.clone(), 5);
-        let e = StoreWriter::stage_blob(&layout, &mut &b"hullo"[..], &wrong).unwrap_err();
-        assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
-        let short = Descriptor::new(MediaType::OciLayerTar, digest.clone(), 4);
-        let e = StoreWriter::stage_blob(&layout, &mut &b"hello"[..], &short).unwrap_err();
-        assert!(matches!(e, Error::SizeMismatch { .. }), "{e:?}");
-        assert_eq!(Store::stat_blob(&layout, &other).unwrap(), None);
-        // Nothing but the one blob (no temp file left behind).
-        assert_eq!(layout.list_blob_names().unwrap().digests, vec![digest]);
     }
 }

@@ -69,6 +69,11 @@ pub fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
+/// The pull and push scope of a repository.
+pub fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
 /// The token server's answer (Docker's `token`, OAuth's `access_token`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenAnswer {

@@ -40,6 +40,38 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub(crate) enum Method {
     Get,
     Head,
+    Post,
+    Put,
+    Patch,
+}
+
+impl Method {
+    fn as_http(self) -> ureq::http::Method {
+        match self {
+            Method::Get => ureq::http::Method::GET,
+            Method::Head => ureq::http::Method::HEAD,
+            Method::Post => ureq::http::Method::POST,
+            Method::Put => ureq::http::Method::PUT,
+            Method::Patch => ureq::http::Method::PATCH,
+        }
+    }
+}
+
+/// A request's body.
+pub(crate) enum Body<'a> {
+    /// None (`Content-Length: 0` for the methods that carry one).
+    Empty,
+    /// Bytes in memory (a manifest): sent again on a retry.
+    Bytes(&'a [u8]),
+    /// A stream of this many bytes (a blob), sent once: a request with it is never retried
+    /// here, nor sent again after a 401 or a redirect (the caller starts over).
+    Stream(&'a mut dyn std::io::Read, u64),
+}
+
+impl Body<'_> {
+    fn replayable(&self) -> bool {
+        !matches!(self, Body::Stream(..))
+    }
 }
 
 /// A client of one registry host. Cheap to share between threads (`Sync`); tokens are
@@ -53,6 +85,9 @@ pub struct Client {
     opts: Options,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<Scopes, Token>>,
+    /// Held while a token is fetched: threads that need the same token wait for it instead
+    /// of each asking the token server.
+    fetching: Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -143,6 +178,7 @@ impl Client {
             opts,
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
         };
         client.ping()?;
         Ok(client)
@@ -151,7 +187,7 @@ impl Client {
     /// `GET /v2/`: 200 is anonymous access, 401 names the challenge.
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let answer = self.call(Method::Get, &url, &[], None)?;
+        let answer = self.call(Method::Get, &url, &[], None, &mut Body::Empty)?;
         match answer.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
@@ -207,12 +243,18 @@ impl Client {
             Challenge::None => Ok(None),
             Challenge::Basic => Ok(self.opts.creds.as_ref().map(|c| c.basic())),
             Challenge::Bearer { realm, service, .. } => {
-                let now = Instant::now();
-                if !fresh
-                    && let Ok(tokens) = self.tokens.lock()
-                    && let Some(t) = tokens.get(scopes).filter(|t| t.until > now)
-                {
-                    return Ok(Some(format!("Bearer {}", t.value)));
+                let cached = || {
+                    let now = Instant::now();
+                    let tokens = self.tokens.lock().ok()?;
+                    tokens.get(scopes).filter(|t| t.until > now).map(|t| t.value.clone())
+                };
+                if !fresh && let Some(t) = cached() {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                // One fetch at a time; a thread that waited finds the token it needs.
+                let _one = self.fetching.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !fresh && let Some(t) = cached() {
+                    return Ok(Some(format!("Bearer {t}")));
                 }
                 let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
                 let value = format!("Bearer {}", token.value);
@@ -234,6 +276,7 @@ impl Client {
             reason,
         };
         let mut basic = None;
+        let mut refresh = None;
         if let Some(c) = &self.opts.creds {
             let realm_host = realm.split("://").nth(1).and_then(|r| r.split('/').next());
             if !(realm.starts_with("https://") || realm_host.is_some_and(is_loopback)) {
@@ -241,8 +284,29 @@ impl Client {
                     "refusing to send credentials to a token server over plain http".into(),
                 ));
             }
-            basic = Some(c.basic());
+            match c.token() {
+                Some(t) => refresh = Some(t.to_owned()),
+                None => basic = Some(c.basic()),
+            }
         }
+        // An identity token is exchanged with OAuth2's refresh-token grant (a form POST).
+        let form = refresh.map(|token| {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("client_id", "ocil".to_owned()),
+                ("refresh_token", token),
+            ];
+            if let Some(s) = service {
+                form.push(("service", s.to_owned()));
+            }
+            if !scopes.is_empty() {
+                form.push(("scope", scopes.iter().cloned().collect::<Vec<_>>().join(" ")));
+            }
+            form.iter()
+                .map(|(k, v)| format!("{k}={}", crate::upload::encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        });
         let request = || {
             let mut req = self.agent.get(realm);
             if let Some(s) = service {
@@ -256,9 +320,17 @@ impl Client {
             }
             req
         };
+        let call = || match &form {
+            Some(body) => self
+                .agent
+                .post(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(body.as_bytes()),
+            None => request().call(),
+        };
         let mut attempt = 0;
         let mut answer = loop {
-            match request().call() {
+            match call() {
                 Ok(a) if retryable_status(a.status().as_u16()) && attempt < self.opts.retries => {
                     self.wait(attempt, retry_after(&a));
                     attempt += 1;
@@ -302,45 +374,55 @@ impl Client {
         std::thread::sleep(after.unwrap_or(backoff).min(self.opts.max_wait));
     }
 
-    /// One request, without auth, retries or redirects.
+    /// One request, without auth or redirects; retried (see the module docs) when it is
+    /// idempotent (`GET`, `HEAD`, a `PUT` of bytes in memory). `POST`, `PATCH` and the
+    /// `PUT` that ends an upload are retried by the upload, from a fresh session.
     fn call(
         &self,
         method: Method,
         url: &str,
         headers: &[(&str, String)],
         auth: Option<&str>,
+        body: &mut Body<'_>,
     ) -> Result<Answer> {
+        let idempotent = match method {
+            Method::Get | Method::Head => true,
+            Method::Put => matches!(body, Body::Bytes(_)),
+            Method::Post | Method::Patch => false,
+        };
         let mut attempt = 0;
         loop {
-            let result = match method {
-                Method::Get => {
-                    let mut r = self.agent.get(url);
-                    for (k, v) in headers {
-                        r = r.header(*k, v);
-                    }
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.call()
+            let mut request = ureq::http::Request::builder().method(method.as_http()).uri(url);
+            for (k, v) in headers {
+                request = request.header(*k, v);
+            }
+            if let Some(a) = auth {
+                request = request.header("Authorization", a);
+            }
+            let result = match body {
+                Body::Empty if matches!(method, Method::Get | Method::Head) => {
+                    self.agent.run(built(request, (), url)?)
                 }
-                Method::Head => {
-                    let mut r = self.agent.head(url);
-                    for (k, v) in headers {
-                        r = r.header(*k, v);
-                    }
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.call()
+                Body::Empty => {
+                    self.agent.run(built(request.header("Content-Length", "0"), (), url)?)
+                }
+                Body::Bytes(bytes) => self.agent.run(built(request, *bytes, url)?),
+                Body::Stream(reader, len) => {
+                    let request = request.header("Content-Length", len.to_string());
+                    self.agent.run(built(request, ureq::SendBody::from_reader(&mut **reader), url)?)
                 }
             };
             match result {
-                Ok(a) if retryable_status(a.status().as_u16()) && attempt < self.opts.retries => {
+                Ok(a)
+                    if idempotent
+                        && retryable_status(a.status().as_u16())
+                        && attempt < self.opts.retries =>
+                {
                     self.wait(attempt, retry_after(&a));
                     attempt += 1;
                 }
                 Ok(a) => return Ok(a),
-                Err(e) if attempt < self.opts.retries && retryable(&e) => {
+                Err(e) if idempotent && attempt < self.opts.retries && retryable(&e) => {
                     self.wait(attempt, None);
                     attempt += 1;
                 }
@@ -359,6 +441,19 @@ impl Client {
         headers: &[(&str, String)],
         scopes: &Scopes,
     ) -> Result<Answer> {
+        self.send_body(method, path_or_url, headers, scopes, Body::Empty)
+    }
+
+    /// [`Client::send`] with a body. A stream is sent once: a 401 or a redirect comes back
+    /// as it is (the caller starts over; see [`Client::forget_token`]).
+    pub(crate) fn send_body(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        scopes: &Scopes,
+        mut body: Body<'_>,
+    ) -> Result<Answer> {
         let mut url = if path_or_url.starts_with('/') {
             format!("{}{path_or_url}", self.base)
         } else {
@@ -369,8 +464,11 @@ impl Client {
         loop {
             let own = origin(&url) == Some(self.base.as_str());
             let auth = if own { self.authorization(scopes, false)? } else { None };
-            let answer = self.call(method, &url, headers, auth.as_deref())?;
+            let answer = self.call(method, &url, headers, auth.as_deref(), &mut body)?;
             let status = answer.status().as_u16();
+            if !body.replayable() {
+                return Ok(answer);
+            }
             if status == 401 && own && !renewed {
                 renewed = true;
                 // A registry whose ping was open may still guard its repositories.
@@ -397,6 +495,35 @@ impl Client {
                     return Err(Error::NeedsCredentials { host: self.domain.clone() });
                 }
             }
+            // ECR's expired token is a 403 that says so (a HEAD's has no body to say it):
+            // a new token, once.
+            if status == 403
+                && own
+                && !renewed
+                && auth.as_deref().is_some_and(|a| a.starts_with("Bearer "))
+            {
+                let mut answer = answer;
+                let bytes = answer
+                    .body_mut()
+                    .with_config()
+                    .limit(ERROR_BODY_LIMIT)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                if method == Method::Head
+                    || String::from_utf8_lossy(&bytes).to_ascii_lowercase().contains("expired")
+                {
+                    renewed = true;
+                    self.forget_token(scopes);
+                    self.authorization(scopes, true)?;
+                    continue;
+                }
+                return Err(Error::Denied {
+                    host: self.domain.clone(),
+                    what: strip_query(&url),
+                    status,
+                    detail: detail_of(&bytes),
+                });
+            }
             if matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let Some(location) = header(&answer, "location") else {
                     return Err(Error::Redirect {
@@ -421,11 +548,40 @@ impl Client {
         }
     }
 
+    /// Whether the registry takes the client's credentials: `GET /v2/` with them (after a
+    /// token with no scope, in the Bearer flow). A registry that asks for none takes any.
+    pub fn check_credentials(&self) -> Result<()> {
+        let answer = self.send(Method::Get, "/v2/", &[], &Scopes::new())?;
+        match answer.status().as_u16() {
+            200..=299 => Ok(()),
+            _ => Err(self.failure(answer, "/v2/")),
+        }
+    }
+
+    /// Drop the token kept for `scopes` (a 401 to a request that could not be sent again):
+    /// the next request fetches a new one.
+    pub(crate) fn forget_token(&self, scopes: &Scopes) {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.remove(scopes);
+        }
+    }
+
     /// The error an unexpected answer means (its body read for the registry's error codes).
     pub(crate) fn failure(&self, mut answer: Answer, url: &str) -> Error {
         let status = answer.status().as_u16();
+        let limits = (status == 429).then(|| rate_limits(&answer));
         let detail = error_detail(&mut answer);
         let url = strip_query(url);
+        if let Some(figures) = limits {
+            let hint = match &self.opts.creds {
+                None => format!(
+                    "; a logged-in user may get a higher limit (`ocil login {}`)",
+                    self.domain
+                ),
+                Some(_) => String::new(),
+            };
+            return Error::RateLimited { url, detail, figures, hint };
+        }
         match status {
             401 => match (&self.opts.creds, self.current_challenge()) {
                 (None, _) => Error::NeedsCredentials { host: self.domain.clone() },
@@ -445,6 +601,17 @@ impl Client {
     pub(crate) fn detail(answer: &mut Answer) -> String {
         error_detail(answer)
     }
+}
+
+/// A request with its body (a URL that does not parse is an error naming it).
+fn built<B>(
+    request: ureq::http::request::Builder,
+    body: B,
+    url: &str,
+) -> Result<ureq::http::Request<B>> {
+    request
+        .body(body)
+        .map_err(|e| Error::Connect { url: strip_query(url), source: ureq::Error::Http(e) })
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -483,7 +650,8 @@ pub(crate) fn header(answer: &Answer, name: &str) -> Option<String> {
     answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-fn retryable_status(status: u16) -> bool {
+/// Whether a status is worth another try: 429, and 5xx but 501.
+pub(crate) fn retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status) && status != 501
 }
 
@@ -511,8 +679,37 @@ fn retry_after(answer: &Answer) -> Option<Duration> {
     Some(Duration::from_secs(v.trim().parse::<u64>().unwrap_or(1)))
 }
 
+/// The `RateLimit-*` figures of a 429 (Docker Hub's `ratelimit-limit: 100;w=21600`), and
+/// its `Retry-After`, as `; limit 100;w=21600, remaining 0;w=21600, retry after 60 s`.
+fn rate_limits(answer: &Answer) -> String {
+    let mut parts = Vec::new();
+    for (name, shown) in [
+        ("ratelimit-limit", "limit"),
+        ("ratelimit-remaining", "remaining"),
+        ("ratelimit-reset", "reset in"),
+        ("x-ratelimit-limit", "limit"),
+        ("x-ratelimit-remaining", "remaining"),
+    ] {
+        if let Some(v) = header(answer, name) {
+            parts.push(format!("{shown} {}", v.trim()));
+        }
+    }
+    if let Some(v) = header(answer, "retry-after") {
+        parts.push(format!("retry after {} s", v.trim()));
+    }
+    if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) }
+}
+
 /// `: CODE: message; ...` from a distribution-spec error body, or empty.
 fn error_detail(answer: &mut Answer) -> String {
+    let Ok(bytes) = answer.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec() else {
+        return String::new();
+    };
+    detail_of(&bytes)
+}
+
+/// [`error_detail`] of a body already read.
+fn detail_of(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<One>,
@@ -524,10 +721,7 @@ fn error_detail(answer: &mut Answer) -> String {
         #[serde(default)]
         message: String,
     }
-    let Ok(bytes) = answer.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec() else {
-        return String::new();
-    };
-    match serde_json::from_slice::<Errors>(&bytes) {
+    match serde_json::from_slice::<Errors>(bytes) {
         Ok(e) if !e.errors.is_empty() => {
             let parts: Vec<String> = e
                 .errors

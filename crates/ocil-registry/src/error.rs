@@ -32,8 +32,20 @@ pub enum Error {
         /// The registry's own error codes and messages, when it sent them as JSON.
         detail: String,
     },
+    /// The registry's rate limit was reached (and stayed so through the retries).
+    #[error("`{url}` answered 429 Too Many Requests{detail}{figures}{hint}")]
+    RateLimited {
+        /// What was asked.
+        url: String,
+        /// The registry's error codes.
+        detail: String,
+        /// Its `RateLimit-*` and `Retry-After` figures, when it sent them.
+        figures: String,
+        /// What may help.
+        hint: String,
+    },
     /// The registry wants credentials and none were given.
-    #[error("registry `{host}` needs credentials (give --creds USER:PASS)")]
+    #[error("registry `{host}` needs credentials (`ocil login {host}`, or give --creds USER:PASS)")]
     NeedsCredentials {
         /// The registry.
         host: String,
@@ -279,6 +291,43 @@ pub enum Error {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// Pushing a blob or manifest failed (the cause says how).
+    #[error("cannot push {what} to `{repo}`")]
+    Push {
+        /// `HOST/REPO`.
+        repo: String,
+        /// The blob or manifest (`blob `sha256:...``).
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An upload's answer cannot be used.
+    #[error("upload to `{repo}`: {reason}")]
+    Upload {
+        /// `HOST/REPO`.
+        repo: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An auth file (docker's `config.json`, podman's `auth.json`) cannot be used.
+    #[error("auth file `{path}`: {reason}")]
+    AuthFile {
+        /// The file.
+        path: String,
+        /// What is wrong (never a secret).
+        reason: String,
+    },
+    /// A docker credential helper failed.
+    #[error("credential helper `{helper} {verb}`: {reason}")]
+    Helper {
+        /// `docker-credential-NAME`.
+        helper: String,
+        /// `get`, `store`, `erase`.
+        verb: String,
+        /// What went wrong.
+        reason: String,
     },
     /// The system's root certificates could not be loaded.
     #[error("cannot load the system's root certificates: {0}")]

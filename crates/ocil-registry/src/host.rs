@@ -42,18 +42,38 @@ pub fn is_loopback(host_port: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A user name and password (`--creds USER:PASS`). The password is never shown: `Debug`
+/// A user name and password (`--creds USER:PASS`), or an identity token (a refresh token a
+/// registry gave at login, exchanged for access tokens). Secrets are never shown: `Debug`
 /// prints the user only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Creds {
     user: String,
     password: String,
+    identity_token: Option<String>,
 }
+
+/// The user name docker's credential helpers give with an identity token.
+pub const TOKEN_USER: &str = "<token>";
 
 impl Creds {
     /// A user and password.
     pub fn new(user: impl Into<String>, password: impl Into<String>) -> Creds {
-        Creds { user: user.into(), password: password.into() }
+        Creds { user: user.into(), password: password.into(), identity_token: None }
+    }
+
+    /// An identity token (with the user it was given to, when known).
+    pub fn identity_token(user: impl Into<String>, token: impl Into<String>) -> Creds {
+        Creds { user: user.into(), password: String::new(), identity_token: Some(token.into()) }
+    }
+
+    /// The identity token, when these are one.
+    pub fn token(&self) -> Option<&str> {
+        self.identity_token.as_deref()
+    }
+
+    /// The password (for writing an auth file; never shown).
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// `USER:PASS` (the password may hold `:`).
@@ -146,5 +166,8 @@ mod tests {
         assert_eq!(c.basic(), "Basic bWU6c2U6Y3JldA==");
         assert!(Creds::parse("nocolon").is_err());
         assert!(Creds::parse(":pass").is_err());
+        let t = Creds::identity_token("me", "refresh-secret");
+        assert!(!format!("{t:?}").contains("refresh-secret"));
+        assert_eq!(t.token(), Some("refresh-secret"));
     }
 }

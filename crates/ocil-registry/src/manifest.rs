@@ -221,3 +221,46 @@ impl Repository {
         Ok(Fetched { bytes, digest, media_type })
     }
 }
+
+/// What a registry said to a manifest `PUT`.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// `OCI-Subject`: the registry indexed the manifest's `subject` itself (it has the
+    /// referrers API), so no fallback tag is needed.
+    pub subject_indexed: bool,
+}
+
+impl Repository {
+    /// `PUT` a manifest or index under `reference` (a tag, or its digest): its exact bytes,
+    /// with `media_type` as the Content-Type. Retried as an idempotent request.
+    pub fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<Stored> {
+        let path = self.manifest_path(reference);
+        let answer = self.client().send_body(
+            Method::Put,
+            &path,
+            &[("Content-Type", media_type.to_owned())],
+            self.scopes(),
+            crate::client::Body::Bytes(bytes),
+        )?;
+        if !answer.status().is_success() {
+            return Err(Error::Push {
+                repo: self.display(),
+                what: format!("manifest `{reference}`"),
+                source: Box::new(self.client().failure(answer, &path)),
+            });
+        }
+        let digest = Algorithm::Sha256.digest_of(bytes);
+        if let Some(h) = header(&answer, "docker-content-digest")
+            && let Ok(found) = h.parse::<Digest>()
+            && found.algorithm().digest_of(bytes) != found
+        {
+            return Err(Error::Upload {
+                repo: self.display(),
+                reason: format!(
+                    "manifest `{reference}` ({digest}) was stored as `{found}` (its Docker-Content-Digest)"
+                ),
+            });
+        }
+        Ok(Stored { subject_indexed: header(&answer, "oci-subject").is_some() })
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ocil_layout::Digest;
 
-use crate::auth::{Scopes, pull_scope};
+use crate::auth::{Scopes, pull_scope, push_scope};
 use crate::client::{Client, Method, header, resolve};
 use crate::{Error, Result};
 
@@ -24,6 +24,13 @@ impl Repository {
     /// The repository `name` of the registry `client` talks to, read with the pull scope.
     pub fn new(client: Arc<Client>, name: &str) -> Repository {
         let scopes = Scopes::from([pull_scope(name)]);
+        Repository { client, name: name.to_owned(), scopes }
+    }
+
+    /// The repository `name` of the registry `client` talks to, read and written with the
+    /// pull and push scope.
+    pub fn for_push(client: Arc<Client>, name: &str) -> Repository {
+        let scopes = Scopes::from([push_scope(name)]);
         Repository { client, name: name.to_owned(), scopes }
     }
 

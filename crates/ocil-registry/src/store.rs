@@ -16,10 +16,10 @@
 //!   to be there, and its `GET` says otherwise (naming the blob) if it is not.
 //! - **Blobs** stream through [`crate::blob::BlobReader`]: checked at the end, resumed with
 //!   `Range` after a dropped connection.
-//! - **Referrers**: not yet asked for. [`Store::blob_digests`] is empty (a registry cannot
-//!   list its blobs), so the copy engine finds no referrers in a registry: the referrers API
-//!   (`GET /v2/<name>/referrers/<digest>`, and the `sha256-<hex>` tag fallback) is to be
-//!   added here.
+//! - **Referrers**: [`Store::blob_digests`] is empty (a registry cannot list its blobs);
+//!   [`Store::referrers_of`] asks the registry instead, as [`RegistryStore::set_referrers`]
+//!   says (the referrers API, then the `sha256-<hex>` tag: [`crate::referrers`]), and the
+//!   referrers it lists are manifests to the store from then on.
 //!
 //! The store is `Sync`: the copy engine reads several blobs at once.
 
@@ -28,11 +28,13 @@ use std::io::{Cursor, Read};
 use std::sync::{Arc, Mutex};
 
 use ocil_layout::image_ref::RegistryRef;
+use ocil_layout::referrer::StoredReferrer;
 use ocil_layout::{ANNOTATION_REF_NAME, Descriptor, Digest, Index, Layout, MediaType, Store};
 use serde_json::Value;
 
 use crate::client::Client;
 use crate::manifest::MANIFEST_LIMIT;
+use crate::referrers::{ApiState, ReferrersMode};
 use crate::repo::Repository;
 use crate::{Error, Result};
 
@@ -51,6 +53,8 @@ pub struct RegistryStore {
     local: Option<Layout>,
     docs: Mutex<HashMap<Digest, Arc<Vec<u8>>>>,
     known: Mutex<HashMap<Digest, (u64, Endpoint)>>,
+    referrers: ReferrersMode,
+    api: ApiState,
 }
 
 impl std::fmt::Debug for RegistryStore {
@@ -84,6 +88,8 @@ impl RegistryStore {
             local,
             docs: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
+            referrers: ReferrersMode::Auto,
+            api: ApiState::default(),
         };
         store.root = store.resolve_root()?;
         Ok(store)
@@ -130,6 +136,11 @@ impl RegistryStore {
             desc.annotations = Some([(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into());
         }
         Ok(Some(desc))
+    }
+
+    /// How referrers are found ([`ReferrersMode::Auto`] unless set).
+    pub fn set_referrers(&mut self, mode: ReferrersMode) {
+        self.referrers = mode;
     }
 
     /// The repository read.
@@ -334,6 +345,18 @@ impl Store for RegistryStore {
     fn blob_digests(&self) -> ocil_layout::Result<Vec<Digest>> {
         // A registry cannot list its blobs; referrers come from its referrers API (later).
         Ok(Vec::new())
+    }
+
+    fn referrers_of(&self, subject: &Digest) -> ocil_layout::Result<Option<Vec<StoredReferrer>>> {
+        let found = crate::referrers::find(&self.repo, &self.api, self.referrers, subject)
+            .map_err(to_layout)?;
+        let mut known = lock(&self.known);
+        for r in &found {
+            known
+                .entry(r.descriptor.digest.clone())
+                .or_insert((r.descriptor.size, Endpoint::Manifest));
+        }
+        Ok(Some(found))
     }
 
     fn as_sync(&self) -> Option<&(dyn Store + Sync)> {

@@ -2,6 +2,10 @@
 //! them, and, on request, the referrers (signatures, SBOMs, attestations) those stores hold
 //! for anything in it, recursively (a signature of an SBOM of an image), each blob once.
 //!
+//! A store that can be asked for the referrers of one manifest (a registry:
+//! [`ocil_layout::Store::referrers_of`]) is asked for each manifest and index of the closure,
+//! once; another has every blob read once instead ([`Referrers::scan`]).
+//!
 //! Several sources may share one closure (an export of images from several layouts): a
 //! referrer in one source of an image from another comes along too, and a blob that two
 //! sources hold is taken from the first.
@@ -189,24 +193,67 @@ pub fn closure(sources: &[ClosureSource<'_>], opts: ClosureOptions) -> Result<Cl
     if !opts.referrers {
         return Ok(out);
     }
-    // Each store's referrers, found once, outside what the images themselves reach.
-    let mut found: Vec<Referrers> = Vec::with_capacity(sources.len());
+    // Each store's referrers: asked for by subject when the store answers that (a
+    // registry), else found once by reading its blobs, outside what the images reach.
+    let n = sources.len();
+    let mut scanned: Vec<Option<Referrers>> = (0..n).map(|_| None).collect();
+    let mut asked: Vec<HashSet<Digest>> = vec![HashSet::new(); n];
+    // Which stores answer by subject: asked about their first root (a manifest or index),
+    // an answer kept for the loop below.
+    let mut by_subject = vec![false; n];
+    let mut first: Vec<Vec<StoredReferrer>> = vec![Vec::new(); n];
     for (i, src) in sources.iter().enumerate() {
-        let refs = Referrers::scan(src.store, |d| out.contains(d))
+        let Some(root) = src.roots.first() else { continue };
+        let answer = src
+            .store
+            .referrers_of(&root.digest)
             .map_err(|error| Error::Store { source_index: i, error })?;
-        found.push(refs);
+        if let Some(list) = answer {
+            by_subject[i] = true;
+            asked[i].insert(root.digest.clone());
+            first[i] = list;
+        }
     }
     // Until nothing new joins: referrers of what is in the closure, with their closures.
     loop {
         let mut ready: Vec<(usize, StoredReferrer)> = Vec::new();
-        for (i, refs) in found.iter().enumerate() {
-            for r in refs.iter() {
-                let digest = &r.descriptor.digest;
-                if out.contains(&r.subject)
-                    && !out.contains(digest)
-                    && !ready.iter().any(|(_, x)| &x.descriptor.digest == digest)
-                {
-                    ready.push((i, r.clone()));
+        let mut take = |i: usize, r: &StoredReferrer, out: &Closure| {
+            let digest = &r.descriptor.digest;
+            if out.contains(&r.subject)
+                && !out.contains(digest)
+                && !ready.iter().any(|(_, x)| &x.descriptor.digest == digest)
+            {
+                ready.push((i, r.clone()));
+            }
+        };
+        for (i, src) in sources.iter().enumerate() {
+            let store_err = |error| Error::Store { source_index: i, error };
+            for r in std::mem::take(&mut first[i]) {
+                take(i, &r, &out);
+            }
+            if by_subject[i] {
+                let subjects: Vec<Digest> = out
+                    .blobs
+                    .iter()
+                    .filter(|b| matches!(b.media_type.kind(), Kind::Index | Kind::Manifest))
+                    .filter(|b| !asked[i].contains(&b.digest))
+                    .map(|b| b.digest.clone())
+                    .collect();
+                for subject in subjects {
+                    let list = src.store.referrers_of(&subject).map_err(store_err)?;
+                    for r in list.iter().flatten() {
+                        take(i, r, &out);
+                    }
+                    asked[i].insert(subject);
+                }
+            } else {
+                if scanned[i].is_none() {
+                    let refs =
+                        Referrers::scan(src.store, |d| out.contains(d)).map_err(store_err)?;
+                    scanned[i] = Some(refs);
+                }
+                for r in scanned[i].iter().flat_map(Referrers::iter) {
+                    take(i, r, &out);
                 }
             }
         }

@@ -1,4 +1,8 @@
-//! Copy images from any store into a layout: `ocil copy SRC[:REF] DST[:TAG]`.
+//! Copy images from any store into any destination: `ocil copy SRC[:REF] DST[:TAG]`, `ocil
+//! pull`, `ocil push`. The steps below are a layout's; a registry destination
+//! (`ocil_registry::RegistryDest`) is asked what it has with `HEAD`, takes each blob as a
+//! verified stream (or mounts it) and each manifest as its checked bytes, level by level, and
+//! gets its tags last instead of an `index.json`.
 //!
 //! 1. The images are chosen from SRC's index (a layout's `index.json`, read once: it is
 //!    replaced by rename, so the read is a snapshot): every entry, or the one `REF` names,
@@ -38,8 +42,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use cap_std::fs::{Dir, File};
 use ocil_layout::progress::Progress;
 use ocil_layout::{
-    ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index, Kind, Layout, Reference, Store,
-    StoreWriter,
+    ANNOTATION_REF_NAME, Algorithm, Descriptor, Destination, Digest, Index, Kind, Landed, Layout,
+    Reference, Store,
 };
 
 use crate::closure::{ClosureOptions, ClosureSource, closure};
@@ -66,6 +70,8 @@ pub struct CopyOptions<'a> {
     pub foreign: bool,
     /// Hard-link blobs instead of copying them, when both layouts are on one filesystem.
     pub link: bool,
+    /// Bring the referrers SRC holds (or, a registry, lists) for what is copied, recursively.
+    pub referrers: bool,
     /// Move tags of DST that name a different image.
     pub force: bool,
     /// Where progress goes.
@@ -81,6 +87,7 @@ impl std::fmt::Debug for CopyOptions<'_> {
             .field("platforms", &self.platforms)
             .field("foreign", &self.foreign)
             .field("link", &self.link)
+            .field("referrers", &self.referrers)
             .field("force", &self.force)
             .finish_non_exhaustive()
     }
@@ -108,6 +115,8 @@ pub struct CopyReport {
     pub copied: usize,
     /// Blobs hard-linked.
     pub linked: usize,
+    /// Blobs a registry mounted from another repository (no bytes moved).
+    pub mounted: usize,
     /// Bytes of the blobs copied or linked.
     pub bytes: u64,
     /// Blobs DST already had.
@@ -157,7 +166,7 @@ impl Root {
 }
 
 /// Copy images from `src` to `dst`. See the module docs.
-pub fn copy(src: &dyn Store, dst: &Layout, opts: &CopyOptions<'_>) -> Result<CopyReport> {
+pub fn copy(src: &dyn Store, dst: &dyn Destination, opts: &CopyOptions<'_>) -> Result<CopyReport> {
     let mut attempt = 0;
     // What landed, over every attempt.
     let mut landed = CopyReport::default();
@@ -181,7 +190,7 @@ const RETRIES: usize = 3;
 
 fn copy_once(
     src: &dyn Store,
-    dst: &Layout,
+    dst: &dyn Destination,
     index: &Index,
     opts: &CopyOptions<'_>,
     landed: &mut CopyReport,
@@ -197,16 +206,18 @@ fn copy_once(
         })
         .collect();
     let sources = [ClosureSource { store: src, roots: starts }];
-    let opts_closure = ClosureOptions { follow_subject: true, referrers: true, absent_ok: true };
+    let opts_closure =
+        ClosureOptions { follow_subject: true, referrers: opts.referrers, absent_ok: true };
     let closure = closure(&sources, opts_closure).map_err(|e| match e {
         Error::Broken { path, message, .. } => Error::Source { path, message },
         Error::Store { error, .. } => Error::Layout(error),
         e => Error::Source { path: String::new(), message: e.to_string() },
     })?;
     let referrers = closure.referrers.len();
-    // SRC index entries that are referrers of what is copied become DST entries too.
+    // SRC index entries that are referrers of what is copied become DST entries too (in a
+    // layout: a registry finds referrers by their subject, not by a name).
     let mut roots = roots;
-    if opts.reference.is_some() {
+    if opts.reference.is_some() && dst.as_layout().is_some() {
         for e in &index.manifests {
             if roots.iter().any(|r| r.desc.digest == e.digest) {
                 continue;
@@ -221,7 +232,7 @@ fn copy_once(
     // `ClosureBlob::level`), several at a time when SRC allows: a manifest lands only after
     // its config and layers did, so a failure leaves no document naming a missing blob.
     let mut report = CopyReport { blobs: closure.blobs.len(), referrers, ..CopyReport::default() };
-    let mut todo: Vec<(u32, Digest, u64)> = Vec::new();
+    let mut wanted: Vec<Item> = Vec::new();
     let mut skipped: HashSet<&Digest> = HashSet::new();
     for b in closure.blobs.iter().rev() {
         if !opts.foreign && matches!(b.media_type.kind(), Kind::Layer { distributable: false, .. })
@@ -229,14 +240,19 @@ fn copy_once(
             skipped.insert(&b.digest);
             continue;
         }
-        match dst.stat_blob(&b.digest)? {
-            Some(s) if s == b.size => {}
-            _ => todo.push((b.level, b.digest.clone(), b.size)),
-        }
+        let manifest = matches!(b.media_type.kind(), Kind::Index | Kind::Manifest);
+        let desc = Descriptor::new(b.media_type.clone(), b.digest.clone(), b.size);
+        wanted.push(Item { level: b.level, desc, manifest });
     }
+    // What DST lacks: a layout's stat is cheap; a registry's HEADs go several at a time.
+    let threads = if dst.as_layout().is_some() { 1 } else { THREADS };
+    let (has, result) = in_parallel(&wanted, threads, |item| Ok(dst.has(&item.desc)?));
+    result?;
+    let mut todo: Vec<Item> =
+        wanted.into_iter().zip(has).filter(|(_, has)| !has).map(|(item, _)| item).collect();
     // Stable: within a level, the walk's order reversed, as before.
-    todo.sort_by_key(|(level, _, _)| *level);
-    let total: u64 = todo.iter().map(|(_, _, s)| s).sum();
+    todo.sort_by_key(|item| item.level);
+    let total: u64 = todo.iter().map(|item| item.desc.size).sum();
     opts.progress.begin("copy", Some(total));
     let (done, result) = transfer_all(src, dst, &todo, opts);
     opts.progress.end();
@@ -244,30 +260,50 @@ fn copy_once(
         match how {
             How::Copied => landed.copied += 1,
             How::Linked => landed.linked += 1,
+            How::Mounted => landed.mounted += 1,
             How::FellBack => {
                 landed.copied += 1;
                 landed.link_fallbacks += 1;
             }
         }
-        landed.bytes += size;
+        if !matches!(how, How::Mounted) {
+            landed.bytes += size;
+        }
     }
     result?;
     // Indexes rewritten for --platform, after the manifests they keep.
     for root in &roots {
         if let Some(f) = &root.filtered {
-            dst.put_blob_verified(&f.bytes[..], &root.desc)?;
+            dst.put_manifest(&root.desc, &f.bytes)?;
             report.filtered.push((f.from.clone(), root.desc.digest.clone()));
         }
     }
     report.foreign_skipped = skipped.len();
     report.copied = landed.copied;
     report.linked = landed.linked;
+    report.mounted = landed.mounted;
     report.link_fallbacks = landed.link_fallbacks;
     report.bytes = landed.bytes;
     // Blobs that landed in an earlier attempt and left the closure since are not counted.
-    report.present =
-        report.blobs.saturating_sub(report.copied + report.linked + report.foreign_skipped);
+    report.present = report
+        .blobs
+        .saturating_sub(report.copied + report.linked + report.mounted + report.foreign_skipped);
 
+    let Some(dst) = dst.as_layout() else {
+        // A registry: each tag, last (its manifest is there by digest already).
+        for root in roots {
+            let Some(entry) = root.entry.clone() else { continue };
+            if let Some(tag) = &root.tag {
+                let bytes = match &root.filtered {
+                    Some(f) => f.bytes.clone(),
+                    None => src.read_blob(&root.desc.digest, ocil_layout::JSON_LIMIT)?,
+                };
+                dst.put_tag(tag, &root.desc, &bytes)?;
+            }
+            report.images.push(CopiedImage { descriptor: entry, tag: root.tag });
+        }
+        return Ok(report);
+    };
     // index.json, once, under DST's lock.
     let lock = dst.lock()?;
     for b in closure.blobs.iter().filter(|b| !skipped.contains(&b.digest)) {
@@ -490,27 +526,88 @@ enum How {
     Copied,
     Linked,
     FellBack,
+    Mounted,
 }
 
-/// How many blobs are transferred at once from a store several threads may read.
+/// A blob to land: its descriptor, its level, whether it is a manifest or index (a
+/// registry takes those at another endpoint, as exact bytes).
+struct Item {
+    level: u32,
+    desc: Descriptor,
+    manifest: bool,
+}
+
+/// How many blobs are transferred (or looked up in a registry) at once.
 const THREADS: usize = 4;
+
+/// `f` over `items`, `threads` at a time (in order when 1): the results of those done in
+/// the items' order, and the first failure, which stops the rest.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> (Vec<R>, Result<()>) {
+    if threads <= 1 || items.len() <= 1 {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match f(item) {
+                Ok(r) => out.push(r),
+                Err(e) => return (out, Err(e)),
+            }
+        }
+        return (out, Ok(()));
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let done: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(items.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    match f(item) {
+                        Ok(r) => {
+                            if let Ok(mut d) = done.lock() {
+                                d.push((i, r));
+                            }
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            if let Ok(mut first) = first_error.lock() {
+                                first.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    done.sort_by_key(|(i, _)| *i);
+    let out = done.into_iter().map(|(_, r)| r).collect();
+    match first_error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        Some(e) => (out, Err(e)),
+        None => (out, Ok(())),
+    }
+}
 
 /// Transfer `todo` (sorted by level) into DST: each level waits for the one below; within
 /// a level, [`THREADS`] at a time when SRC is `Sync`, else one by one. The first failure
-/// stops the rest (blobs in flight finish or fail; what landed stays, unnamed by
-/// `index.json`).
+/// stops the rest (blobs in flight finish or fail; what landed stays, unnamed).
 fn transfer_all(
     src: &dyn Store,
-    dst: &Layout,
-    todo: &[(u32, Digest, u64)],
+    dst: &dyn Destination,
+    todo: &[Item],
     opts: &CopyOptions<'_>,
 ) -> (Vec<(How, u64)>, Result<()>) {
     let mut out = Vec::with_capacity(todo.len());
     let Some(shared) = src.as_sync().filter(|_| todo.len() > 1) else {
         let mut blobs = BlobCopier { src, dst, dirs: HashMap::new(), progress: opts.progress };
-        for (_, digest, size) in todo {
-            match blobs.transfer(digest, *size, opts.link) {
-                Ok(how) => out.push((how, *size)),
+        for item in todo {
+            match blobs.transfer(item, opts.link) {
+                Ok(how) => out.push((how, item.desc.size)),
                 Err(e) => return (out, Err(e)),
             }
         }
@@ -518,46 +615,19 @@ fn transfer_all(
     };
     let mut start = 0;
     while start < todo.len() {
-        let level = todo[start].0;
-        let end = todo[start..].iter().position(|t| t.0 != level).map_or(todo.len(), |n| start + n);
+        let level = todo[start].level;
+        let end =
+            todo[start..].iter().position(|t| t.level != level).map_or(todo.len(), |n| start + n);
         let batch = &todo[start..end];
         start = end;
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        let done: Mutex<Vec<(How, u64)>> = Mutex::new(Vec::with_capacity(batch.len()));
-        std::thread::scope(|scope| {
-            for _ in 0..THREADS.min(batch.len()) {
-                scope.spawn(|| {
-                    let mut blobs = BlobCopier {
-                        src: shared,
-                        dst,
-                        dirs: HashMap::new(),
-                        progress: opts.progress,
-                    };
-                    while !failed.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((_, digest, size)) = batch.get(i) else { break };
-                        match blobs.transfer(digest, *size, opts.link) {
-                            Ok(how) => {
-                                if let Ok(mut d) = done.lock() {
-                                    d.push((how, *size));
-                                }
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                if let Ok(mut first) = first_error.lock() {
-                                    first.get_or_insert(e);
-                                }
-                            }
-                        }
-                    }
-                });
-            }
+        // One copier (and its open directories) per item: cheap next to a transfer.
+        let (done, result) = in_parallel(batch, THREADS, |item| {
+            let mut blobs =
+                BlobCopier { src: shared, dst, dirs: HashMap::new(), progress: opts.progress };
+            Ok((blobs.transfer(item, opts.link)?, item.desc.size))
         });
-        out.extend(done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if let Some(e) = first_error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
+        out.extend(done);
+        if let Err(e) = result {
             return (out, Err(e));
         }
     }
@@ -599,74 +669,108 @@ const CHUNK: u64 = 16 * 1024 * 1024;
 
 struct BlobCopier<'a> {
     src: &'a dyn Store,
-    dst: &'a Layout,
+    dst: &'a dyn Destination,
     dirs: HashMap<Algorithm, (Dir, Dir)>,
     progress: &'a dyn Progress,
 }
 
 impl BlobCopier<'_> {
     /// `blobs/<alg>` of SRC and DST (created in DST).
-    fn dirs(&mut self, src: &Layout, alg: Algorithm) -> Result<&(Dir, Dir)> {
-        if !self.dirs.contains_key(&alg) {
+    fn dirs(&mut self, src: &Layout, dst: &Layout, alg: Algorithm) -> Result<&(Dir, Dir)> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(alg) {
             let sub = format!("blobs/{alg}");
             let s = src.dir().open_dir(&sub).map_err(|source| Error::Io {
                 op: "open",
                 path: sub.clone(),
                 source,
             })?;
-            self.dst.dir().create_dir_all(&sub).map_err(|source| Error::Io {
+            dst.dir().create_dir_all(&sub).map_err(|source| Error::Io {
                 op: "create",
                 path: sub.clone(),
                 source,
             })?;
-            let d = self.dst.dir().open_dir(&sub).map_err(|source| Error::Io {
+            let d = dst.dir().open_dir(&sub).map_err(|source| Error::Io {
                 op: "open",
                 path: sub.clone(),
                 source,
             })?;
-            self.dirs.insert(alg, (s, d));
+            slot.insert((s, d));
         }
         Ok(&self.dirs[&alg])
     }
 
-    fn transfer(&mut self, digest: &Digest, size: u64, link: bool) -> Result<How> {
+    fn transfer(&mut self, item: &Item, link: bool) -> Result<How> {
+        let (digest, size) = (&item.desc.digest, item.desc.size);
         let name = digest.to_string();
         self.progress.item_begin(&name, size);
-        let result = match self.src.as_layout() {
-            Some(src) => self.transfer_file(src, digest, size, link),
-            None => self.transfer_stream(digest, size, &name),
+        let result = match (self.src.as_layout(), self.dst.as_layout()) {
+            (Some(src), Some(dst)) => self.transfer_file(src, dst, digest, size, link),
+            _ if item.manifest => self.transfer_document(&item.desc, &name),
+            _ => self.transfer_stream(&item.desc, &name),
         };
         self.progress.item_end(&name, size, result.is_ok());
         result
     }
 
-    /// From a store that is not a directory: stream the blob, checked as it is read, into
-    /// DST's blob writer, which checks digest and size again before it names the blob.
-    fn transfer_stream(&mut self, digest: &Digest, size: u64, name: &str) -> Result<How> {
-        let reader = match self.src.open_blob_verified(digest, Some(size)) {
-            Ok(r) => r,
+    /// A manifest or index, not between layouts: its bytes read (checked) and handed over
+    /// whole (a registry takes them at its manifests endpoint).
+    fn transfer_document(&mut self, desc: &Descriptor, name: &str) -> Result<How> {
+        let bytes = match self.src.read_blob(&desc.digest, ocil_layout::JSON_LIMIT) {
+            Ok(b) => b,
             Err(e) if e.is_not_found() => {
-                return Err(Error::Vanished { path: digest.blob_path() });
+                return Err(Error::Vanished { path: desc.digest.blob_path() });
             }
             Err(e) => return Err(e.into()),
         };
-        let desc = Descriptor::new(ocil_layout::MediaType::OciEmpty, digest.clone(), size);
-        let mut reader = ItemReader { inner: reader, name, progress: self.progress };
-        let staged = StoreWriter::stage_blob(self.dst, &mut reader, &desc)?;
-        self.dst.commit_blob(staged)?;
+        if bytes.len() as u64 != desc.size {
+            return Err(Error::WrongSize {
+                path: desc.digest.blob_path(),
+                expected: desc.size,
+                found: bytes.len() as u64,
+            });
+        }
+        self.dst.put_manifest(desc, &bytes)?;
+        self.progress.advance(desc.size);
+        self.progress.item_advance(name, desc.size);
         Ok(How::Copied)
+    }
+
+    /// Not between layouts: the blob streams, checked as it is read, into DST, which checks
+    /// digest and size again before it names it (or gets it without the bytes: a mount).
+    fn transfer_stream(&mut self, desc: &Descriptor, name: &str) -> Result<How> {
+        let (src, progress) = (self.src, self.progress);
+        let vanished = std::cell::Cell::new(false);
+        let mut open = || -> ocil_layout::Result<Box<dyn Read + '_>> {
+            match src.open_blob_verified(&desc.digest, Some(desc.size)) {
+                Ok(inner) => Ok(Box::new(ItemReader { inner, name, progress })),
+                Err(e) => {
+                    vanished.set(e.is_not_found());
+                    Err(e)
+                }
+            }
+        };
+        match self.dst.put_blob(desc, &mut open) {
+            Ok(Landed::Sent) => Ok(How::Copied),
+            Ok(Landed::Mounted) => {
+                progress.advance(desc.size);
+                Ok(How::Mounted)
+            }
+            Err(_) if vanished.get() => Err(Error::Vanished { path: desc.digest.blob_path() }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Between two layouts: a hard link, or `copy_file_range`, then a hash of what landed.
     fn transfer_file(
         &mut self,
         src: &Layout,
+        dst: &Layout,
         digest: &Digest,
         size: u64,
         link: bool,
     ) -> Result<How> {
         let progress = self.progress;
-        let (sdir, ddir) = self.dirs(src, digest.algorithm())?;
+        let (sdir, ddir) = self.dirs(src, dst, digest.algorithm())?;
         let name = digest.encoded();
         let name_str = digest.to_string();
         let src_path = digest.blob_path();

@@ -173,6 +173,7 @@ fn opts(reference: Option<&Reference>) -> CopyOptions<'_> {
         platforms: &[],
         foreign: true,
         link: false,
+        referrers: true,
         force: false,
         progress: &Silent,
     }

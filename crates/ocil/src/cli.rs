@@ -35,6 +35,8 @@ impl Cli {
             Command::Export(a) => a.report.json && a.output.as_os_str() != "-",
             Command::Copy(a) => a.report.json,
             Command::Pull(a) => a.report.json,
+            Command::Push(a) => a.report.json,
+            Command::Login(_) | Command::Logout(_) => false,
             Command::Convert(a) => a.report.json,
             Command::Init(a) => a.report.json,
             Command::Rm(a) => a.report.json,
@@ -103,12 +105,21 @@ pub(crate) enum Command {
     /// Write a receipt of what a site holds (blobs, index.json), for `export --since`
     #[command(long_about = crate::commands::receipt::HELP)]
     Receipt(crate::commands::receipt::ReceiptArgs),
-    /// Copy images between layouts, or from a registry (only missing blobs; --link hard-links)
+    /// Copy images between layouts, archives and registries (only missing blobs; --link hard-links)
     #[command(long_about = crate::commands::copy::HELP)]
     Copy(crate::commands::copy::CopyArgs),
     /// Pull an image from a registry into a layout (docker://REF as docker names it)
     #[command(long_about = crate::commands::pull::HELP)]
     Pull(crate::commands::pull::PullArgs),
+    /// Push an image of a layout (or an archive) to a registry
+    #[command(long_about = crate::commands::push::HELP)]
+    Push(crate::commands::push::PushArgs),
+    /// Log in to a registry (credentials kept where docker and podman read them)
+    #[command(long_about = crate::commands::login::LOGIN_HELP)]
+    Login(crate::commands::login::LoginArgs),
+    /// Log out of a registry (its credentials removed from the auth files)
+    #[command(long_about = crate::commands::login::LOGOUT_HELP)]
+    Logout(crate::commands::login::LogoutArgs),
     /// Convert an image or index between Docker and OCI media types (--compress recompresses)
     #[command(long_about = crate::commands::convert::HELP)]
     Convert(crate::commands::convert::ConvertArgs),

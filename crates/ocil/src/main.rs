@@ -8,6 +8,7 @@
 // `ocil-<command>.1` there are syntax, not intra-doc links or HTML.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
+mod auth;
 mod cli;
 mod commands;
 mod destination;

@@ -67,7 +67,7 @@ pub(crate) fn run(a: CatArgs) -> Result<Outcome> {
 /// manifest): a manifest is checked before it is written; a blob as it streams, failing at
 /// its end on a mismatch.
 fn cat_registry(a: &CatArgs, r: &ocil_layout::image_ref::RegistryRef) -> Result<Outcome> {
-    let store = crate::registry::open(r, &a.registry, None)?;
+    let store = crate::registry::open(r, &a.registry, None, ocil_registry::ReferrersMode::None)?;
     let index = store.read_index()?;
     let reference = match (r.digest(), store.root()) {
         (Some(d), _) => ocil_layout::Reference::Digest(d.clone()),

@@ -6,20 +6,23 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use ocil_layout::Reference;
+use ocil_layout::image_ref::RegistryRef;
 use ocil_transfer::{CopyOptions, CopyReport};
 use serde::Serialize;
 
+use crate::commands::push::{PushPlan, push_into};
 use crate::progress::ReportArgs;
 use crate::target::Target;
 use crate::{Outcome, destination, output};
 
-pub(crate) const HELP: &str = "Copy images from a layout, an archive read in place, or a registry, into a layout.
+pub(crate) const HELP: &str = "Copy images between layouts, archives and registries.
 
 SRC alone copies every entry of SRC's index.json; SRC:TAG or SRC@DIGEST copies one. DST:TAG gives the copy that tag (default: SRC's tag). DST is created as a layout when it does not exist (`DST:TAG` splits when TAG is a valid tag and DST's parent exists; end DST with `/` for a directory whose name holds `:`). SRC and DST may also be written `oci:DIR[:REF]`. SRC may be an archive (`FILE[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`): an uncompressed archive file gives its layers in place; a compressed one (or `-`) keeps only its documents, so copying from it fails on the first layer (use `ocil import`, which reads it in one pass).
 Only blobs DST lacks are copied; each lands in a temp file in DST's store and is hashed and checked against its digest and size before it is renamed into place. Copies use copy_file_range (a reflink where the filesystem can); --link hard-links blobs instead (the linked file is hashed before it is published), falling back to a copy across filesystems.
 SRC may be a registry, `docker://NAME[:TAG|@DIGEST]` (as `ocil pull`, which says more: --creds, --tls-verify, --plain-http, --include-foreign); --platform then takes that platform's image of the index.
-Referrers of the copied images found in SRC's store (signatures, SBOMs: documents whose `subject` names a copied manifest) come along.
-DST's index.json is replaced once, under DST's lock, after every blob has landed. A tag that already names a different image in DST is an error unless --force.
+DST may be a registry, `docker://NAME[:TAG|@DIGEST]`, as `ocil push` (which says more): SRC:REF, or SRC's only image, or (DST without a tag) each of SRC's images under its own tag (--keep-going goes on past a failed one). From a registry to another repository of the same registry, blobs are mounted (POST ?mount=&from=) instead of passing through ocil.
+Referrers of the copied images (signatures, SBOMs: documents whose `subject` names a copied manifest) come along: found in SRC's store, or (a registry) through its referrers API or its sha256-<hex> tag (--referrers auto|api|tag|none).
+DST's index.json is replaced once, under DST's lock, after every blob has landed (a registry's tag is PUT last). A tag that already names a different image in a DST layout is an error unless --force.
 SRC is not locked: if a gc on SRC removes a blob being copied, the copy fails and DST's index.json is untouched (retry).";
 
 #[derive(Debug, clap::Args)]
@@ -37,9 +40,15 @@ pub(crate) struct CopyArgs {
     /// Move tags that already name a different image in DST
     #[arg(long)]
     pub(crate) force: bool,
-    /// From a registry: also copy nondistributable (foreign) layers
+    /// From or to a registry: also copy nondistributable (foreign) layers
     #[arg(long)]
     pub(crate) include_foreign: bool,
+    /// To a registry, every image of SRC (DST without a tag): go on past a failed one, then
+    /// exit 1 with a report per image
+    #[arg(long)]
+    pub(crate) keep_going: bool,
+    #[command(flatten)]
+    pub(crate) referrers: crate::registry::ReferrersArgs,
     #[command(flatten)]
     pub(crate) registry: crate::registry::RegistryArgs,
     #[command(flatten)]
@@ -67,8 +76,12 @@ struct JsonReport<'a> {
 }
 
 pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
+    let to_registry = crate::registry::docker_target(&a.destination)?;
     if let Some(r) = crate::registry::docker_target(&a.source)? {
-        return from_registry(&a, &r);
+        return match to_registry {
+            Some(d) => between_registries(&a, &r, &d),
+            None => from_registry(&a, &r),
+        };
     }
     let source = Target::parse(&a.source)?;
     // A layout, or an archive read in place (an uncompressed archive file gives its layers
@@ -81,6 +94,9 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         layout = source.open()?;
         &layout
     };
+    if let Some(d) = to_registry {
+        return into_registry(&a, src, &source, &d);
+    }
     let dest = Target::parse_destination(&a.destination)?;
     let dst_dir = dest.layout_dir("`ocil export` writes archives")?.to_path_buf();
     let tag = match &dest.reference {
@@ -99,6 +115,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
         platforms: &[],
         foreign: true,
         link: a.link,
+        referrers: a.referrers.copied(),
         force: a.force,
         progress: &bars,
     };
@@ -117,7 +134,7 @@ pub(crate) fn run(a: CopyArgs) -> Result<Outcome> {
 
 /// `ocil copy docker://REF DST[:TAG]`: as `ocil pull`, with `--platform` taking one
 /// platform's image as it does for a layout.
-fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Result<Outcome> {
+fn from_registry(a: &CopyArgs, r: &RegistryRef) -> Result<Outcome> {
     if a.link {
         anyhow::bail!("--link needs a layout as SRC: a registry's blobs are downloaded");
     }
@@ -134,7 +151,7 @@ fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Resul
     let started = std::time::Instant::now();
     let result = (|| {
         let local = ocil_layout::Layout::open_ambient(&dst_dir).ok();
-        let store = crate::registry::open(r, &a.registry, local)?;
+        let store = crate::registry::open(r, &a.registry, local, a.referrers.mode())?;
         let reference = crate::commands::pull::engine_reference(&store)?;
         let bars = a.report.bars().per_blob(a.report.quiet || a.report.json);
         let opts = CopyOptions {
@@ -144,6 +161,7 @@ fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Resul
             platforms: &[],
             foreign: a.include_foreign,
             link: false,
+            referrers: a.referrers.copied(),
             force: a.force,
             progress: &bars,
         };
@@ -161,6 +179,68 @@ fn from_registry(a: &CopyArgs, r: &ocil_layout::image_ref::RegistryRef) -> Resul
     let seconds = started.elapsed().as_secs_f64();
     crate::commands::pull::print_report(r, &dst_dir, &report, seconds, &a.report, "copied")?;
     Ok(Outcome::Ok)
+}
+
+/// `ocil copy SRC docker://REF`: as `ocil push`, with `--platform` taking one platform's
+/// image as it does between layouts.
+fn into_registry(
+    a: &CopyArgs,
+    src: &dyn ocil_layout::Store,
+    source: &Target,
+    d: &RegistryRef,
+) -> Result<Outcome> {
+    if a.link {
+        anyhow::bail!("--link needs a layout as DST: a registry's blobs are uploaded");
+    }
+    let context = || format!("cannot copy `{}` to `{}`", a.source, a.destination);
+    let client = crate::registry::connect(d, &a.registry).with_context(context)?;
+    let dst = crate::registry::destination(client, d, None, &a.referrers);
+    let plan = PushPlan {
+        source: &a.source,
+        reference: source.reference.as_ref(),
+        platform: a.platform.as_deref(),
+        platforms: &[],
+        foreign: a.include_foreign,
+        referrers: a.referrers.copied(),
+        verb: "copied",
+        named: crate::commands::push::names_tag(&a.destination),
+        keep_going: a.keep_going,
+    };
+    push_into(src, d, &dst, &plan, &a.report).with_context(context)
+}
+
+/// `ocil copy docker://SRC docker://DST`: one engine, a registry at either end; on one
+/// registry, blobs are mounted from SRC's repository instead of passing through.
+fn between_registries(a: &CopyArgs, r: &RegistryRef, d: &RegistryRef) -> Result<Outcome> {
+    if a.link {
+        anyhow::bail!("--link needs layouts: a registry's blobs are downloaded and uploaded");
+    }
+    let context = || format!("cannot copy `{}` to `{}`", a.source, a.destination);
+    let src_client = crate::registry::connect(r, &a.registry).with_context(context)?;
+    let same = d.domain() == r.domain();
+    let dst_client = if same {
+        src_client.clone()
+    } else {
+        crate::registry::connect(d, &a.registry).with_context(context)?
+    };
+    let store = crate::registry::open_with(src_client, r, None, a.referrers.mode())
+        .with_context(context)?;
+    let reference = crate::commands::pull::engine_reference(&store)?;
+    let mount_from = same.then(|| r.repository().to_owned());
+    let dst = crate::registry::destination(dst_client, d, mount_from, &a.referrers);
+    let text = format!("docker://{r}");
+    let plan = PushPlan {
+        source: &text,
+        reference: Some(&reference),
+        platform: a.platform.as_deref(),
+        platforms: &[],
+        foreign: a.include_foreign,
+        referrers: a.referrers.copied(),
+        verb: "copied",
+        named: true,
+        keep_going: false,
+    };
+    push_into(&store, d, &dst, &plan, &a.report).with_context(context)
 }
 
 fn print_report(a: &CopyArgs, dst: &Path, r: &CopyReport) -> Result<()> {

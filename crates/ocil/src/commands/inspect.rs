@@ -49,7 +49,8 @@ impl Store {
 
 pub(crate) fn run(a: InspectArgs) -> Result<Outcome> {
     if let Some(r) = crate::registry::docker_target(&a.target)? {
-        let store = crate::registry::open(&r, &a.registry, None)?;
+        let store =
+            crate::registry::open(&r, &a.registry, None, ocil_registry::ReferrersMode::None)?;
         let reference = crate::commands::pull::engine_reference(&store)?;
         let index = ocil_layout::Store::read_index(&store)?;
         let target = Target::registry(&a.target, reference);

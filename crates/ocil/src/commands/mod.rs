@@ -16,10 +16,12 @@ mod import;
 pub(crate) mod index;
 mod init;
 mod inspect;
+pub(crate) mod login;
 mod ls;
 pub(crate) mod man;
 mod new;
 pub(crate) mod pull;
+pub(crate) mod push;
 pub(crate) mod receipt;
 pub(crate) mod referrers;
 pub(crate) mod repack;
@@ -49,6 +51,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Import(a) => import::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Login(a) => login::run_login(a),
+        Command::Logout(a) => login::run_logout(a),
         Command::Convert(a) => convert::run(a),
         Command::Append(a) => append::run(a),
         Command::Index(a) => index::run(a),

@@ -13,7 +13,7 @@ use ocil_transfer::{CopyOptions, CopyReport};
 use serde::Serialize;
 
 use crate::progress::ReportArgs;
-use crate::registry::{self, RegistryArgs};
+use crate::registry::{self, ReferrersArgs, RegistryArgs};
 use crate::target::Target;
 use crate::{Outcome, destination, output};
 
@@ -22,6 +22,7 @@ pub(crate) const HELP: &str = "Pull an image from a registry into a layout.
 REF is what docker takes: `busybox` is docker.io/library/busybox:latest, `host:5000/app:v1`, `app@sha256:...`; `docker://REF` too. DIR is created as a layout when it does not exist; DIR:TAG tags the image (default: REF's tag; a digest alone gives an untagged entry).
 A multi-platform index is pulled whole (every platform); --platform os/arch[/variant] (repeatable) keeps only those platforms' images (and their attestations) in a new index, whose digest therefore differs from the registry's (the pull says so).
 Manifests are asked for with HEAD first, then fetched by digest unless DIR already has them; each manifest's bytes are checked against the digest asked for and the registry's Docker-Content-Digest, and capped at 4 MiB. Blobs DIR already has are skipped; the others stream into temp files in DIR's store, 4 at a time, hashed as they arrive and named only when digest and size match; a dropped connection resumes with a Range request. Nondistributable (foreign) layers are left out unless --include-foreign.
+Referrers (signatures, SBOMs: manifests whose subject is a pulled manifest) come along, recursively: --referrers auto asks the registry's referrers API and, where it has none (a 404), reads the sha256-<hex> tag that clients keep instead; api or tag uses only one; none pulls no referrers.
 The tag is written last, in one index.json update under DIR's lock: a pull that fails or is killed leaves DIR valid, with no tag naming missing content (blobs that landed wait for a retry or a gc).
 Plain http is used only for loopback registries (127.0.0.0/8, ::1, localhost) unless --plain-http; --tls-verify=false skips certificate checks. --creds USER:PASS logs in (HTTP Basic, or the registry's token server); credentials are never printed, and never sent to another host (a redirect to blob storage drops them).";
 
@@ -42,6 +43,8 @@ pub(crate) struct PullArgs {
     #[arg(long)]
     pub(crate) force: bool,
     #[command(flatten)]
+    pub(crate) referrers: ReferrersArgs,
+    #[command(flatten)]
     pub(crate) registry: RegistryArgs,
     #[command(flatten)]
     pub(crate) report: ReportArgs,
@@ -56,6 +59,7 @@ pub(crate) struct JsonPull<'a> {
     pub(crate) present: usize,
     pub(crate) copied: usize,
     pub(crate) bytes: u64,
+    pub(crate) referrers: usize,
     pub(crate) seconds: f64,
     pub(crate) foreign_skipped: usize,
     pub(crate) filtered: Vec<JsonFiltered>,
@@ -105,7 +109,7 @@ pub(crate) fn run(a: PullArgs) -> Result<Outcome> {
     let result = (|| {
         // The destination is the store's cache: what it has is not fetched again.
         let local = ocil_layout::Layout::open_ambient(&dst_dir).ok();
-        let store = registry::open(&r, &a.registry, local)?;
+        let store = registry::open(&r, &a.registry, local, a.referrers.mode())?;
         let reference = engine_reference(&store)?;
         let bars = a.report.bars().per_blob(a.report.quiet || a.report.json);
         let opts = CopyOptions {
@@ -115,6 +119,7 @@ pub(crate) fn run(a: PullArgs) -> Result<Outcome> {
             platforms: &a.platform,
             foreign: a.include_foreign,
             link: false,
+            referrers: a.referrers.copied(),
             force: a.force,
             progress: &bars,
         };
@@ -159,6 +164,7 @@ pub(crate) fn print_report(
             present: report.present,
             copied: report.copied,
             bytes: report.bytes,
+            referrers: report.referrers,
             seconds: (seconds * 1000.0).round() / 1000.0,
             foreign_skipped: report.foreign_skipped,
             filtered: report
@@ -189,12 +195,17 @@ pub(crate) fn print_report(
     }
     writeln!(
         out,
-        "{verb} `docker://{r}` to `{}`: {} blob(s), {} fetched ({}), {} already there, in {seconds:.1} s",
+        "{verb} `docker://{r}` to `{}`: {} blob(s), {} fetched ({}), {} already there{}, in {seconds:.1} s",
         dst.display(),
         report.blobs,
         report.copied,
         output::size(report.bytes),
         report.present,
+        if report.referrers > 0 {
+            format!(", {} referrer(s)", report.referrers)
+        } else {
+            String::new()
+        },
     )?;
     let rows: Vec<Vec<String>> = report
         .images

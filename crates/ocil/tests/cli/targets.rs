@@ -179,7 +179,8 @@ fn refusals() {
     let cases: &[(&str, &[&str])] = &[
         // fsck reads no registry (no network is touched).
         ("registry", &["fsck", "docker://busybox"]),
-        ("registry_copy", &["copy", "src:v1", "docker://localhost:5000/a:b"]),
+        // A registry destination takes no --link (refused before any connection).
+        ("registry_copy_link", &["copy", "src:v1", "docker://localhost:5000/a:b", "--link"]),
         ("registry_invalid", &["inspect", "docker://Busybox"]),
         ("foreign_transport", &["ls", "docker-daemon:busybox:latest"]),
         ("empty_transport", &["ls", "oci:"]),

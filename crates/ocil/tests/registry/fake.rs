@@ -21,6 +21,8 @@ pub(crate) struct Req {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
+    /// The body (`Content-Length` or chunked).
+    pub(crate) body: Vec<u8>,
 }
 
 impl Req {
@@ -124,7 +126,8 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Req>>) {
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let req = Req { method, path, headers };
+    let mut req = Req { method, path, headers, body: Vec::new() };
+    req.body = read_body(&mut reader, &req);
     log.lock().unwrap().push(req.clone());
     let reply = handler(&req);
     let mut out = conn;
@@ -147,6 +150,36 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Req>>) {
     }
     let _ = out.flush();
     let _ = out.shutdown(std::net::Shutdown::Both);
+}
+
+/// A request's body: `Content-Length` bytes, or the chunks of a chunked one.
+fn read_body(reader: &mut impl BufRead, req: &Req) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut body = Vec::new();
+    if let Some(n) = req.header("content-length").and_then(|n| n.parse::<u64>().ok()) {
+        let _ = reader.take(n).read_to_end(&mut body);
+        return body;
+    }
+    if req.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let n =
+                usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).unwrap_or(0);
+            if n == 0 {
+                let _ = reader.read_line(&mut line);
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    body
 }
 
 /// `sha256:HEX` of bytes.

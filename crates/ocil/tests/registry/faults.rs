@@ -44,12 +44,27 @@ fn an_honest_registry_is_pulled() {
     let reqs = fake.requests();
     assert!(reqs.iter().any(|r| r.method == "HEAD" && r.path == "/v2/t/manifests/v1"));
     assert!(!reqs.iter().any(|r| r.method == "GET" && r.path == "/v2/t/manifests/v1"));
-    // Pulled again: nothing is fetched but the HEAD.
+    // Pulled again: nothing is fetched but the HEADs (and the referrers API's listing, which
+    // this registry answers 404: no manifest GET, which Docker Hub would count).
     let before = fake.requests().len();
     assert!(pull(&fake, &dir).ok());
     let again: Vec<_> =
         fake.requests()[before..].iter().map(|r| (r.method.clone(), r.path.clone())).collect();
-    assert!(again.iter().all(|(m, p)| m == "HEAD" || p == "/v2/"), "{again:?}");
+    assert!(
+        again.iter().all(|(m, p)| m == "HEAD" || p == "/v2/" || p.starts_with("/v2/t/referrers/")),
+        "{again:?}"
+    );
+    // --referrers none: not even that.
+    let before = fake.requests().len();
+    let out = ocil([
+        "pull".to_owned(),
+        format!("{}/t:v1", fake.host()),
+        format!("{}:v1", dir.display()),
+        "--referrers".into(),
+        "none".into(),
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(!fake.requests()[before..].iter().any(|r| r.path.contains("referrers")));
 }
 
 #[test]
@@ -249,4 +264,90 @@ fn a_pull_killed_mid_blob_leaves_the_layout_valid() {
         }
         assert_eq!(digest(&fs_err::read(e.path()).unwrap()), format!("sha256:{name}"));
     }
+}
+
+/// A registry behind a token server (`/token` on the same fake) whose `n`-th token (from 1)
+/// is `t<n>`; `answer` says what a request bearing a token gets (`None`: the honest answer).
+fn behind_tokens(
+    img: Image,
+    answer: impl Fn(&str, &crate::fake::Req) -> Option<Reply> + Send + Sync + 'static,
+) -> (Fake, std::sync::Arc<AtomicUsize>) {
+    let issued = std::sync::Arc::new(AtomicUsize::new(0));
+    let port = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let (n, host) = (issued.clone(), port.clone());
+    let fake = Fake::start(move |r| {
+        if r.path.starts_with("/token") {
+            let t = n.fetch_add(1, Ordering::SeqCst) + 1;
+            return Reply::new(200, format!(r#"{{"token":"t{t}","expires_in":300}}"#));
+        }
+        let Some(token) = r.header("authorization").and_then(|a| a.strip_prefix("Bearer ")) else {
+            let realm = format!("http://{}/token", host.get().unwrap());
+            return Reply::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
+                .header("WWW-Authenticate", format!(r#"Bearer realm="{realm}",service="fake""#));
+        };
+        answer(token, r).unwrap_or_else(|| img.serve(r))
+    });
+    port.set(fake.host()).unwrap();
+    (fake, issued)
+}
+
+#[test]
+fn a_403_saying_the_token_expired_gets_a_new_token() {
+    let img = Image::new(1024);
+    let want = img.manifest_digest.clone();
+    let (fake, issued) = behind_tokens(img, |token, _| {
+        (token == "t1").then(|| {
+            Reply::new(
+                403,
+                r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}"#,
+            )
+        })
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = layout(tmp.path());
+    let out = pull(&fake, &dir);
+    assert!(out.ok(), "{}", out.stderr);
+    assert_eq!(tags(&dir), vec![("v1".to_owned(), want)]);
+    assert_eq!(issued.load(Ordering::SeqCst), 2, "one new token");
+    assert_clean(&dir);
+}
+
+#[test]
+fn a_403_that_is_no_expiry_is_refused_access() {
+    let img = Image::new(1024);
+    let (fake, issued) = behind_tokens(img, |_, r| {
+        r.path.starts_with("/v2/t/").then(|| {
+            Reply::new(403, r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#)
+        })
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = layout(tmp.path());
+    refused(&pull(&fake, &dir), &dir, "refused access");
+    // One renewal at most (the HEAD's 403 has no body to tell an expiry from a denial).
+    assert!(issued.load(Ordering::SeqCst) <= 2);
+}
+
+#[test]
+fn a_429_says_the_rate_limit_and_suggests_login() {
+    let img = Image::new(1024);
+    let fake = Fake::start(move |r| {
+        if r.path.starts_with("/v2/t/manifests/") {
+            return Reply::new(429, r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#)
+                .header("RateLimit-Limit", "100;w=21600")
+                .header("RateLimit-Remaining", "0;w=21600")
+                .header("Retry-After", "0");
+        }
+        img.serve(r)
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = layout(tmp.path());
+    let out = pull(&fake, &dir);
+    refused(&out, &dir, "429 Too Many Requests");
+    for want in ["limit 100;w=21600", "remaining 0;w=21600", "ocil login 127.0.0.1"] {
+        assert!(out.stderr.contains(want), "`{want}` not in: {}", out.stderr);
+    }
+    // (A HEAD has no body: the figures come from the headers.) Tried, then retried as often
+    // as the client retries (4), Retry-After honoured.
+    let heads = fake.requests().iter().filter(|r| r.path == "/v2/t/manifests/v1").count();
+    assert_eq!(heads, 5);
 }

@@ -119,6 +119,20 @@ impl Registry {
     /// Start one; with `htpasswd` (user, password), Basic auth with an htpasswd file made
     /// by `htpasswd -Bbn`.
     pub(crate) fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(htpasswd, false)
+    }
+
+    /// Start one that writes its access log to a file ([`Registry::log`]).
+    pub(crate) fn start_logged() -> Registry {
+        Registry::start_with(None, true)
+    }
+
+    /// Start one with this `auth:` section of its config (`auth:\n  token: ...`).
+    pub(crate) fn start_with_auth(auth: &str) -> Registry {
+        Registry::start_in(tempfile::tempdir().unwrap(), auth.to_owned(), false)
+    }
+
+    fn start_with(htpasswd: Option<(&str, &str)>, logged: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let auth = match htpasswd {
             None => String::new(),
@@ -130,23 +144,35 @@ impl Registry {
                 format!("auth:\n  htpasswd:\n    realm: ocil-tests\n    path: {}\n", file.display())
             }
         };
+        Registry::start_in(dir, auth, logged)
+    }
+
+    fn start_in(dir: tempfile::TempDir, auth: String, logged: bool) -> Registry {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
             fs_err::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    !logged,
                     dir.path().join("data").display()
                 ),
             )
             .unwrap();
+            // One file for both streams, opened once (appends from both ends interleave).
+            let file =
+                logged.then(|| fs_err::File::create(dir.path().join("log")).unwrap().into_file());
+            let log = || match &file {
+                Some(f) => Stdio::from(f.try_clone().unwrap()),
+                None => Stdio::null(),
+            };
             let mut child = Command::new("docker-registry")
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(log())
+                .stderr(log())
                 .spawn()
                 .expect("docker-registry");
             // Up when `/v2/` answers (200, or 401 with auth); a lost port race exits.
@@ -168,6 +194,12 @@ impl Registry {
     /// `127.0.0.1:PORT`.
     pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The access log so far (one line a request: `"METHOD PATH HTTP/1.1" STATUS ...`), for
+    /// a registry made by [`Registry::start_logged`].
+    pub(crate) fn log(&self) -> String {
+        fs_err::read_to_string(self._dir.path().join("log")).unwrap_or_default()
     }
 }
 
