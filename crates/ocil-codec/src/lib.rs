@@ -9,6 +9,7 @@ mod encode;
 pub mod epoch;
 mod error;
 pub mod names;
+pub mod sparse;
 pub mod tar_fault;
 pub mod whiteout;
 

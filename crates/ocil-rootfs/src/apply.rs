@@ -21,6 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use ocil_codec::names;
+use ocil_codec::sparse::SparseFile;
 use ocil_codec::tar_fault::{Origin, TarInput};
 use ocil_codec::whiteout::{self, Whiteout};
 use ocil_layout::{Algorithm, Digest};
@@ -56,6 +57,8 @@ struct Meta {
     mode: u32,
     mtime: Time,
     xattrs: Vec<(String, Vec<u8>)>,
+    /// A GNU sparse file in PAX form (read by `entry`, taken out there).
+    sparse: Option<SparseFile>,
 }
 
 /// Warnings, counted by kind, so a layer of a million entries gives a few lines.
@@ -215,7 +218,21 @@ impl<'a> Applier<'a> {
                 return Ok(());
             }
         }
-        let meta = self.meta(e, &at)?;
+        let mut meta = self.meta(e, &at)?;
+        let sparse = match meta.sparse.take() {
+            Some(s) if matches!(ty, tar::EntryType::Regular | tar::EntryType::Continuous) => {
+                Some(s)
+            }
+            Some(_) => return Err(self.bad(&at, "GNU sparse records on an entry that is no file")),
+            None => None,
+        };
+        // A PAX sparse file's header names `DIR/GNUSparseFile.PID/NAME`; its real name is
+        // in its records.
+        let raw = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(name) => name,
+            None => raw,
+        };
+        let at = At { raw: &raw };
         let comps = names::layer_components(&raw).map_err(|u| {
             self.bad(&at, format!("its name {} (and climbs above the root)", u.reason()))
         })?;
@@ -263,16 +280,23 @@ impl<'a> Applier<'a> {
                 );
                 self.special(&at, &dir, name, path, ty, dev, &meta)
             }
-            _ => {
-                let sparse = ty == tar::EntryType::GNUSparse;
-                self.file(&at, &dir, name, path, &meta, e, sparse, None)
-            }
+            _ => match sparse {
+                Some(s) => {
+                    let mut data = s.reader(e).map_err(|x| self.bad(&at, x.to_string()))?;
+                    self.file(&at, &dir, name, path, &meta, &mut data, true, None)
+                }
+                None => {
+                    let sparse = ty == tar::EntryType::GNUSparse;
+                    self.file(&at, &dir, name, path, &meta, e, sparse, None)
+                }
+            },
         }
     }
 
     /// Owner, mode, mtime and xattrs of an entry: the header's, with PAX records over it.
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, at: &At<'_>) -> Result<Meta> {
         let mut xattrs = Vec::new();
+        let mut sparse_records = Vec::new();
         let (mut uid, mut gid, mut mtime) = (None, None, None);
         if let Some(exts) = e.pax_extensions().map_err(|x| self.tar_err(x))? {
             for ext in exts {
@@ -286,6 +310,8 @@ impl<'a> Applier<'a> {
                     k => {
                         if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
                             xattrs.push((name.to_owned(), value.to_vec()));
+                        } else if k.starts_with("GNU.sparse.") {
+                            sparse_records.push((k.to_owned(), value.to_vec()));
                         }
                     }
                 }
@@ -308,7 +334,15 @@ impl<'a> Applier<'a> {
                 Time(i64::try_from(h.mtime().map_err(|_| field("mtime"))?).unwrap_or(i64::MAX), 0)
             }
         };
-        Ok(Meta { uid, gid, mode, mtime, xattrs })
+        let sparse =
+            SparseFile::from_pax(sparse_records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                .map_err(|x| {
+                    // Named as the file it stands for, not `DIR/GNUSparseFile.PID/NAME`.
+                    let real = sparse_records.iter().find(|(k, _)| k == "GNU.sparse.name");
+                    let raw = real.map_or(at.raw, |(_, v)| v.as_slice());
+                    self.bad(&At { raw }, x.to_string())
+                })?;
+        Ok(Meta { uid, gid, mode, mtime, xattrs, sparse })
     }
 
     /// The directory holding an entry, resolved inside the root (cached for the layer);

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs, clippy::unwrap_used)]
 
+mod access;
 mod apply;
 pub mod bundle;
 mod error;

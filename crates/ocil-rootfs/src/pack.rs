@@ -20,6 +20,7 @@ use ocil_codec::whiteout;
 use ocil_layout::{Algorithm, Digest, Hasher};
 use rustix::fs::{self, Mode, OFlags};
 
+use crate::access::open_for_reading;
 use crate::apply::{rootfs_err, split_parent};
 use crate::bundle::ROOTFS_DIR;
 use crate::record::{Entry, Kind};
@@ -266,11 +267,10 @@ impl<W: Write> Packer<W> {
                 self.links.insert(e.ino, name.clone());
                 let (dir, base) = split_parent(path);
                 let dfd = self.root.open_real_dir(dir).map_err(|x| rootfs_err("open", dir, x))?;
-                let fd = fs::openat(
+                let fd = open_for_reading(
                     &dfd,
                     base,
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
                 )
                 .map_err(|x| rootfs_err("open", path, x))?;
                 let size = fs::fstat(&fd).map_err(|x| rootfs_err("stat", path, x))?.st_size as u64;

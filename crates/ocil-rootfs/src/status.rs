@@ -17,6 +17,7 @@ use ocil_layout::Algorithm;
 use rustix::fs::{self, AtFlags, Mode, OFlags};
 use serde::Serialize;
 
+use crate::access::open_for_reading;
 use crate::apply::{ROOTLESS_XATTR, rootfs_err};
 use crate::bundle::ROOTFS_DIR;
 use crate::record::{Entry, Kind, Record, display_path};
@@ -306,11 +307,10 @@ impl Scan<'_> {
             }
             Kind::File => {
                 let Some(n) = name else { return Ok(()) };
-                let fd = fs::openat(
+                let fd = open_for_reading(
                     parent,
                     n,
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
                 )
                 .map_err(|x| rootfs_err("open", path, x))?;
                 e.xattrs = read_xattrs(fd.as_fd(), self.record.rootless)

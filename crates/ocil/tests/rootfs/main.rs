@@ -28,6 +28,7 @@ mod docker;
 #[path = "../common/peers.rs"]
 mod peers;
 mod runc;
+mod sparse;
 mod support;
 mod umoci;
 mod vectors;

@@ -708,6 +708,10 @@ fn rootless_as_an_unprivileged_user() {
         RawEntry::dir("ro/sub/", 0o500),
         RawEntry::file("ro/sub/x", b"x\n", 0o400),
         RawEntry::device("ro/null", b'3', (1, 3)),
+        // Mode 0000, as RHEL ships /etc/shadow: nobody owns it in the bundle but may not
+        // read it; status, repack and export-rootfs read it as root would.
+        RawEntry::dir("etc/", 0o755),
+        RawEntry::file("etc/shadow", b"root:*:19000::::::\n", 0o000),
     ];
     layout.image("v1", &[Layer::gz(&layer)], json!({}), false);
     for e in walkdir::WalkDir::new(&layout.dir) {
@@ -752,6 +756,23 @@ fn rootless_as_an_unprivileged_user() {
     // Changes: a file removed (by root: nobody may not write into the 0500 directory) and a
     // new top-level file.
     std::fs::remove_file(b.join("rootfs/ro/sub/x")).expect("rm");
+    std::fs::write(b.join("rootfs/etc/shadow"), b"root:!:19001::::::\n").expect("write");
+    assert_eq!(
+        std::fs::metadata(b.join("rootfs/etc/shadow")).expect("stat").mode() & 0o7777,
+        0,
+        "the image's mode"
+    );
+    let status = as_nobody(&["status", arg(&b)]);
+    let listed = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    assert!(listed.contains("etc/shadow"), "a modified mode-0000 file is read: {listed}");
+    let exported = work.join("rootfs.tar");
+    ok(
+        as_nobody(&["export-rootfs", &image, "-o", arg(&exported)]),
+        "export-rootfs as nobody reads mode-0000 files",
+    );
+    let listing = run_ok("tar", &["-tvf", arg(&exported)], tmp.path());
+    assert!(listing.contains("---------- 0/0") && listing.contains("etc/shadow"), "{listing}");
     std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c"])
         .arg(format!("echo new > {}/rootfs/new", arg(&b)))
@@ -769,4 +790,6 @@ fn rootless_as_an_unprivileged_user() {
     assert_eq!(t["new"].content, crate::support::digest(b"new\n"));
     assert_eq!((t["new"].uid, t["new"].gid), (0, 0), "a rootless bundle's new files are root's");
     assert!(!t.contains_key("ro/sub/x") && t.contains_key("ro/sub"));
+    assert_eq!(t["etc/shadow"].content, crate::support::digest(b"root:!:19001::::::\n"));
+    assert_eq!(t["etc/shadow"].mode, 0, "the mode is kept");
 }
